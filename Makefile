@@ -1,0 +1,39 @@
+# make test: lint + pytest + rdk test-local.  make demo: the rule end to end on an embedded moto account.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+RULE := IAM_USER_CONSOLE_MFA
+# Offline defaults: the tests and the demo never reach AWS.
+export AWS_DEFAULT_REGION ?= us-east-1
+
+.PHONY: test lint pytest rdk-test demo bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || { py=$$(scripts/find-python312) && "$$py" -m venv $(VENV); }
+	@$(PY) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' || \
+	  { echo "error: $(VENV) is not Python 3.12; remove it and rerun" >&2; exit 1; }
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@touch $@
+
+test: lint pytest rdk-test
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+pytest: $(STAMP)
+	$(VENV)/bin/pytest -q
+
+# rdk runs the rule folder's *_test.py with unittest, from the folder that holds the rules.
+rdk-test: $(STAMP)
+	cd rules && AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing ../$(VENV)/bin/rdk test-local $(RULE)
+
+demo: $(STAMP)
+	$(VENV)/bin/iam-console-mfa demo
+
+bench: $(STAMP)
+	$(PY) bench/bench.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache bench/results

@@ -1,0 +1,92 @@
+"""AWS Config custom rule: every IAM user with a console password must have an MFA device.
+
+Thin rdklib shell around the engine in ``console_mfa``: parse the rule parameters, collect
+IAM facts, decide, and hand rdklib one Evaluation per user keyed by its UserId.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+from console_mfa.aws import configured_session, translated
+from console_mfa.config_event import user_from_configuration_item, validate_event
+from console_mfa.decision import decide
+from console_mfa.errors import RuleError, UserGone
+from console_mfa.live import LiveIam
+from console_mfa.model import RESOURCE_TYPE, Verdict
+from console_mfa.policy import Policy, parse_policy
+from console_mfa.sweep import NO_DEADLINE, Deadline, sweep
+from rdklib import ConfigRule, Evaluation, Evaluator
+
+APPLICABLE_RESOURCES = [RESOURCE_TYPE]
+LOG = logging.getLogger()
+LOG.setLevel(logging.INFO)
+
+
+class RuleInvocationFailed(RuleError):
+    """rdklib reported an error as a return value; re-raised so the invocation fails."""
+
+
+class IAM_USER_CONSOLE_MFA(ConfigRule):  # noqa: N801 - the class name rdk expects
+    def __init__(self, deadline: Deadline = NO_DEADLINE, now: datetime | None = None) -> None:
+        super().__init__()
+        self.deadline = deadline
+        self.now = now
+
+    def evaluate_parameters(self, rule_parameters: dict[str, Any]) -> Policy:
+        return parse_policy(rule_parameters)
+
+    def evaluate_change(
+        self, event: dict, client_factory: Any, configuration_item: dict, valid_rule_parameters: Policy
+    ) -> list[Evaluation]:
+        user, tags = user_from_configuration_item(configuration_item)
+        live = LiveIam(client_factory.build_client("iam"))
+        try:
+            facts = live.confirm(user, valid_rule_parameters, tags=tags)
+        except UserGone:
+            LOG.info("user %s deleted while being evaluated: skipped", user.user_name)
+            return []
+        verdict = decide(facts, valid_rule_parameters, self._now())
+        return [_evaluation(user.user_id, verdict)]
+
+    def evaluate_periodic(
+        self, event: dict, client_factory: Any, valid_rule_parameters: Policy
+    ) -> list[Evaluation]:
+        live = LiveIam(client_factory.build_client("iam"))
+        assessments = sweep(live, valid_rule_parameters, self._now(), self.deadline)
+        LOG.info("sweep assessed %d users", len(assessments))
+        return [_evaluation(a.user.user_id, a.verdict) for a in assessments]
+
+    def _now(self) -> datetime:
+        return self.now or datetime.now(UTC)
+
+
+def _evaluation(user_id: str, verdict: Verdict) -> Evaluation:
+    return Evaluation(
+        verdict.compliance.value,
+        resourceId=user_id,
+        resourceType=RESOURCE_TYPE,
+        annotation=verdict.annotation,
+    )
+
+
+def lambda_handler(event: dict, context: Any) -> list[dict]:
+    """Evaluate, or raise: Config then shows a failed invocation and Lambda counts an error."""
+    validate_event(event)
+    configured_session()
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    rule = IAM_USER_CONSOLE_MFA(Deadline(remaining))
+    try:
+        result = Evaluator(rule, APPLICABLE_RESOURCES).handle(event, context)
+    except ClientError as error:
+        # rdklib inflates oversized notifications outside its own error handling.
+        with translated(error.operation_name):
+            raise
+    if isinstance(result, dict):
+        # rdklib returns AWS errors and parameter errors instead of raising them.
+        fields = ("customerErrorCode", "customerErrorMessage", "internalErrorMessage", "internalErrorDetails")
+        raise RuleInvocationFailed("; ".join(str(result[f]) for f in fields if result.get(f)))
+    return result

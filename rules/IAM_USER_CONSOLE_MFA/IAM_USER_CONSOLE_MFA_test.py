@@ -1,0 +1,92 @@
+"""RDK-convention tests (``rdk test-local IAM_USER_CONSOLE_MFA``): the rule class against moto.
+
+Change events go through lambda_handler with the TESTMODE token, so rdklib calls
+PutEvaluations(TestMode=True), which moto accepts, and returns the evaluations. The full
+contract (exact requests, sweeps, errors) is tested with pytest under tests/.
+"""
+
+import os
+import unittest
+from datetime import UTC, datetime, timedelta
+
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+import boto3
+from console_mfa.errors import InvalidRuleParameter
+from moto import mock_aws
+from rdklib import ComplianceType
+
+from iam_console_mfa.events import change_event, user_configuration_item
+from iam_console_mfa.seed import Mfa, create_user
+
+MODULE = __import__("IAM_USER_CONSOLE_MFA")
+
+
+class StubClientFactory:
+    def build_client(self, service, region=None, assume_role_mode=True):
+        return boto3.client(service, region_name="us-east-1")
+
+
+class ChangeTriggeredTest(unittest.TestCase):
+    def setUp(self):
+        self.mock = mock_aws()
+        self.mock.start()
+        self.iam = boto3.client("iam", region_name="us-east-1")
+
+    def tearDown(self):
+        self.mock.stop()
+
+    def evaluate(self, user, **parameters):
+        event = change_event(user_configuration_item(user), {"AssumeRoleMode": "False", **parameters})
+        (evaluation,) = MODULE.lambda_handler(event, None)
+        self.assertEqual(evaluation["ComplianceResourceId"], user["UserId"])
+        self.assertEqual(evaluation["ComplianceResourceType"], "AWS::IAM::User")
+        return evaluation
+
+    def test_password_without_mfa_is_non_compliant(self):
+        evaluation = self.evaluate(create_user(self.iam, "bob"))
+        self.assertEqual(evaluation["ComplianceType"], ComplianceType.NON_COMPLIANT)
+        self.assertIn("Enable an MFA device or remove the console password", evaluation["Annotation"])
+
+    def test_password_with_virtual_mfa_is_compliant(self):
+        evaluation = self.evaluate(create_user(self.iam, "alice", mfa=Mfa.VIRTUAL))
+        self.assertEqual(evaluation["ComplianceType"], ComplianceType.COMPLIANT)
+
+    def test_no_password_is_not_applicable(self):
+        evaluation = self.evaluate(create_user(self.iam, "carol", password=False))
+        self.assertEqual(evaluation["ComplianceType"], ComplianceType.NOT_APPLICABLE)
+
+    def test_exempt_glob(self):
+        evaluation = self.evaluate(create_user(self.iam, "svc-ci"), ExemptUserNames="svc-*")
+        self.assertEqual(evaluation["ComplianceType"], ComplianceType.NOT_APPLICABLE)
+
+    def test_invalid_parameter_raises(self):
+        with self.assertRaises(InvalidRuleParameter):
+            self.evaluate(create_user(self.iam, "bob"), GracePeriodDays="soon")
+
+
+class PeriodicTest(unittest.TestCase):
+    @mock_aws
+    def test_sweep_returns_one_evaluation_per_user(self):
+        iam = boto3.client("iam", region_name="us-east-1")
+        users = [
+            create_user(iam, "a", mfa=Mfa.HARDWARE),
+            create_user(iam, "b"),
+            create_user(iam, "c", password=False),
+        ]
+        rule = MODULE.IAM_USER_CONSOLE_MFA(now=datetime.now(UTC) + timedelta(days=1))
+        policy = rule.evaluate_parameters({"GracePeriodDays": "3"})
+        evaluations = rule.evaluate_periodic({}, StubClientFactory(), policy)
+        verdicts = {e.complianceResourceId: e.complianceType for e in evaluations}
+        self.assertEqual(
+            verdicts,
+            {
+                users[0]["UserId"]: ComplianceType.COMPLIANT,
+                users[1]["UserId"]: ComplianceType.COMPLIANT,  # in its 3-day grace period
+                users[2]["UserId"]: ComplianceType.NOT_APPLICABLE,
+            },
+        )
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,110 @@
+"""The decision table: facts + policy + time -> verdict. Pure: no AWS, no clock.
+
+Rows apply top to bottom (README, "Decision table"):
+  no login profile                          -> NOT_APPLICABLE
+  login profile + >= 1 MFA device           -> COMPLIANT
+  no MFA, exempt by name or tag             -> NOT_APPLICABLE
+  no MFA, login profile younger than grace  -> COMPLIANT
+  no MFA                                    -> NON_COMPLIANT
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timedelta
+
+from .errors import RuleError
+from .model import Compliance, LastUse, Reason, UserFacts, Verdict, mfa_kind
+from .policy import Policy
+
+ANNOTATION_LIMIT = 256  # PutEvaluations' Annotation maximum
+_QUOTE_LIMIT = 48  # room kept for a pattern or tag quoted in an annotation
+
+
+class MissingTags(RuleError):
+    """decide() was called without tags for a user only an ExemptTag could spare."""
+
+
+def needs_tags(facts: UserFacts, policy: Policy) -> bool:
+    """True when the user's tags could change the verdict, so a collector must fetch them."""
+    return (
+        policy.exempt_tag is not None
+        and facts.has_password
+        and not facts.mfa_serials
+        and policy.exempting_pattern(facts.user.user_name) is None
+    )
+
+
+def decide(facts: UserFacts, policy: Policy, now: datetime) -> Verdict:
+    name = facts.user.user_name
+    if facts.password_created is None:
+        return Verdict(Compliance.NOT_APPLICABLE, Reason.NO_PASSWORD, f"{name}: no console password")
+
+    if facts.mfa_serials:
+        kinds = Counter(mfa_kind(serial).value for serial in facts.mfa_serials)
+        listed = ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items()))
+        count = len(facts.mfa_serials)
+        return Verdict(
+            Compliance.COMPLIANT,
+            Reason.MFA,
+            _fit(f"{name}: console password with {count} MFA device{'s' * (count > 1)} ({listed})"),
+        )
+
+    exemption = _exemption(facts, policy)
+    if exemption:
+        return Verdict(
+            Compliance.NOT_APPLICABLE,
+            Reason.EXEMPT,
+            _fit(f"{name}: console password without MFA, exempt by {exemption}"),
+        )
+
+    password_set = _day(facts.password_created)
+    grace_ends = facts.password_created + timedelta(days=policy.grace_period_days)
+    if now < grace_ends:
+        return Verdict(
+            Compliance.COMPLIANT,
+            Reason.GRACE,
+            f"{name}: console password set {password_set} without MFA; grace period ends on {_day(grace_ends)}",
+        )
+
+    return Verdict(
+        Compliance.NON_COMPLIANT,
+        Reason.NO_MFA,
+        f"{name}: console password without MFA (password set {password_set}"
+        f"{_last_use(facts.password_last_used)}). "
+        "Enable an MFA device or remove the console password.",
+    )
+
+
+def _exemption(facts: UserFacts, policy: Policy) -> str | None:
+    pattern = policy.exempting_pattern(facts.user.user_name)
+    if pattern is not None:
+        return f"ExemptUserNames {_quote(pattern)}"
+    if policy.exempt_tag is None:
+        return None
+    if facts.tags is None:
+        raise MissingTags(f"tags of {facts.user.user_name} are needed to apply ExemptTag")
+    if policy.exempt_tag.matches(facts.tags):
+        return f"ExemptTag {_quote(str(policy.exempt_tag))}"
+    return None
+
+
+def _last_use(last_used: datetime | LastUse) -> str:
+    if last_used is LastUse.UNKNOWN:
+        return ""
+    if last_used is LastUse.NEVER:
+        return ", never used"
+    return f", last used {_day(last_used)}"
+
+
+def _day(moment: datetime) -> str:
+    return moment.date().isoformat()
+
+
+def _quote(text: str) -> str:
+    return repr(text if len(text) <= _QUOTE_LIMIT else text[: _QUOTE_LIMIT - 3] + "...")
+
+
+def _fit(annotation: str) -> str:
+    # Only rows that quote user-supplied text can grow; the others are bounded by a 64-char name.
+    return annotation if len(annotation) <= ANNOTATION_LIMIT else annotation[: ANNOTATION_LIMIT - 3] + "..."

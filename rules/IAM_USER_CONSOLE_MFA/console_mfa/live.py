@@ -1,0 +1,110 @@
+"""Live IAM collectors: the truth at the moment of the call, one user at a time.
+
+A change-triggered evaluation costs GetLoginProfile, plus ListMFADevices only when a
+password exists, plus ListUserTags only when an ExemptTag could spare the user and the
+configuration item carried no tags.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from .aws import error_code, translated
+from .decision import needs_tags
+from .errors import UserGone
+from .model import LastUse, UserFacts, UserId, UserName, UserRef
+from .policy import Policy
+
+
+@dataclass(frozen=True, slots=True)
+class ListedUser:
+    """One ListUsers entry: what a sweep knows before asking about the password."""
+
+    user: UserRef
+    created: datetime
+    password_last_used: datetime | LastUse
+
+
+class LiveIam:
+    """Per-user IAM reads with IAM's error codes turned into facts or loud errors."""
+
+    def __init__(self, iam: Any) -> None:
+        self.iam = iam
+
+    def list_users(self) -> Iterator[ListedUser]:
+        with translated("ListUsers"):
+            for page in self.iam.get_paginator("list_users").paginate():
+                for entry in page["Users"]:
+                    yield listed_user(entry)
+
+    def password_created(self, user_name: UserName) -> datetime | None:
+        """The login profile's CreateDate, or None when there is no console password."""
+        # NoSuchEntity also answers for a user deleted meanwhile: "no console password"
+        # is then true as well, and Config's deletion event follows.
+        with translated("GetLoginProfile", user_name):
+            try:
+                profile = self.iam.get_login_profile(UserName=user_name)
+            except ClientError as error:
+                if error_code(error) == "NoSuchEntity":
+                    return None
+                raise
+        return profile["LoginProfile"]["CreateDate"]
+
+    def mfa_serials(self, user_name: UserName) -> tuple[str, ...]:
+        """Every MFA device kind: ListVirtualMFADevices alone would miss FIDO and hardware."""
+        serials: list[str] = []
+        with translated("ListMFADevices", user_name):
+            try:
+                for page in self.iam.get_paginator("list_mfa_devices").paginate(UserName=user_name):
+                    serials.extend(device["SerialNumber"] for device in page["MFADevices"])
+            except ClientError as error:
+                if error_code(error) == "NoSuchEntity":
+                    raise UserGone(user_name) from error
+                raise
+        return tuple(serials)
+
+    def tags(self, user_name: UserName) -> dict[str, str]:
+        tags: dict[str, str] = {}
+        with translated("ListUserTags", user_name):
+            try:
+                for page in self.iam.get_paginator("list_user_tags").paginate(UserName=user_name):
+                    tags.update((tag["Key"], tag["Value"]) for tag in page["Tags"])
+            except ClientError as error:
+                if error_code(error) == "NoSuchEntity":
+                    raise UserGone(user_name) from error
+                raise
+        return tags
+
+    def confirm(
+        self,
+        user: UserRef,
+        policy: Policy,
+        password_last_used: datetime | LastUse = LastUse.UNKNOWN,
+        tags: Mapping[str, str] | None = None,
+    ) -> UserFacts:
+        """Collect live facts for one user, asking only what the decision can use.
+
+        Raises UserGone when the user disappears while being inspected.
+        """
+        created = self.password_created(user.user_name)
+        facts = UserFacts(user, created, password_last_used=password_last_used, tags=tags)
+        if created is None:
+            return facts
+        facts = replace(facts, mfa_serials=self.mfa_serials(user.user_name))
+        if facts.tags is None and needs_tags(facts, policy):
+            facts = replace(facts, tags=self.tags(user.user_name))
+        return facts
+
+
+def listed_user(entry: Mapping[str, Any]) -> ListedUser:
+    # ListUsers omits PasswordLastUsed for users who never signed in with a password
+    # (and for users without one), so absence means "never" here.
+    last_used = entry.get("PasswordLastUsed") or LastUse.NEVER
+    return ListedUser(
+        UserRef(UserId(entry["UserId"]), UserName(entry["UserName"])), entry["CreateDate"], last_used
+    )

@@ -1,0 +1,92 @@
+"""Facts about one IAM user and the verdict on them: plain data, no AWS calls."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import NewType
+
+# A Config resource id for AWS::IAM::User is the UserId (AIDA...), never the user name.
+UserId = NewType("UserId", str)
+UserName = NewType("UserName", str)
+
+RESOURCE_TYPE = "AWS::IAM::User"
+
+
+class Compliance(enum.StrEnum):
+    """Config's ComplianceType values."""
+
+    COMPLIANT = "COMPLIANT"
+    NON_COMPLIANT = "NON_COMPLIANT"
+    NOT_APPLICABLE = "NOT_APPLICABLE"
+
+
+class Reason(enum.StrEnum):
+    """Which row of the decision table produced a verdict."""
+
+    NO_PASSWORD = "no-console-password"
+    MFA = "mfa-enabled"
+    EXEMPT = "exempt"
+    GRACE = "grace-period"
+    NO_MFA = "no-mfa"
+
+
+class MfaKind(enum.StrEnum):
+    VIRTUAL = "virtual"
+    FIDO = "FIDO security key/passkey"
+    HARDWARE = "hardware TOTP"
+
+
+def mfa_kind(serial_number: str) -> MfaKind:
+    """Classify a ListMFADevices SerialNumber.
+
+    Virtual devices are ARNs with ``:mfa/``, FIDO keys and passkeys ARNs with ``:u2f/``;
+    hardware TOTP tokens are bare serials (``GAHT...``).
+    """
+    if serial_number.startswith("arn:"):
+        return MfaKind.FIDO if ":u2f/" in serial_number else MfaKind.VIRTUAL
+    return MfaKind.HARDWARE
+
+
+class LastUse(enum.Enum):
+    """Password use when it is not a date: never used, or not known to this data source."""
+
+    NEVER = "never"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class UserRef:
+    """The identity of one IAM user as Config and IAM know it."""
+
+    user_id: UserId
+    user_name: UserName
+
+
+@dataclass(frozen=True, slots=True)
+class UserFacts:
+    """What the decision needs to know about one user.
+
+    ``password_created`` is the login profile's CreateDate, None when there is no console
+    password. ``tags`` is None when they were not fetched: the decision asks for them
+    only for users whom an ExemptTag could spare.
+    """
+
+    user: UserRef
+    password_created: datetime | None
+    mfa_serials: tuple[str, ...] = ()
+    password_last_used: datetime | LastUse = LastUse.UNKNOWN
+    tags: Mapping[str, str] | None = field(default=None, hash=False)
+
+    @property
+    def has_password(self) -> bool:
+        return self.password_created is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    compliance: Compliance
+    reason: Reason
+    annotation: str

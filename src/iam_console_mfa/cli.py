@@ -1,0 +1,5 @@
+"""Placeholder replaced by the operator CLI."""
+
+
+def main() -> int:
+    return 0

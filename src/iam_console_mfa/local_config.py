@@ -1,0 +1,84 @@
+"""A stand-in for the AWS Config API, for the demo and the tests (no AWS account needed).
+
+moto cannot accept PutEvaluations without TestMode, nor serve GetComplianceDetailsByConfigRule
+or GetResourceConfigHistory for IAM users. LocalConfig answers those operations through a
+``before-call`` hook on a boto3 session, after botocore has validated and serialized the
+request, records every request body, and keeps the latest evaluation per resource as the
+Config dashboard would.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+from botocore.awsrequest import AWSResponse
+
+Responder = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class LocalConfig:
+    def __init__(self, session: boto3.Session, rule_name: str = "IAM_USER_CONSOLE_MFA") -> None:
+        self.rule_name = rule_name
+        self.requests: dict[str, list[dict[str, Any]]] = {}
+        self.results: dict[str, dict[str, Any]] = {}  # ComplianceResourceId -> latest evaluation
+        self.responses: dict[str, Responder] = {
+            "PutEvaluations": self._put_evaluations,
+            "GetComplianceDetailsByConfigRule": self._compliance_details,
+        }
+        session.events.register_first("before-call.config-service", self._answer)
+
+    def _answer(self, model: Any, params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict] | None:
+        respond = self.responses.get(model.name)
+        if respond is None:
+            return None
+        request = json.loads(params["body"] or b"{}")
+        self.requests.setdefault(model.name, []).append(request)
+        return AWSResponse(params["url"], 200, {}, None), respond(request)
+
+    def _put_evaluations(self, request: dict[str, Any]) -> dict[str, Any]:
+        if not request.get("TestMode"):
+            for evaluation in request["Evaluations"]:
+                self.results[evaluation["ComplianceResourceId"]] = evaluation
+        return {"FailedEvaluations": []}
+
+    def _compliance_details(self, request: dict[str, Any]) -> dict[str, Any]:
+        wanted = set(request.get("ComplianceTypes") or ["COMPLIANT", "NON_COMPLIANT", "NOT_APPLICABLE"])
+        matching = [e for e in self.results.values() if e["ComplianceType"] in wanted]
+        start = int(request.get("NextToken") or 0)
+        limit = request.get("Limit") or 100
+        page = matching[start : start + limit]
+        now = datetime.now(UTC).timestamp()
+        response: dict[str, Any] = {
+            "EvaluationResults": [
+                {
+                    "EvaluationResultIdentifier": {
+                        "EvaluationResultQualifier": {
+                            "ConfigRuleName": self.rule_name,
+                            "ResourceType": e["ComplianceResourceType"],
+                            "ResourceId": e["ComplianceResourceId"],
+                        },
+                        "OrderingTimestamp": now,
+                    },
+                    "ComplianceType": e["ComplianceType"],
+                    "ResultRecordedTime": now,
+                    "ConfigRuleInvokedTime": now,
+                    **({"Annotation": e["Annotation"]} if "Annotation" in e else {}),
+                }
+                for e in page
+            ]
+        }
+        if start + limit < len(matching):
+            response["NextToken"] = str(start + limit)
+        return response
+
+    @property
+    def evaluations(self) -> list[dict[str, Any]]:
+        """Every evaluation sent with PutEvaluations, in order."""
+        return [e for r in self.requests.get("PutEvaluations", []) for e in r["Evaluations"]]
+
+    def by_resource(self) -> dict[str, dict[str, Any]]:
+        return {e["ComplianceResourceId"]: e for e in self.evaluations}

@@ -1,0 +1,50 @@
+"""Create IAM users in a given state, for the demo, the tests and the benchmark (moto)."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from typing import Any
+
+
+class Mfa(enum.StrEnum):
+    NONE = "none"
+    VIRTUAL = "virtual"
+    HARDWARE = "hardware"
+    FIDO = "fido"
+
+
+def create_user(
+    iam: Any,
+    name: str,
+    *,
+    password: bool = True,
+    mfa: Mfa = Mfa.NONE,
+    tags: Mapping[str, str] | None = None,
+    path: str = "/",
+) -> dict[str, Any]:
+    """Create one user; return its ListUsers-shaped entry (UserName, UserId, Arn, CreateDate)."""
+    kwargs: dict[str, Any] = {"UserName": name, "Path": path}
+    if tags:
+        kwargs["Tags"] = [{"Key": k, "Value": v} for k, v in tags.items()]
+    user = iam.create_user(**kwargs)["User"]
+    if password:
+        iam.create_login_profile(UserName=name, Password="Correct-Horse-9!")
+    if mfa is not Mfa.NONE:
+        enable_mfa(iam, user, mfa)
+    return user
+
+
+def enable_mfa(iam: Any, user: Mapping[str, Any], mfa: Mfa) -> str:
+    name = user["UserName"]
+    account = user["Arn"].split(":")[4]
+    if mfa is Mfa.VIRTUAL:
+        serial = iam.create_virtual_mfa_device(VirtualMFADeviceName=name)["VirtualMFADevice"]["SerialNumber"]
+    elif mfa is Mfa.FIDO:
+        serial = f"arn:aws:iam::{account}:u2f/user/{name}/fido-{name}"[:256]
+    else:
+        serial = f"GAHT{abs(hash(name)) % 10**8:08d}"
+    iam.enable_mfa_device(
+        UserName=name, SerialNumber=serial, AuthenticationCode1="123456", AuthenticationCode2="654321"
+    )
+    return serial

@@ -1,0 +1,45 @@
+"""Shared fixtures: a moto account and Config's API captured at the botocore level."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+from console_mfa.aws import configured_session
+
+from iam_console_mfa.local_config import LocalConfig
+from tests.support import CallLog
+
+
+@pytest.fixture
+def account() -> Iterator[None]:
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def iam(account: None) -> Any:
+    return boto3.client("iam", region_name="us-east-1")
+
+
+@pytest.fixture
+def config_api(account: None) -> LocalConfig:
+    return LocalConfig(configured_session())
+
+
+@pytest.fixture(autouse=True)
+def no_retry_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retries stay real; only their back-off sleep is skipped to keep the suite fast."""
+    monkeypatch.setattr("botocore.retries.standard.ExponentialBackoff.delay_amount", lambda self, ctx: 0)
+
+
+@pytest.fixture
+def call_log(config_api: LocalConfig) -> CallLog:
+    return CallLog(configured_session())

@@ -1,0 +1,156 @@
+"""The pure decision: every row of the table, its order, and its boundaries."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from console_mfa.decision import ANNOTATION_LIMIT, MissingTags, decide, needs_tags
+from console_mfa.model import Compliance, LastUse, Reason, UserFacts, UserId, UserName, UserRef
+from console_mfa.policy import ExemptTag, Policy
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+SET = datetime(2026, 1, 2, 8, 30, tzinfo=UTC)
+VIRTUAL = "arn:aws:iam::123456789012:mfa/alice"
+FIDO = "arn:aws:iam::123456789012:u2f/user/alice/key-ABC"
+HARDWARE = "GAHT12345678"
+
+
+def facts(name: str = "alice", created=SET, serials=(), last_used=LastUse.UNKNOWN, tags=None) -> UserFacts:
+    return UserFacts(UserRef(UserId("AIDAEXAMPLE"), UserName(name)), created, tuple(serials), last_used, tags)
+
+
+def test_no_login_profile_is_not_applicable() -> None:
+    verdict = decide(facts(created=None), Policy(), NOW)
+    assert (verdict.compliance, verdict.reason) == (Compliance.NOT_APPLICABLE, Reason.NO_PASSWORD)
+    assert verdict.annotation == "alice: no console password"
+
+
+@pytest.mark.parametrize(
+    ("serials", "listed"),
+    [
+        ([VIRTUAL], "1 MFA device (1 virtual)"),
+        ([HARDWARE], "1 MFA device (1 hardware TOTP)"),
+        ([FIDO], "1 MFA device (1 FIDO security key/passkey)"),
+        (
+            [FIDO, HARDWARE, VIRTUAL],
+            "3 MFA devices (1 FIDO security key/passkey, 1 hardware TOTP, 1 virtual)",
+        ),
+    ],
+)
+def test_any_mfa_kind_is_compliant(serials: list[str], listed: str) -> None:
+    verdict = decide(facts(serials=serials), Policy(), NOW)
+    assert (verdict.compliance, verdict.reason) == (Compliance.COMPLIANT, Reason.MFA)
+    assert verdict.annotation == f"alice: console password with {listed}"
+
+
+def test_mfa_wins_over_exemption_and_grace() -> None:
+    policy = Policy(exempt_user_names=("alice",), grace_period_days=30)
+    assert decide(facts(serials=[VIRTUAL]), policy, NOW).reason is Reason.MFA
+
+
+def test_no_mfa_is_non_compliant_with_dates() -> None:
+    verdict = decide(facts(last_used=datetime(2026, 11, 1, tzinfo=UTC)), Policy(), NOW)
+    assert verdict.compliance is Compliance.NON_COMPLIANT
+    assert verdict.annotation == (
+        "alice: console password without MFA (password set 2026-01-02, last used 2026-11-01). "
+        "Enable an MFA device or remove the console password."
+    )
+
+
+def test_never_used_and_unknown_last_use() -> None:
+    assert "never used" in decide(facts(last_used=LastUse.NEVER), Policy(), NOW).annotation
+    assert "(password set 2026-01-02)" in decide(facts(), Policy(), NOW).annotation
+
+
+@pytest.mark.parametrize(
+    ("patterns", "name", "matched"),
+    [
+        (("alice",), "alice", "'alice'"),
+        (("ALICE",), "alice", "'ALICE'"),  # IAM user names are case-insensitive
+        (("svc-*",), "SVC-Deploy", "'svc-*'"),
+        (("bob", "a?ice"), "alice", "'a?ice'"),
+        (("break-glass-[0-9]",), "break-glass-1", "'break-glass-[0-9]'"),
+    ],
+)
+def test_exempt_by_name_or_glob(patterns: tuple[str, ...], name: str, matched: str) -> None:
+    verdict = decide(facts(name=name), Policy(exempt_user_names=patterns), NOW)
+    assert (verdict.compliance, verdict.reason) == (Compliance.NOT_APPLICABLE, Reason.EXEMPT)
+    assert verdict.annotation == f"{name}: console password without MFA, exempt by ExemptUserNames {matched}"
+
+
+def test_glob_does_not_match_partially() -> None:
+    assert decide(facts(name="my-svc-x"), Policy(exempt_user_names=("svc-*",)), NOW).reason is Reason.NO_MFA
+
+
+@pytest.mark.parametrize(
+    ("tag", "tags", "exempt"),
+    [
+        (ExemptTag("BreakGlass", None), {"BreakGlass": "anything"}, True),
+        (ExemptTag("breakglass", None), {"BreakGlass": ""}, True),
+        (ExemptTag("BreakGlass", "true"), {"BreakGlass": "true"}, True),
+        (ExemptTag("BreakGlass", "true"), {"BreakGlass": "TRUE"}, False),
+        (ExemptTag("BreakGlass", None), {"Other": "x"}, False),
+    ],
+)
+def test_exempt_by_tag(tag: ExemptTag, tags: dict[str, str], exempt: bool) -> None:
+    verdict = decide(facts(tags=tags), Policy(exempt_tag=tag), NOW)
+    assert verdict.reason is (Reason.EXEMPT if exempt else Reason.NO_MFA)
+    if exempt:
+        assert verdict.annotation.endswith(f"exempt by ExemptTag {str(tag)!r}")
+
+
+def test_exemption_comes_before_grace() -> None:
+    verdict = decide(facts(created=NOW), Policy(exempt_user_names=("alice",), grace_period_days=7), NOW)
+    assert verdict.reason is Reason.EXEMPT
+
+
+def test_tags_are_needed_only_for_users_an_exempt_tag_could_spare() -> None:
+    policy = Policy(exempt_tag=ExemptTag("BreakGlass", None))
+    assert needs_tags(facts(), policy)
+    assert not needs_tags(facts(created=None), policy)
+    assert not needs_tags(facts(serials=[VIRTUAL]), policy)
+    assert not needs_tags(facts(), Policy())
+    assert not needs_tags(facts(), Policy(exempt_user_names=("alice",), exempt_tag=policy.exempt_tag))
+    with pytest.raises(MissingTags):  # never guess: missing tags cannot become a verdict
+        decide(facts(), policy, NOW)
+
+
+@pytest.mark.parametrize(
+    ("age", "reason"),
+    [
+        (timedelta(days=7) - timedelta(seconds=1), Reason.GRACE),
+        (timedelta(days=7), Reason.NO_MFA),  # exactly N days: the grace period is over
+        (timedelta(days=7, seconds=1), Reason.NO_MFA),
+        (timedelta(0), Reason.GRACE),
+    ],
+)
+def test_grace_boundaries(age: timedelta, reason: Reason) -> None:
+    verdict = decide(facts(created=NOW - age), Policy(grace_period_days=7), NOW)
+    assert verdict.reason is reason
+
+
+def test_grace_annotation_and_zero_grace() -> None:
+    verdict = decide(facts(created=NOW - timedelta(days=2)), Policy(grace_period_days=7), NOW)
+    assert verdict.compliance is Compliance.COMPLIANT
+    assert verdict.annotation == (
+        "alice: console password set 2026-11-21 without MFA; grace period ends on 2026-11-28"
+    )
+    assert decide(facts(created=NOW), Policy(grace_period_days=0), NOW).reason is Reason.NO_MFA
+
+
+def test_annotations_fit_with_longest_names_and_quotes() -> None:
+    name = "n" * 64  # IAM's maximum user-name length
+    long_glob = "n" * 63 + "*"
+    long_tag = ExemptTag("k" * 128, "v" * 256)
+    cases = [
+        decide(facts(name=name, created=None), Policy(), NOW),
+        decide(facts(name=name, serials=[FIDO, HARDWARE, VIRTUAL, VIRTUAL]), Policy(), NOW),
+        decide(facts(name=name), Policy(exempt_user_names=(long_glob,)), NOW),
+        decide(facts(name=name, tags={"k" * 128: "v" * 256}), Policy(exempt_tag=long_tag), NOW),
+        decide(facts(name=name, created=NOW), Policy(grace_period_days=3650), NOW),
+        decide(facts(name=name, last_used=NOW), Policy(), NOW),
+    ]
+    for verdict in cases:
+        assert 1 <= len(verdict.annotation) <= ANNOTATION_LIMIT
+        assert verdict.annotation.startswith(name)

@@ -1,0 +1,296 @@
+"""The rule through lambda_handler: real-shaped Config events, IAM in moto, and the exact
+PutEvaluations request captured at the botocore level (see conftest)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from console_mfa.aws import configured_session
+from console_mfa.errors import AwsCallFailed, InvalidEvent, InvalidRuleParameter
+from IAM_USER_CONSOLE_MFA import RuleInvocationFailed, lambda_handler
+
+from iam_console_mfa.events import change_event, oversized_event, scheduled_event, user_configuration_item
+from iam_console_mfa.local_config import LocalConfig
+from iam_console_mfa.seed import Mfa, create_user
+from tests.support import REAL_TOKEN, CallLog, fail_operation
+
+TYPE = "AWS::IAM::User"
+
+
+def run_change(user: dict[str, Any], tags: dict[str, str] | None = None, **parameters: str) -> None:
+    item = user_configuration_item(user, tags=tags)
+    lambda_handler(change_event(item, {"AssumeRoleMode": "False", **parameters}, token=REAL_TOKEN), None)
+
+
+def only_evaluation(config_api: LocalConfig) -> dict[str, Any]:
+    (request,) = config_api.requests["PutEvaluations"]
+    assert request["ResultToken"] == REAL_TOKEN
+    assert request["TestMode"] is False
+    (evaluation,) = request["Evaluations"]
+    assert evaluation["ComplianceResourceType"] == TYPE
+    return evaluation
+
+
+def test_no_console_password(iam: Any, config_api: LocalConfig, call_log: CallLog) -> None:
+    user = create_user(iam, "carol", password=False)
+    run_change(user)
+    evaluation = only_evaluation(config_api)
+    assert evaluation["ComplianceResourceId"] == user["UserId"]  # the UserId, not the name
+    assert evaluation["ComplianceType"] == "NOT_APPLICABLE"
+    assert evaluation["Annotation"] == "carol: no console password"
+    assert call_log.operations("iam") == ["GetLoginProfile"]
+
+
+@pytest.mark.parametrize(
+    ("mfa", "kind"), [(Mfa.VIRTUAL, "virtual"), (Mfa.HARDWARE, "hardware TOTP"), (Mfa.FIDO, "FIDO")]
+)
+def test_password_with_mfa(iam: Any, config_api: LocalConfig, call_log: CallLog, mfa: Mfa, kind: str) -> None:
+    user = create_user(iam, "alice", mfa=mfa)
+    run_change(user)
+    evaluation = only_evaluation(config_api)
+    assert (evaluation["ComplianceResourceId"], evaluation["ComplianceType"]) == (user["UserId"], "COMPLIANT")
+    assert evaluation["Annotation"].startswith("alice: console password with 1 MFA device (1 " + kind)
+    assert call_log.operations("iam") == ["GetLoginProfile", "ListMFADevices"]
+
+
+def test_password_without_mfa(iam: Any, config_api: LocalConfig, call_log: CallLog) -> None:
+    user = create_user(iam, "bob")
+    run_change(user)
+    evaluation = only_evaluation(config_api)
+    profile = iam.get_login_profile(UserName="bob")["LoginProfile"]
+    assert evaluation == {
+        "ComplianceResourceId": user["UserId"],
+        "ComplianceResourceType": TYPE,
+        "ComplianceType": "NON_COMPLIANT",
+        "Annotation": f"bob: console password without MFA (password set {profile['CreateDate'].date()}). "
+        "Enable an MFA device or remove the console password.",
+        "OrderingTimestamp": evaluation["OrderingTimestamp"],
+    }
+    assert call_log.operations("iam") == ["GetLoginProfile", "ListMFADevices"]
+
+
+@pytest.mark.parametrize("status", ["ResourceDeleted", "ResourceDeletedNotRecorded"])
+def test_deleted_configuration_item(iam: Any, config_api: LocalConfig, call_log: CallLog, status: str) -> None:
+    user = create_user(iam, "gone")
+    item = user_configuration_item(user, status=status)
+    lambda_handler(change_event(item, token=REAL_TOKEN), None)
+    evaluation = only_evaluation(config_api)
+    assert (evaluation["ComplianceResourceId"], evaluation["ComplianceType"]) == (
+        user["UserId"],
+        "NOT_APPLICABLE",
+    )
+    assert call_log.operations("iam") == []
+
+
+def test_event_left_scope(iam: Any, config_api: LocalConfig) -> None:
+    user = create_user(iam, "bob")
+    lambda_handler(change_event(user_configuration_item(user), token=REAL_TOKEN, left_scope=True), None)
+    assert only_evaluation(config_api)["ComplianceType"] == "NOT_APPLICABLE"
+
+
+def test_oversized_event_is_inflated_from_config_history(iam: Any, config_api: LocalConfig) -> None:
+    user = create_user(iam, "bob", tags={"BreakGlass": "yes"})
+    item = user_configuration_item(user, tags={"BreakGlass": "yes"})
+    history_item = {  # GetResourceConfigHistory's shape: configuration is a JSON string
+        "version": "1.3",
+        "accountId": item["awsAccountId"],
+        "configurationItemCaptureTime": 1763900000.0,
+        "configurationItemStatus": "OK",
+        "configurationStateId": "1",
+        "configurationItemMD5Hash": "",
+        "arn": item["ARN"],
+        "resourceType": TYPE,
+        "resourceId": user["UserId"],
+        "resourceName": "bob",
+        "awsRegion": "global",
+        "availabilityZone": "Not Applicable",
+        "tags": {"BreakGlass": "yes"},
+        "relatedEvents": [],
+        "relationships": [],
+        "configuration": json.dumps(item["configuration"]),
+        "supplementaryConfiguration": {},
+    }
+    config_api.responses["GetResourceConfigHistory"] = lambda request: {"configurationItems": [history_item]}
+    event = oversized_event(user["UserId"], {"AssumeRoleMode": "False", "ExemptTag": "BreakGlass"}, REAL_TOKEN)
+    lambda_handler(event, None)
+    assert config_api.requests["GetResourceConfigHistory"] == [
+        {"resourceType": TYPE, "resourceId": user["UserId"], "limit": 1}
+    ]
+    evaluation = only_evaluation(config_api)
+    assert (evaluation["ComplianceResourceId"], evaluation["ComplianceType"]) == (
+        user["UserId"],
+        "NOT_APPLICABLE",
+    )
+    assert evaluation["Annotation"] == "bob: console password without MFA, exempt by ExemptTag 'BreakGlass'"
+
+
+@pytest.mark.parametrize(
+    ("name", "parameters", "tags", "why"),
+    [
+        ("break-glass", {"ExemptUserNames": "Break-Glass"}, None, "ExemptUserNames 'Break-Glass'"),
+        ("svc-deploy", {"ExemptUserNames": "admin,svc-*"}, None, "ExemptUserNames 'svc-*'"),
+        (
+            "ops",
+            {"ExemptTag": "MfaExempt=approved"},
+            {"MfaExempt": "approved"},
+            "ExemptTag 'MfaExempt=approved'",
+        ),
+    ],
+)
+def test_exemptions(iam: Any, config_api: LocalConfig, call_log: CallLog, name, parameters, tags, why) -> None:
+    user = create_user(iam, name, tags=tags)
+    run_change(user, tags=tags, **parameters)
+    evaluation = only_evaluation(config_api)
+    assert evaluation["ComplianceType"] == "NOT_APPLICABLE"
+    assert evaluation["Annotation"] == f"{name}: console password without MFA, exempt by {why}"
+    assert "ListUserTags" not in call_log.operations("iam")  # change mode takes tags from the CI
+
+
+def test_tag_mismatch_is_flagged(iam: Any, config_api: LocalConfig) -> None:
+    user = create_user(iam, "ops", tags={"MfaExempt": "pending"})
+    run_change(user, tags={"MfaExempt": "pending"}, ExemptTag="MfaExempt=approved")
+    assert only_evaluation(config_api)["ComplianceType"] == "NON_COMPLIANT"
+
+
+def test_grace_period(iam: Any, config_api: LocalConfig) -> None:
+    user = create_user(iam, "newhire")
+    run_change(user, GracePeriodDays="7")
+    evaluation = only_evaluation(config_api)
+    assert evaluation["ComplianceType"] == "COMPLIANT"
+    assert "grace period ends on" in evaluation["Annotation"]
+
+
+def seed_mixed_account(iam: Any, count: int = 60) -> dict[str, tuple[str, str]]:
+    """count users cycling through every table row; returns UserId -> (name, expected verdict)."""
+    states = [
+        (dict(password=False), "NOT_APPLICABLE"),
+        (dict(mfa=Mfa.VIRTUAL), "COMPLIANT"),
+        (dict(mfa=Mfa.HARDWARE), "COMPLIANT"),
+        (dict(mfa=Mfa.FIDO), "COMPLIANT"),
+        (dict(tags={"BreakGlass": "true"}), "NOT_APPLICABLE"),
+        (dict(), "NON_COMPLIANT"),
+    ]
+    expected = {}
+    for i in range(count):
+        kwargs, verdict = states[i % len(states)]
+        name = f"svc-robot{i}" if i % 10 == 9 else f"user{i:03d}"
+        user = create_user(iam, name, **kwargs)
+        if name.startswith("svc-") and verdict == "NON_COMPLIANT":
+            verdict = "NOT_APPLICABLE"
+        expected[user["UserId"]] = (name, verdict)
+    return expected
+
+
+def test_periodic_sweep_evaluates_every_user_and_cleans_up(iam: Any, config_api: LocalConfig) -> None:
+    expected = seed_mixed_account(iam, 60)
+    vanished = "AIDAVANISHEDUSER00001"
+    config_api.responses["GetComplianceDetailsByConfigRule"] = lambda request: {
+        "EvaluationResults": [
+            {
+                "EvaluationResultIdentifier": {
+                    "EvaluationResultQualifier": {
+                        "ConfigRuleName": "IAM_USER_CONSOLE_MFA",
+                        "ResourceType": TYPE,
+                        "ResourceId": vanished,
+                    },
+                    "OrderingTimestamp": 1763900000.0,
+                },
+                "ComplianceType": "NON_COMPLIANT",
+                "ResultRecordedTime": 1763900000.0,
+                "ConfigRuleInvokedTime": 1763900000.0,
+            }
+        ]
+    }
+    parameters = {"AssumeRoleMode": "False", "ExemptUserNames": "svc-*", "ExemptTag": "BreakGlass=true"}
+    lambda_handler(scheduled_event(parameters, token=REAL_TOKEN), None)
+
+    (read,) = config_api.requests["GetComplianceDetailsByConfigRule"]
+    assert read["ConfigRuleName"] == "IAM_USER_CONSOLE_MFA"
+    assert all(len(r["Evaluations"]) <= 100 for r in config_api.requests["PutEvaluations"])
+    results = config_api.by_resource()
+    assert results.pop(vanished)["ComplianceType"] == "NOT_APPLICABLE"
+    assert {uid: e["ComplianceType"] for uid, e in results.items()} == {
+        uid: verdict for uid, (_, verdict) in expected.items()
+    }
+    for uid, (name, _) in expected.items():
+        assert results[uid]["Annotation"].startswith(name + ":")
+        assert results[uid]["ComplianceResourceType"] == TYPE
+
+
+def test_sweep_fetches_tags_only_for_users_a_tag_could_spare(
+    iam: Any, config_api: LocalConfig, call_log: CallLog
+) -> None:
+    seed_mixed_account(iam, 12)
+    config_api.responses["GetComplianceDetailsByConfigRule"] = lambda request: {"EvaluationResults": []}
+    lambda_handler(scheduled_event({"AssumeRoleMode": "False", "DataSource": "live"}, REAL_TOKEN), None)
+    assert "ListUserTags" not in call_log.operations("iam")
+    call_log.calls.clear()
+    parameters = {"AssumeRoleMode": "False", "DataSource": "live", "ExemptTag": "BreakGlass=true"}
+    lambda_handler(scheduled_event(parameters, REAL_TOKEN), None)
+    # users 4, 5, 10, 11 have a password and no MFA: only they could be spared by a tag
+    assert call_log.operations("iam").count("ListUserTags") == 4
+
+
+def test_invalid_parameters_raise_and_write_nothing(iam: Any, config_api: LocalConfig) -> None:
+    user = create_user(iam, "bob")
+    with pytest.raises(InvalidRuleParameter, match=r"ExemptUserName='bob'.*did you mean ExemptUserNames"):
+        run_change(user, ExemptUserName="bob")
+    with pytest.raises(InvalidRuleParameter, match=r"GracePeriodDays='-1'"):
+        lambda_handler(scheduled_event({"GracePeriodDays": "-1"}, REAL_TOKEN), None)
+    assert "PutEvaluations" not in config_api.requests
+
+
+@pytest.mark.parametrize("code", ["AccessDenied", "Throttling", "ServiceFailure"])
+def test_iam_errors_raise_and_write_nothing(iam: Any, config_api: LocalConfig, code: str) -> None:
+    user = create_user(iam, "bob")
+    fail_operation(
+        configured_session(), "iam", "GetLoginProfile", code, status=403 if code == "AccessDenied" else 400
+    )
+    with pytest.raises(AwsCallFailed, match=f"GetLoginProfile for user bob failed: {code}"):
+        run_change(user)
+    with pytest.raises(AwsCallFailed, match=f"GetLoginProfile for user bob failed: {code}"):
+        lambda_handler(scheduled_event(token=REAL_TOKEN), None)
+    assert "PutEvaluations" not in config_api.requests
+
+
+def test_errors_rdklib_would_swallow_are_raised(iam: Any, config_api: LocalConfig) -> None:
+    create_user(iam, "bob")
+    fail_operation(
+        configured_session(), "config-service", "GetComplianceDetailsByConfigRule", "AccessDeniedException"
+    )
+    with pytest.raises(RuleInvocationFailed, match="AccessDeniedException"):
+        lambda_handler(scheduled_event(token=REAL_TOKEN), None)
+    assert "PutEvaluations" not in config_api.requests
+
+
+def test_user_deleted_during_inspection_is_skipped(iam: Any, config_api: LocalConfig) -> None:
+    user = create_user(iam, "bob")
+    fail_operation(configured_session(), "iam", "ListMFADevices", "NoSuchEntity", status=404)
+    run_change(user)
+    assert config_api.requests["PutEvaluations"][0]["Evaluations"] == []
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda e: e.pop("resultToken"), "event.resultToken is missing"),
+        (lambda e: e.update(invokingEvent="{not json"), "invokingEvent is not valid JSON"),
+        (lambda e: e.update(ruleParameters='["x"]'), "ruleParameters must be a JSON object"),
+        (lambda e: e.update(invokingEvent=json.dumps({"messageType": "Nope"})), "messageType 'Nope'"),
+        (
+            lambda e: e.update(
+                invokingEvent=json.dumps({**json.loads(e["invokingEvent"]), "configurationItem": {}})
+            ),
+            "invokingEvent.configurationItem.resourceType is missing",
+        ),
+        (lambda e: e.pop("eventLeftScope"), "event.eventLeftScope is missing"),
+    ],
+)
+def test_malformed_events_are_named(iam: Any, config_api: LocalConfig, mutate, message: str) -> None:
+    event = change_event(user_configuration_item(create_user(iam, "bob")), token=REAL_TOKEN)
+    mutate(event)
+    with pytest.raises(InvalidEvent, match=message):
+        lambda_handler(event, None)
+    assert "PutEvaluations" not in config_api.requests
