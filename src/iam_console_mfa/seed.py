@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from datetime import datetime, timedelta, timezone
 from collections.abc import Mapping
 from typing import Any
 
@@ -48,3 +49,20 @@ def enable_mfa(iam: Any, user: Mapping[str, Any], mfa: Mfa) -> str:
         UserName=name, SerialNumber=serial, AuthenticationCode1="123456", AuthenticationCode2="654321"
     )
     return serial
+
+
+def backdate(
+    account_id: str, user_name: str, days: float, password_last_used_days: float | None = None
+) -> None:
+    """Move a moto user's creation (and so its login profile's CreateDate) into the past.
+
+    moto stamps both with "now" and has no API to change them; the demo and the tests need
+    users older than a grace period, so this reaches into moto's IAM backend.
+    """
+    from moto.iam.models import iam_backends
+
+    user = iam_backends[account_id]["global"].users[user_name]
+    now = datetime.now(timezone.utc).replace(tzinfo=None)  # moto keeps naive UTC datetimes
+    user.create_date = now - timedelta(days=days)
+    if password_last_used_days is not None:
+        user.password_last_used = now - timedelta(days=password_last_used_days)
