@@ -77,7 +77,6 @@ def dashboard(title: str, results: dict[str, dict[str, Any]], names: dict[str, s
 
 def run(console: Console) -> int:
     import boto3
-
     from console_mfa.aws import configured_session
     from IAM_USER_CONSOLE_MFA import lambda_handler
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime, timedelta, timezone
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 
@@ -62,7 +62,7 @@ def backdate(
     from moto.iam.models import iam_backends
 
     user = iam_backends[account_id]["global"].users[user_name]
-    now = datetime.now(timezone.utc).replace(tzinfo=None)  # moto keeps naive UTC datetimes
+    now = datetime.now(UTC).replace(tzinfo=None)  # moto keeps naive UTC datetimes
     user.create_date = now - timedelta(days=days)
     if password_last_used_days is not None:
         user.password_last_used = now - timedelta(days=password_last_used_days)
