@@ -6,7 +6,6 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from moto import mock_aws
 
@@ -26,7 +25,7 @@ def account() -> Iterator[None]:
 
 @pytest.fixture
 def iam(account: None) -> Any:
-    return boto3.client("iam", region_name="us-east-1")
+    return configured_session().client("iam", region_name="us-east-1")
 
 
 @pytest.fixture

@@ -5,10 +5,12 @@ Config's API is answered by ``iam_console_mfa.local_config.LocalConfig`` (moto l
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import boto3
 from botocore.awsrequest import AWSResponse
+from moto.core.botocore_stubber import MockRawResponse
 
 REAL_TOKEN = "eyJyZXN1bHRUb2tlbiI6ICJvcGFxdWUifQ=="  # an opaque token: TestMode stays False
 
@@ -18,7 +20,8 @@ class CallLog:
 
     def __init__(self, session: boto3.Session) -> None:
         self.calls: list[tuple[str, str]] = []
-        session.events.register("before-call", self._record)
+        # provide-client-params reaches every handler, even when a before-call stub answers.
+        session.events.register("provide-client-params", self._record)
 
     def _record(self, model: Any, **_: Any) -> None:
         self.calls.append((model.service_model.service_id.hyphenize(), model.name))
@@ -35,3 +38,40 @@ def fail_operation(session: boto3.Session, service: str, operation: str, code: s
         return AWSResponse(params["url"], status, {}, None), {**error, "ResponseMetadata": {}}
 
     session.events.register_first(f"before-call.{service}.{operation}", answer)
+
+
+def answer_operation(
+    session: boto3.Session, service: str, operation: str, respond: Callable[[], dict[str, Any]]
+) -> None:
+    """Answer one operation with a parsed response (moto lacks it, or the test needs a state)."""
+
+    def answer(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict]:
+        return AWSResponse(params["url"], 200, {}, None), respond()
+
+    session.events.register_first(f"before-call.{service}.{operation}", answer)
+
+
+class Throttler:
+    """Answer 3 of every 10 HTTP attempts to a service with Throttling, deterministically.
+
+    Injected at ``before-send``, below botocore's retry handler, so the standard retry mode
+    really retries. Never more than one throttle in a row: the outcome cannot depend on luck.
+    """
+
+    BODY = (
+        '<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><Error><Type>Sender</Type>'
+        "<Code>Throttling</Code><Message>Rate exceeded</Message></Error>"
+        "<RequestId>t</RequestId></ErrorResponse>"
+    )
+
+    def __init__(self, session: boto3.Session, service: str = "iam") -> None:
+        self.attempts = 0
+        self.throttled = 0
+        session.events.register_first(f"before-send.{service}", self._maybe_throttle)
+
+    def _maybe_throttle(self, request: Any, **_: Any) -> AWSResponse | None:
+        self.attempts += 1
+        if self.attempts % 10 in (1, 4, 7):
+            self.throttled += 1
+            return AWSResponse(request.url, 400, {}, MockRawResponse(self.BODY))
+        return None

@@ -6,7 +6,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from console_mfa.decision import ANNOTATION_LIMIT, MissingTags, decide, needs_tags
-from console_mfa.model import Compliance, LastUse, Reason, UserFacts, UserId, UserName, UserRef
+from console_mfa.model import (
+    Compliance,
+    LastUse,
+    MfaKind,
+    Reason,
+    UserFacts,
+    UserId,
+    UserName,
+    UserRef,
+    mfa_kind,
+)
 from console_mfa.policy import ExemptTag, Policy
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -17,7 +27,8 @@ HARDWARE = "GAHT12345678"
 
 
 def facts(name: str = "alice", created=SET, serials=(), last_used=LastUse.UNKNOWN, tags=None) -> UserFacts:
-    return UserFacts(UserRef(UserId("AIDAEXAMPLE"), UserName(name)), created, tuple(serials), last_used, tags)
+    kinds = tuple(mfa_kind(serial) for serial in serials)
+    return UserFacts(UserRef(UserId("AIDAEXAMPLE"), UserName(name)), created, kinds, last_used, tags)
 
 
 def test_no_login_profile_is_not_applicable() -> None:
@@ -42,6 +53,13 @@ def test_any_mfa_kind_is_compliant(serials: list[str], listed: str) -> None:
     verdict = decide(facts(serials=serials), Policy(), NOW)
     assert (verdict.compliance, verdict.reason) == (Compliance.COMPLIANT, Reason.MFA)
     assert verdict.annotation == f"alice: console password with {listed}"
+
+
+def test_mfa_reported_by_credential_report() -> None:
+    reported = UserFacts(UserRef(UserId("AIDAEXAMPLE"), UserName("alice")), SET, (MfaKind.REPORTED,))
+    verdict = decide(reported, Policy(), NOW)
+    assert verdict.compliance is Compliance.COMPLIANT
+    assert verdict.annotation == "alice: console password with MFA (active per the IAM credential report)"
 
 
 def test_mfa_wins_over_exemption_and_grace() -> None:

@@ -14,7 +14,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 
 from .errors import RuleError
-from .model import Compliance, LastUse, Reason, UserFacts, Verdict, mfa_kind
+from .model import Compliance, LastUse, MfaKind, Reason, UserFacts, Verdict
 from .policy import Policy
 
 ANNOTATION_LIMIT = 256  # PutEvaluations' Annotation maximum
@@ -30,7 +30,7 @@ def needs_tags(facts: UserFacts, policy: Policy) -> bool:
     return (
         policy.exempt_tag is not None
         and facts.has_password
-        and not facts.mfa_serials
+        and not facts.mfa_kinds
         and policy.exempting_pattern(facts.user.user_name) is None
     )
 
@@ -40,15 +40,8 @@ def decide(facts: UserFacts, policy: Policy, now: datetime) -> Verdict:
     if facts.password_created is None:
         return Verdict(Compliance.NOT_APPLICABLE, Reason.NO_PASSWORD, f"{name}: no console password")
 
-    if facts.mfa_serials:
-        kinds = Counter(mfa_kind(serial).value for serial in facts.mfa_serials)
-        listed = ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items()))
-        count = len(facts.mfa_serials)
-        return Verdict(
-            Compliance.COMPLIANT,
-            Reason.MFA,
-            _fit(f"{name}: console password with {count} MFA device{'s' * (count > 1)} ({listed})"),
-        )
+    if facts.mfa_kinds:
+        return Verdict(Compliance.COMPLIANT, Reason.MFA, f"{name}: console password with {_devices(facts)}")
 
     exemption = _exemption(facts, policy)
     if exemption:
@@ -60,7 +53,7 @@ def decide(facts: UserFacts, policy: Policy, now: datetime) -> Verdict:
 
     password_set = _day(facts.password_created)
     grace_ends = facts.password_created + timedelta(days=policy.grace_period_days)
-    if now < grace_ends:
+    if policy.grace_period_days and now < grace_ends:
         return Verdict(
             Compliance.COMPLIANT,
             Reason.GRACE,
@@ -87,6 +80,14 @@ def _exemption(facts: UserFacts, policy: Policy) -> str | None:
     if policy.exempt_tag.matches(facts.tags):
         return f"ExemptTag {_quote(str(policy.exempt_tag))}"
     return None
+
+
+def _devices(facts: UserFacts) -> str:
+    if facts.mfa_kinds == (MfaKind.REPORTED,):
+        return "MFA (active per the IAM credential report)"
+    count = len(facts.mfa_kinds)
+    listed = ", ".join(f"{n} {kind}" for kind, n in sorted(Counter(k.value for k in facts.mfa_kinds).items()))
+    return f"{count} MFA device{'s' * (count > 1)} ({listed})"
 
 
 def _last_use(last_used: datetime | LastUse) -> str:

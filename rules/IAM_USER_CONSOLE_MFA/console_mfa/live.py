@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from .aws import error_code, translated
 from .decision import needs_tags
 from .errors import UserGone
-from .model import LastUse, UserFacts, UserId, UserName, UserRef
+from .model import LastUse, MfaKind, UserFacts, UserId, UserName, UserRef, mfa_kind
 from .policy import Policy
 
 
@@ -26,6 +26,7 @@ class ListedUser:
     """One ListUsers entry: what a sweep knows before asking about the password."""
 
     user: UserRef
+    arn: str
     created: datetime
     password_last_used: datetime | LastUse
 
@@ -38,7 +39,8 @@ class LiveIam:
 
     def list_users(self) -> Iterator[ListedUser]:
         with translated("ListUsers"):
-            for page in self.iam.get_paginator("list_users").paginate():
+            # MaxItems defaults to 100: ask for IAM's maximum page, 1,000 users.
+            for page in self.iam.get_paginator("list_users").paginate(PaginationConfig={"PageSize": 1000}):
                 for entry in page["Users"]:
                     yield listed_user(entry)
 
@@ -55,18 +57,18 @@ class LiveIam:
                 raise
         return profile["LoginProfile"]["CreateDate"]
 
-    def mfa_serials(self, user_name: UserName) -> tuple[str, ...]:
+    def mfa_kinds(self, user_name: UserName) -> tuple[MfaKind, ...]:
         """Every MFA device kind: ListVirtualMFADevices alone would miss FIDO and hardware."""
-        serials: list[str] = []
+        kinds: list[MfaKind] = []
         with translated("ListMFADevices", user_name):
             try:
                 for page in self.iam.get_paginator("list_mfa_devices").paginate(UserName=user_name):
-                    serials.extend(device["SerialNumber"] for device in page["MFADevices"])
+                    kinds.extend(mfa_kind(device["SerialNumber"]) for device in page["MFADevices"])
             except ClientError as error:
                 if error_code(error) == "NoSuchEntity":
                     raise UserGone(user_name) from error
                 raise
-        return tuple(serials)
+        return tuple(kinds)
 
     def tags(self, user_name: UserName) -> dict[str, str]:
         tags: dict[str, str] = {}
@@ -95,7 +97,7 @@ class LiveIam:
         facts = UserFacts(user, created, password_last_used=password_last_used, tags=tags)
         if created is None:
             return facts
-        facts = replace(facts, mfa_serials=self.mfa_serials(user.user_name))
+        facts = replace(facts, mfa_kinds=self.mfa_kinds(user.user_name))
         if facts.tags is None and needs_tags(facts, policy):
             facts = replace(facts, tags=self.tags(user.user_name))
         return facts
@@ -106,5 +108,8 @@ def listed_user(entry: Mapping[str, Any]) -> ListedUser:
     # (and for users without one), so absence means "never" here.
     last_used = entry.get("PasswordLastUsed") or LastUse.NEVER
     return ListedUser(
-        UserRef(UserId(entry["UserId"]), UserName(entry["UserName"])), entry["CreateDate"], last_used
+        UserRef(UserId(entry["UserId"]), UserName(entry["UserName"])),
+        entry["Arn"],
+        entry["CreateDate"],
+        last_used,
     )

@@ -37,6 +37,8 @@ class MfaKind(enum.StrEnum):
     VIRTUAL = "virtual"
     FIDO = "FIDO security key/passkey"
     HARDWARE = "hardware TOTP"
+    # The credential report says only that MFA is active: at least one device, kind unknown.
+    REPORTED = "reported active by the credential report"
 
 
 def mfa_kind(serial_number: str) -> MfaKind:
@@ -76,7 +78,7 @@ class UserFacts:
 
     user: UserRef
     password_created: datetime | None
-    mfa_serials: tuple[str, ...] = ()
+    mfa_kinds: tuple[MfaKind, ...] = ()
     password_last_used: datetime | LastUse = LastUse.UNKNOWN
     tags: Mapping[str, str] | None = field(default=None, hash=False)
 
