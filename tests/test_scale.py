@@ -244,7 +244,7 @@ def test_throttling_on_30_percent_of_calls_gives_the_same_verdicts(iam: Any, sou
     throttler = Throttler(configured_session())
     throttled = verdicts_by_name(Policy(data_source=DataSource(source)))
     assert throttled == calm and len(calm) == len(users)
-    assert throttler.throttled > 10 and throttler.throttled >= 0.29 * throttler.attempts
+    assert throttler.throttled >= 5 and throttler.throttled >= 0.29 * throttler.attempts
 
 
 # -- PutEvaluations: batches and FailedEvaluations ------------------------------------------------
