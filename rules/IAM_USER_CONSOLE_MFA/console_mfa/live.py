@@ -8,9 +8,8 @@ configuration item carried no tags.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from botocore.exceptions import ClientError
 
@@ -21,8 +20,7 @@ from .model import LastUse, MfaKind, UserFacts, UserId, UserName, UserRef, mfa_k
 from .policy import Policy
 
 
-@dataclass(frozen=True, slots=True)
-class ListedUser:
+class ListedUser(NamedTuple):
     """One ListUsers entry: what a sweep knows before asking about the password."""
 
     user: UserRef
@@ -97,9 +95,9 @@ class LiveIam:
         facts = UserFacts(user, created, password_last_used=password_last_used, tags=tags)
         if created is None:
             return facts
-        facts = replace(facts, mfa_kinds=self.mfa_kinds(user.user_name))
+        facts = facts._replace(mfa_kinds=self.mfa_kinds(user.user_name))
         if facts.tags is None and needs_tags(facts, policy):
-            facts = replace(facts, tags=self.tags(user.user_name))
+            facts = facts._replace(tags=self.tags(user.user_name))
         return facts
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import enum
 import re
 from collections.abc import Mapping
@@ -28,7 +27,7 @@ class DataSource(enum.StrEnum):
     AUTO = "auto"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ExemptTag:
     key: str
     value: str | None  # None: the key alone exempts
@@ -45,7 +44,7 @@ class ExemptTag:
         return self.key if self.value is None else f"{self.key}={self.value}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Policy:
     exempt_user_names: tuple[str, ...] = ()
     exempt_tag: ExemptTag | None = None
@@ -129,6 +128,8 @@ def parse_policy(rule_parameters: Mapping[str, object]) -> Policy:
         if name in RDKLIB_PARAMETERS:
             continue
         if name not in _PARSERS:
+            import difflib  # only for this message: keeps the Lambda's cold start short
+
             close = difflib.get_close_matches(name, KNOWN_PARAMETERS, n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
             raise InvalidRuleParameter(

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from botocore.exceptions import ClientError
 
@@ -32,8 +32,7 @@ class ReportUnavailable(RuleError):
     """No COMPLETE report within its time budget: the sweep falls back to live reads."""
 
 
-@dataclass(frozen=True, slots=True)
-class ReportRow:
+class ReportRow(NamedTuple):
     """The columns the decision needs, kept as the report's strings until used."""
 
     arn: str
@@ -43,7 +42,7 @@ class ReportRow:
     mfa_active: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class CredentialReport:
     generated: datetime
     rows: dict[str, ReportRow]  # by user name

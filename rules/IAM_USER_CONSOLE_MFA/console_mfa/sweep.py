@@ -16,13 +16,16 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, NamedTuple
 
 from .decision import decide
 from .errors import OutOfTime, UserGone
 from .live import ListedUser, LiveIam
 from .model import MfaKind, UserFacts, UserRef, Verdict
 from .policy import DataSource, Policy
-from .report import CredentialReport, ReportRow, ReportUnavailable, fetch_report
+
+if TYPE_CHECKING:
+    from .report import CredentialReport, ReportRow
 
 LOG = logging.getLogger(__name__)
 
@@ -32,14 +35,13 @@ LIVE_MAX_USERS = 100
 REPORT_BUDGET_SECONDS = 90.0
 
 
-@dataclass(frozen=True, slots=True)
-class Assessment:
+class Assessment(NamedTuple):
     user: UserRef
     facts: UserFacts
     verdict: Verdict
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Deadline:
     """Fail before Lambda kills the sweep, so a partial sweep is never written.
 
@@ -76,6 +78,8 @@ def sweep(live: LiveIam, policy: Policy, now: datetime, deadline: Deadline = NO_
     if choose_source(policy, len(users)) is DataSource.CREDENTIAL_REPORT:
         left = deadline.seconds_left()
         budget = REPORT_BUDGET_SECONDS if left is None else min(REPORT_BUDGET_SECONDS, left / 2)
+        from .report import ReportUnavailable, fetch_report  # only the report path needs csv
+
         try:
             report = fetch_report(live.iam, budget)
         except ReportUnavailable as error:

@@ -1,0 +1,101 @@
+"""One measured sweep in a fresh interpreter, against the moto server at AWS_ENDPOINT_URL.
+
+``ours``: lambda_handler on a ScheduledNotification (the rule exactly as deployed).
+``baseline``: ListUsers, then GetLoginProfile and ListMFADevices for every user, then the
+same PutEvaluations batches: the per-user approach of the common open-source rules.
+
+Config's API is answered in-process by LocalConfig (moto lacks it); AWS calls are counted
+with a botocore hook. Prints one JSON object: calls by operation, wall seconds, peak RSS.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+PREVIOUS_RESULTS = "previous_results"
+
+
+class Context:
+    """A Lambda context with the full 15 minutes left."""
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 900_000
+
+
+def baseline(config: Any, session: Any) -> None:
+    iam = session.client("iam")
+    cfg = session.client("config")
+    evaluations = []
+    stamp = datetime.now(UTC)
+    for page in iam.get_paginator("list_users").paginate():
+        for user in page["Users"]:
+            try:
+                iam.get_login_profile(UserName=user["UserName"])
+            except iam.exceptions.NoSuchEntityException:
+                has_password = False
+            else:
+                has_password = True
+            devices = iam.list_mfa_devices(UserName=user["UserName"])["MFADevices"]
+            compliance = "NOT_APPLICABLE" if not has_password else "COMPLIANT" if devices else "NON_COMPLIANT"
+            evaluations.append(
+                {
+                    "ComplianceResourceType": "AWS::IAM::User",
+                    "ComplianceResourceId": user["UserId"],
+                    "ComplianceType": compliance,
+                    "OrderingTimestamp": stamp,
+                }
+            )
+    for start in range(0, len(evaluations), 100):
+        cfg.put_evaluations(Evaluations=evaluations[start : start + 100], ResultToken="bench-token")
+
+
+def main() -> None:
+    mode, parameters = sys.argv[1], json.loads(sys.argv[2])
+    previous = json.loads(sys.stdin.read() or "{}")
+    started_import = time.perf_counter()
+    from console_mfa.aws import configured_session
+    from IAM_USER_CONSOLE_MFA import lambda_handler
+
+    from iam_console_mfa.events import scheduled_event
+    from iam_console_mfa.local_config import LocalConfig
+
+    session = configured_session()
+    config = LocalConfig(session)
+    config.results.update(previous.get(PREVIOUS_RESULTS, {}))
+    calls: Counter[str] = Counter()
+
+    def count(model: Any, **_: Any) -> None:
+        calls[model.name] += 1
+
+    session.events.register("provide-client-params", count)
+    import_seconds = time.perf_counter() - started_import
+
+    started = time.perf_counter()
+    if mode == "ours":
+        lambda_handler(scheduled_event(parameters, token="bench-token"), Context())
+    else:
+        baseline(config, session)
+    wall = time.perf_counter() - started
+    non_compliant = sum(e["ComplianceType"] == "NON_COMPLIANT" for e in config.results.values())
+    print(
+        json.dumps(
+            {
+                "calls": dict(calls),
+                "wall_seconds": wall,
+                "import_seconds": import_seconds,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "non_compliant": non_compliant,
+                "results": {k: v["ComplianceType"] for k, v in config.results.items()},
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
