@@ -7,7 +7,7 @@ RULE := IAM_USER_CONSOLE_MFA
 # Offline defaults: the tests and the demo never reach AWS.
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: test lint pytest rdk-test demo bench clean
+.PHONY: test lint pytest rdk-test demo bench document clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || { py=$$(scripts/find-python312) && "$$py" -m venv $(VENV); }
@@ -37,3 +37,7 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache bench/results
+
+# The SSM Automation document is generated from the engine; commit the result.
+document: $(STAMP)
+	$(PY) -m iam_console_mfa.document

@@ -67,10 +67,11 @@ def seed(url: str, n: int) -> dict[str, str]:
     urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"))
     iam = boto3.client("iam", endpoint_url=url)
     plan = []
-    no_mfa = 0
+    console_users = no_mfa = 0
     for i in range(n):
         console_user = i % 5 < 3
-        mfa = console_user and i % 20 != 0
+        console_users += console_user
+        mfa = console_user and console_users % 20 != 1  # 5% of console users have none
         if console_user and not mfa:
             no_mfa += 1
         name = f"svc-{i:05d}" if console_user and not mfa and no_mfa <= 2 else f"user-{i:05d}"

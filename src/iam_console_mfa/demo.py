@@ -1,8 +1,9 @@
 """``make demo``: the rule end to end on an embedded moto account, no AWS account needed.
 
 Seeds one user per row of the decision table, sends the change events Config would send,
-runs one periodic sweep through lambda_handler, and prints the results as the Config
-dashboard lists them.
+runs one periodic sweep through lambda_handler, prints the results as the Config
+dashboard lists them, then remediates the NON_COMPLIANT users through the SSM document's
+script and re-evaluates them.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from .document import committed_document, run_document
 from .events import ACCOUNT_ID, change_event, scheduled_event, user_configuration_item
 from .seed import Mfa, backdate, create_user
 
@@ -25,6 +27,7 @@ PARAMETERS = {
     "ExemptTag": "BreakGlass=approved",
     "GracePeriodDays": "7",
 }
+DEMO_ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/IAM_USER_CONSOLE_MFA-remediation"
 COLOURS = {"COMPLIANT": "green", "NON_COMPLIANT": "bold red", "NOT_APPLICABLE": "dim"}
 
 
@@ -101,6 +104,18 @@ def run(console: Console) -> int:
         console.print("\nPeriodic sweep (ScheduledNotification): every user, one PutEvaluations batch")
         lambda_handler(scheduled_event(PARAMETERS, token), None)
         console.print(dashboard("Config dashboard: IAM_USER_CONSOLE_MFA", config.results, names))
-        flagged = sum(e["ComplianceType"] == "NON_COMPLIANT" for e in config.results.values())
-        console.print(f"{flagged} NON_COMPLIANT of {len(config.results)} users.")
+        flagged = [uid for uid, e in config.results.items() if e["ComplianceType"] == "NON_COMPLIANT"]
+        console.print(f"{len(flagged)} NON_COMPLIANT of {len(config.results)} users.\n")
+
+        console.print("Remediation: the SSM Automation document's script, for each NON_COMPLIANT user")
+        rule_parameters = {k: v for k, v in PARAMETERS.items() if k != "AssumeRoleMode"}
+        ssm_document = committed_document()
+        for user_id in flagged:
+            summary = run_document(
+                ssm_document, IAMUserId=user_id, AutomationAssumeRole=DEMO_ROLE, **rule_parameters
+            )
+            console.print(f"  {summary['UserName']}: {summary['Action']}")
+            user = iam.get_user(UserName=summary["UserName"])["User"]
+            lambda_handler(change_event(user_configuration_item(user), PARAMETERS, token), None)
+        console.print(dashboard("Config dashboard after remediation and re-evaluation", config.results, names))
     return 0

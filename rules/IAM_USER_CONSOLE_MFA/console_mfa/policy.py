@@ -5,8 +5,8 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from typing import NamedTuple
 
 from .errors import InvalidRuleParameter
 
@@ -27,8 +27,9 @@ class DataSource(enum.StrEnum):
     AUTO = "auto"
 
 
-@dataclass(frozen=True)
-class ExemptTag:
+# NamedTuples, not dataclasses: they also work when the remediation script is executed
+# outside any module (dataclasses look string annotations up in sys.modules).
+class ExemptTag(NamedTuple):
     key: str
     value: str | None  # None: the key alone exempts
 
@@ -44,8 +45,7 @@ class ExemptTag:
         return self.key if self.value is None else f"{self.key}={self.value}"
 
 
-@dataclass(frozen=True)
-class Policy:
+class Policy(NamedTuple):
     exempt_user_names: tuple[str, ...] = ()
     exempt_tag: ExemptTag | None = None
     grace_period_days: int = 0

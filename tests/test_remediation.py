@@ -1,0 +1,204 @@
+"""The SSM Automation document, run as SSM would: its structure checked, its executeScript
+handler executed from the document's own text with the InputPayload resolved, against moto.
+SSM's StartAutomationExecution is not in moto, so the step is run here directly."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from console_mfa.aws import configured_session
+
+from iam_console_mfa import document
+from iam_console_mfa.document import DOCUMENT, render
+from iam_console_mfa.seed import Mfa, backdate, create_user
+from tests.support import CallLog, Throttler, answer_operation
+
+KNOWN_ACTIONS = {"aws:executeScript", "aws:executeAwsApi", "aws:assertAwsResourceProperty", "aws:branch"}
+ALLOWED_RUNTIMES = {"python3.9", "python3.10", "python3.11"}  # 3.8 and older no longer run
+DOC = json.loads(Path(DOCUMENT).read_text())
+
+
+def test_committed_document_is_generated_from_the_engine() -> None:
+    assert Path(DOCUMENT).read_text() == render(), "run `make document` and commit the result"
+
+
+def test_document_structure() -> None:
+    assert DOC["schemaVersion"] == "0.3"
+    parameters = DOC["parameters"]
+    referenced = set(re.findall(r"\{\{\s*(\w+)\s*\}\}", json.dumps(DOC)))
+    assert referenced <= set(parameters), referenced - set(parameters)
+    assert {
+        "IAMUserId",
+        "AutomationAssumeRole",
+        "ExemptUserNames",
+        "ExemptTag",
+        "GracePeriodDays",
+        "DryRun",
+    } <= set(parameters)
+    assert parameters["GracePeriodDays"]["default"] == "0" and parameters["DryRun"]["default"] is False
+    assert DOC["assumeRole"] == "{{ AutomationAssumeRole }}"
+    step_names = {step["name"] for step in DOC["mainSteps"]}
+    for step in DOC["mainSteps"]:
+        assert step["action"] in KNOWN_ACTIONS
+        if step["action"] == "aws:executeScript":
+            inputs = step["inputs"]
+            assert inputs["Runtime"] in ALLOWED_RUNTIMES
+            tree = ast.parse(inputs["Script"], feature_version=(3, 11))
+            handlers = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == inputs["Handler"]]
+            assert len(handlers) == 1 and len(handlers[0].args.args) == 2
+            assert step["timeoutSeconds"] <= 600
+    for output in DOC["outputs"]:
+        assert output.split(".")[0] in step_names
+
+
+def run_document(**parameters: Any) -> dict[str, str]:
+    role = {"AutomationAssumeRole": "arn:aws:iam::123456789012:role/remediation"}
+    summary = document.run_document(DOC, **role, **parameters)
+    assert all(isinstance(v, str) for v in summary.values())  # the step's StringMap output
+    return summary
+
+
+def has_password(iam: Any, name: str) -> bool:
+    try:
+        iam.get_login_profile(UserName=name)
+    except iam.exceptions.NoSuchEntityException:
+        return False
+    return True
+
+
+def tags(iam: Any, name: str) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in iam.list_user_tags(UserName=name)["Tags"]}
+
+
+def test_non_compliant_user_loses_console_password(iam: Any, call_log: CallLog) -> None:
+    user = create_user(iam, "bob")
+    summary = run_document(IAMUserId=user["UserId"])
+    assert summary["UserName"] == "bob" and summary["UserId"] == user["UserId"]
+    assert summary["VerdictBefore"] == "NON_COMPLIANT"
+    assert summary["Action"] == "tagged the user and deleted its login profile"
+    assert not has_password(iam, "bob")
+    assert "console password removed: no MFA device" in tags(iam, "bob")["ConsoleMfaRemediation"]
+    assert "DeleteLoginProfile" in call_log.operations("iam")
+    again = run_document(IAMUserId=user["UserId"])  # idempotent
+    assert (again["VerdictBefore"], again["Action"]) == ("NOT_APPLICABLE", "none")
+    assert again["Reason"] == "bob: no console password"
+
+
+@pytest.mark.parametrize("mfa", [Mfa.VIRTUAL, Mfa.HARDWARE, Mfa.FIDO])
+def test_user_with_mfa_is_untouched(iam: Any, call_log: CallLog, mfa: Mfa) -> None:
+    user = create_user(iam, "alice", mfa=mfa)
+    summary = run_document(IAMUserId=user["UserId"])
+    assert (summary["VerdictBefore"], summary["Action"]) == ("COMPLIANT", "none")
+    assert has_password(iam, "alice") and "ConsoleMfaRemediation" not in tags(iam, "alice")
+    assert not {"DeleteLoginProfile", "TagUser"} & set(call_log.operations("iam"))
+
+
+@pytest.mark.parametrize(
+    ("name", "user_tags", "parameters"),
+    [
+        ("break-glass", None, {"ExemptUserNames": "BREAK-GLASS"}),
+        ("svc-ci", None, {"ExemptUserNames": "admin, svc-*"}),
+        ("oncall", {"BreakGlass": "approved"}, {"ExemptTag": "BreakGlass=approved"}),
+    ],
+)
+def test_exempt_user_is_untouched(iam: Any, name: str, user_tags, parameters) -> None:
+    user = create_user(iam, name, tags=user_tags)
+    summary = run_document(IAMUserId=user["UserId"], **parameters)
+    assert (summary["VerdictBefore"], summary["Action"]) == ("NOT_APPLICABLE", "none")
+    assert "exempt by" in summary["Reason"] and has_password(iam, name)
+
+
+def test_user_in_grace_period_is_untouched_and_after_it_is_not(iam: Any) -> None:
+    fresh = create_user(iam, "newhire")
+    old = create_user(iam, "oldhire")
+    backdate("123456789012", "oldhire", days=10)
+    assert run_document(IAMUserId=fresh["UserId"], GracePeriodDays="7")["VerdictBefore"] == "COMPLIANT"
+    assert has_password(iam, "newhire")
+    assert run_document(IAMUserId=old["UserId"], GracePeriodDays="7")["VerdictBefore"] == "NON_COMPLIANT"
+    assert not has_password(iam, "oldhire")
+
+
+def test_no_login_profile_and_unknown_user_are_nothing_to_do(iam: Any) -> None:
+    user = create_user(iam, "carol", password=False)
+    assert run_document(IAMUserId=user["UserId"])["Action"] == "none"
+    summary = run_document(IAMUserId="AIDAUNKNOWNUSER000001")
+    assert summary == {
+        "UserId": "AIDAUNKNOWNUSER000001",
+        "UserName": "",
+        "VerdictBefore": "",
+        "Action": "none",
+        "DryRun": "False",
+        "Reason": "user not found, nothing to do",
+    }
+
+
+def test_dry_run_changes_nothing(iam: Any, call_log: CallLog) -> None:
+    user = create_user(iam, "bob")
+    summary = run_document(IAMUserId=user["UserId"], DryRun=True)
+    assert summary["Action"] == "would tag the user and delete its login profile (dry run)"
+    assert summary["DryRun"] == "True" and has_password(iam, "bob") and tags(iam, "bob") == {}
+    assert not {"DeleteLoginProfile", "TagUser"} & set(call_log.operations("iam"))
+
+
+def test_throttling_is_retried_inside_the_script(iam: Any) -> None:
+    users = [create_user(iam, f"u{i}") for i in range(5)]
+    throttler = Throttler(configured_session())
+    for user in users:
+        assert run_document(IAMUserId=user["UserId"])["VerdictBefore"] == "NON_COMPLIANT"
+    assert throttler.throttled > 5
+    assert not any(has_password(boto3.client("iam"), u["UserName"]) for u in users)
+
+
+def test_user_name_comes_from_config_inventory_when_it_knows_the_user(iam: Any, call_log: CallLog) -> None:
+    user = create_user(iam, "bob")
+    answer_operation(
+        configured_session(),
+        "config-service",
+        "ListDiscoveredResources",
+        lambda: {
+            "resourceIdentifiers": [
+                {"resourceType": "AWS::IAM::User", "resourceId": user["UserId"], "resourceName": "bob"}
+            ]
+        },
+    )
+    assert run_document(IAMUserId=user["UserId"])["Action"] == "tagged the user and deleted its login profile"
+    assert "ListUsers" not in call_log.operations("iam")
+    assert call_log.operations("config-service") == ["ListDiscoveredResources"]
+
+
+def test_parameters_are_checked_like_ssm(iam: Any) -> None:
+    with pytest.raises(ValueError, match="IAMUserId='not an id'"):
+        run_document(IAMUserId="not an id")
+    with pytest.raises(ValueError, match="IAMUserId is required"):
+        document.run_document(DOC, AutomationAssumeRole="arn:aws:iam::123456789012:role/r")
+
+
+def test_invalid_parameter_fails_the_step(iam: Any) -> None:
+    user = create_user(iam, "bob")
+    with pytest.raises(Exception, match="Invalid rule parameter ExemptUserNames"):
+        run_document(IAMUserId=user["UserId"], ExemptUserNames="a,,b")
+    assert has_password(iam, "bob")
+
+
+IAM_PREFIX = {"iam": "iam", "config-service": "config"}
+
+
+def test_remediation_role_allows_exactly_what_the_script_calls(iam: Any, call_log: CallLog) -> None:
+    parameters = json.loads(
+        (Path(DOCUMENT).parents[1] / "rules/IAM_USER_CONSOLE_MFA/parameters.json").read_text()
+    )
+    granted = set(parameters["Parameters"]["SSMAutomation"]["IAM"])
+    tagged = create_user(iam, "oncall", tags={"BreakGlass": "approved"})
+    flagged = create_user(iam, "bob")
+    call_log.calls.clear()
+    run_document(IAMUserId=tagged["UserId"], ExemptTag="BreakGlass=approved")
+    run_document(IAMUserId=flagged["UserId"])
+    run_document(IAMUserId="AIDAUNKNOWNUSER000001")
+    called = {f"{IAM_PREFIX[service]}:{operation}" for service, operation in call_log.calls}
+    assert called == granted
