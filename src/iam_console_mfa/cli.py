@@ -1,17 +1,73 @@
-"""``iam-console-mfa``: the operator CLI (same engine as the Lambda)."""
+"""iam-console-mfa: see, enforce and replay the IAM_USER_CONSOLE_MFA rule from a laptop.
+
+Every verdict comes from the rule's own engine (``console_mfa``): this module only
+collects options, calls it, and presents the result.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
+from botocore.exceptions import BotoCoreError, NoCredentialsError, ProfileNotFound
+from console_mfa.errors import AwsCallFailed, InvalidEvent, RuleError
+from console_mfa.policy import DataSource, Policy, parse_policy
 from rich.console import Console
+
+from . import output
+
+EXIT_OK, EXIT_NON_COMPLIANT, EXIT_ERROR = 0, 1, 2
+
+# What `report` and `enforce --apply` call; `policy` prints these as IAM policies.
+READ_ACTIONS = (
+    "iam:GenerateCredentialReport",
+    "iam:GetCredentialReport",
+    "iam:GetLoginProfile",
+    "iam:ListMFADevices",
+    "iam:ListUserTags",
+    "iam:ListUsers",
+)
+ENFORCE_ACTIONS = ("config:ListDiscoveredResources", "iam:DeleteLoginProfile", "iam:TagUser")
+
+
+class CliError(Exception):
+    """A problem the user can fix; printed as one line, exit code 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="iam-console-mfa", description=__doc__)
+    parser = argparse.ArgumentParser(prog="iam-console-mfa", description=__doc__.splitlines()[0])
+    aws = argparse.ArgumentParser(add_help=False)
+    aws.add_argument("--profile", help="AWS profile (default: the environment's credentials)")
+    aws.add_argument("--region", help="AWS region for the API endpoints (IAM is global)")
+    rule = argparse.ArgumentParser(add_help=False)
+    rule.add_argument("--exempt", default="", metavar="GLOBS", help="ExemptUserNames, e.g. 'break-glass,svc-*'")
+    rule.add_argument("--exempt-tag", default="", metavar="KEY[=VALUE]", help="ExemptTag")
+    rule.add_argument("--grace-days", default="0", metavar="N", help="GracePeriodDays")
+    rule.add_argument(
+        "--data-source", default=DataSource.LIVE.value, choices=[d.value for d in DataSource], help="DataSource"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("demo", help="run the rule end to end on an embedded moto account")
+
+    report = commands.add_parser("report", parents=[aws, rule], help="read-only: every console user's verdict")
+    report.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    report.add_argument("--output", type=Path, metavar="FILE", help="write there instead of the terminal")
+
+    enforce = commands.add_parser("enforce", parents=[aws, rule], help="remove console passwords without MFA")
+    enforce.add_argument("--apply", action="store_true", help="act (default: dry run, nothing changes)")
+    enforce.add_argument("--user", metavar="NAME", help="only this user (default: every NON_COMPLIANT user)")
+
+    evaluate = commands.add_parser("evaluate", parents=[aws], help="replay a saved Config event (TestMode)")
+    evaluate.add_argument("event", type=Path, metavar="EVENT.json")
+    evaluate.add_argument("--parameters", metavar="JSON", help="ruleParameters to use instead of the event's")
+
+    commands.add_parser("demo", help="the rule end to end on an embedded moto account (no AWS needed)")
+    policy = commands.add_parser("policy", help="print the IAM policy this CLI needs")
+    policy.add_argument("--enforce", action="store_true", help="include what `enforce --apply` needs")
     return parser
 
 
@@ -19,11 +75,158 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # Wide enough for the annotations when output is piped (rich falls back to 80 columns).
     console = Console(width=None if sys.stdout.isatty() else 160)
-    if args.command == "demo":
-        from . import demo
+    errors = Console(stderr=True)
+    try:
+        return COMMANDS[args.command](args, console)
+    except (CliError, InvalidEvent) as error:
+        errors.print(f"error: {error}", markup=False)
+    except NoCredentialsError:
+        errors.print("error: no AWS credentials found: set AWS_PROFILE or pass --profile")
+    except ProfileNotFound as error:
+        errors.print(f"error: {error}; check --profile or AWS_PROFILE", markup=False)
+    except AwsCallFailed as error:
+        errors.print(f"error: {error}", markup=False)
+        if "AccessDenied" in error.code:
+            errors.print(
+                "the credentials lack this permission; attach the policy below (`iam-console-mfa policy`):"
+            )
+            errors.print_json(json.dumps(iam_policy(enforce=args.command == "enforce")))
+        elif "Throttl" in error.code:
+            errors.print(
+                "IAM kept throttling after retries: run again later or use --data-source credential-report"
+            )
+    except RuleError as error:
+        errors.print(f"error: {error}", markup=False)
+    except BotoCoreError as error:
+        errors.print(f"error: {error}", markup=False)
+    return EXIT_ERROR
 
-        return demo.run(console)
-    return 2
+
+def session(args: argparse.Namespace) -> Any:
+    """A boto3 session for --profile/--region with the rule's retry mode."""
+    import boto3
+    import botocore.session
+    from console_mfa.aws import RETRY_CONFIG
+
+    core = botocore.session.Session(profile=args.profile)
+    core.set_default_client_config(RETRY_CONFIG)
+    return boto3.Session(botocore_session=core, region_name=args.region or core.get_config_variable("region"))
+
+
+def rule_policy(args: argparse.Namespace) -> Policy:
+    return parse_policy(
+        {
+            "ExemptUserNames": args.exempt,
+            "ExemptTag": args.exempt_tag,
+            "GracePeriodDays": args.grace_days,
+            "DataSource": args.data_source,
+        }
+    )
+
+
+def run_sweep(args: argparse.Namespace, aws: Any, policy: Policy) -> list[Any]:
+    from console_mfa.live import LiveIam
+    from console_mfa.sweep import sweep
+    from rich.progress import Progress
+
+    iam = aws.client("iam")
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("inspecting IAM users", total=None)
+        return sweep(
+            LiveIam(iam),
+            policy,
+            datetime.now(UTC),
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+
+
+def cmd_report(args: argparse.Namespace, console: Console) -> int:
+    policy = rule_policy(args)
+    assessments = run_sweep(args, session(args), policy)
+    now = datetime.now(UTC)
+    if args.format == "table":
+        target = Console(file=args.output.open("w"), width=200) if args.output else console
+        output.print_table(target, assessments, now)
+    else:
+        text = output.as_json(assessments, now) if args.format == "json" else output.as_csv(assessments, now)
+        if args.output:
+            args.output.write_text(text)
+        else:
+            sys.stdout.write(text)
+    flagged = any(a.verdict.compliance.value == "NON_COMPLIANT" for a in assessments)
+    return EXIT_NON_COMPLIANT if flagged else EXIT_OK
+
+
+def cmd_enforce(args: argparse.Namespace, console: Console) -> int:
+    from console_mfa.remediation import remediate
+
+    policy = rule_policy(args)
+    aws = session(args)
+    assessments = run_sweep(args, aws, policy)
+    if args.user:
+        targets = [a for a in assessments if a.user.user_name.lower() == args.user.lower()]
+        if not targets:
+            raise CliError(f"no IAM user named {args.user!r}")
+    else:
+        targets = [a for a in assessments if a.verdict.compliance.value == "NON_COMPLIANT"]
+    iam, config = aws.client("iam"), aws.client("config")
+    now = datetime.now(UTC)
+    summaries = [remediate(iam, config, a.user.user_id, policy, now, dry_run=not args.apply) for a in targets]
+    output.print_actions(console, summaries, applied=args.apply)
+    return EXIT_OK
+
+
+def cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
+    from console_mfa.aws import configured_session
+    from IAM_USER_CONSOLE_MFA import lambda_handler
+
+    from .local_config import LocalConfig
+
+    try:
+        event = json.loads(args.event.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise CliError(f"cannot read {args.event}: {error}") from None
+    if args.parameters is not None:
+        try:
+            json.loads(args.parameters)
+        except json.JSONDecodeError as error:
+            raise CliError(f"--parameters is not JSON: {error}") from None
+        event["ruleParameters"] = args.parameters
+    event["resultToken"] = "TESTMODE"
+    # lambda_handler builds its clients from boto3's default session, as in Lambda.
+    if args.profile:
+        os.environ["AWS_PROFILE"] = args.profile
+    if args.region:
+        os.environ["AWS_DEFAULT_REGION"] = args.region
+    config = LocalConfig(configured_session())  # Config is answered here: nothing is written
+    lambda_handler(event, None)
+    output.print_evaluations(console, config.evaluations)
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace, console: Console) -> int:
+    from . import demo
+
+    return demo.run(console)
+
+
+def iam_policy(enforce: bool) -> dict[str, Any]:
+    actions = sorted(READ_ACTIONS + (ENFORCE_ACTIONS if enforce else ()))
+    return {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}
+
+
+def cmd_policy(args: argparse.Namespace, console: Console) -> int:
+    sys.stdout.write(json.dumps(iam_policy(args.enforce), indent=2) + "\n")
+    return EXIT_OK
+
+
+COMMANDS = {
+    "report": cmd_report,
+    "enforce": cmd_enforce,
+    "evaluate": cmd_evaluate,
+    "demo": cmd_demo,
+    "policy": cmd_policy,
+}
 
 
 if __name__ == "__main__":

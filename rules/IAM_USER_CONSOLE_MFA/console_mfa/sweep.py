@@ -73,7 +73,20 @@ def choose_source(policy: Policy, user_count: int) -> DataSource:
     return policy.data_source
 
 
-def sweep(live: LiveIam, policy: Policy, now: datetime, deadline: Deadline = NO_DEADLINE) -> list[Assessment]:
+Progress = Callable[[int, int], None]  # (users done, users in all): the CLI's progress bar
+
+
+def _no_progress(done: int, total: int) -> None:
+    pass
+
+
+def sweep(
+    live: LiveIam,
+    policy: Policy,
+    now: datetime,
+    deadline: Deadline = NO_DEADLINE,
+    progress: Progress = _no_progress,
+) -> list[Assessment]:
     users = list(live.list_users())
     if choose_source(policy, len(users)) is DataSource.CREDENTIAL_REPORT:
         left = deadline.seconds_left()
@@ -85,8 +98,8 @@ def sweep(live: LiveIam, policy: Policy, now: datetime, deadline: Deadline = NO_
         except ReportUnavailable as error:
             LOG.warning("falling back to live reads for %d users: %s", len(users), error)
         else:
-            return list(sweep_with_report(live, users, report, policy, now, deadline))
-    return list(sweep_live(live, users, policy, now, deadline))
+            return list(sweep_with_report(live, users, report, policy, now, deadline, progress))
+    return list(sweep_live(live, users, policy, now, deadline, progress))
 
 
 def assess_live(live: LiveIam, listed: ListedUser, policy: Policy, now: datetime) -> Assessment:
@@ -95,7 +108,12 @@ def assess_live(live: LiveIam, listed: ListedUser, policy: Policy, now: datetime
 
 
 def sweep_live(
-    live: LiveIam, users: list[ListedUser], policy: Policy, now: datetime, deadline: Deadline
+    live: LiveIam,
+    users: list[ListedUser],
+    policy: Policy,
+    now: datetime,
+    deadline: Deadline,
+    progress: Progress = _no_progress,
 ) -> Iterator[Assessment]:
     for done, listed in enumerate(users):
         deadline.check(f"{done} of {len(users)} users inspected live")
@@ -103,6 +121,7 @@ def sweep_live(
             yield assess_live(live, listed, policy, now)
         except UserGone:
             LOG.info("user %s deleted during the sweep: skipped", listed.user.user_name)
+        progress(done + 1, len(users))
 
 
 def sweep_with_report(
@@ -112,9 +131,11 @@ def sweep_with_report(
     policy: Policy,
     now: datetime,
     deadline: Deadline,
+    progress: Progress = _no_progress,
 ) -> Iterator[Assessment]:
     confirmed = 0
-    for listed in users:
+    for done, listed in enumerate(users, start=1):
+        progress(done, len(users))
         row = report.rows.get(listed.user.user_name)
         facts = report_facts(listed, row) if row is not None else None
         if facts is not None and not needs_confirmation(facts, policy):

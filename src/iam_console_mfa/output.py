@@ -1,0 +1,131 @@
+"""How the CLI shows assessments: rich table, JSON and CSV, plus the risk level."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from console_mfa.model import Compliance, Reason
+from console_mfa.sweep import Assessment
+from rich.console import Console
+from rich.table import Table
+
+RECENT_USE = timedelta(days=30)
+COLUMNS = ("user", "user_id", "verdict", "mfa", "password_set", "password_last_used", "risk", "annotation")
+STYLE = {"COMPLIANT": "green", "NON_COMPLIANT": "bold red", "NOT_APPLICABLE": "dim"}
+RISK_STYLE = {"CRITICAL": "bold red", "HIGH": "red", "LOW": "green"}
+
+
+def risk(assessment: Assessment, now: datetime) -> str:
+    """CRITICAL: no MFA and the password used in the last 30 days; HIGH: no MFA; LOW: MFA.
+
+    Exempt users and users in their grace period carry the risk of a password without MFA
+    too: the verdict spares them, the risk level does not hide it.
+    """
+    if assessment.facts.mfa_kinds:
+        return "LOW"
+    last_used = assessment.facts.password_last_used
+    recently = isinstance(last_used, datetime) and now - last_used <= RECENT_USE
+    return "CRITICAL" if recently else "HIGH"
+
+
+def rows(assessments: Iterable[Assessment], now: datetime) -> list[dict[str, str]]:
+    """One row per console user (users without a password are counted, not listed)."""
+    out = []
+    for a in sorted(assessments, key=lambda a: a.user.user_name.lower()):
+        if not a.facts.has_password:
+            continue
+        last_used = a.facts.password_last_used
+        out.append(
+            {
+                "user": a.user.user_name,
+                "user_id": a.user.user_id,
+                "verdict": a.verdict.compliance.value,
+                "mfa": ", ".join(kind.value for kind in a.facts.mfa_kinds) or "none",
+                "password_set": a.facts.password_created.date().isoformat(),
+                "password_last_used": last_used.date().isoformat()
+                if isinstance(last_used, datetime)
+                else last_used.value,
+                "risk": risk(a, now),
+                "annotation": a.verdict.annotation,
+            }
+        )
+    return out
+
+
+def summary(assessments: Sequence[Assessment]) -> dict[str, Any]:
+    console_users = [a for a in assessments if a.facts.has_password]
+    with_mfa = sum(a.verdict.reason is Reason.MFA for a in console_users)
+    return {
+        "users": len(assessments),
+        "console_users": len(console_users),
+        "compliant": with_mfa,
+        "non_compliant": sum(a.verdict.compliance is Compliance.NON_COMPLIANT for a in assessments),
+        "exempt": sum(a.verdict.reason is Reason.EXEMPT for a in assessments),
+        "in_grace": sum(a.verdict.reason is Reason.GRACE for a in assessments),
+        "percent_compliant": round(100 * with_mfa / len(console_users), 1) if console_users else 100.0,
+    }
+
+
+def print_table(console: Console, assessments: Sequence[Assessment], now: datetime) -> None:
+    figures = summary(assessments)
+    console.print(
+        f"[bold]{figures['users']}[/] users, [bold]{figures['console_users']}[/] with a console password: "
+        f"[green]{figures['compliant']} compliant[/], [bold red]{figures['non_compliant']} non-compliant[/], "
+        f"{figures['exempt']} exempt, {figures['in_grace']} in grace "
+        f"([bold]{figures['percent_compliant']}%[/] of console users have MFA)"
+    )
+    table = Table(show_lines=False)
+    for column in ("User", "Verdict", "MFA", "Password set", "Last used", "Risk", "Annotation"):
+        table.add_column(column, overflow="fold")
+    for row in rows(assessments, now):
+        table.add_row(
+            row["user"],
+            f"[{STYLE[row['verdict']]}]{row['verdict']}[/]",
+            row["mfa"],
+            row["password_set"],
+            row["password_last_used"],
+            f"[{RISK_STYLE[row['risk']]}]{row['risk']}[/]",
+            row["annotation"],
+        )
+    console.print(table)
+
+
+def as_json(assessments: Sequence[Assessment], now: datetime) -> str:
+    return json.dumps({"summary": summary(assessments), "users": rows(assessments, now)}, indent=2) + "\n"
+
+
+def as_csv(assessments: Sequence[Assessment], now: datetime) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows(assessments, now))
+    return buffer.getvalue()
+
+
+def print_actions(console: Console, summaries: Sequence[dict[str, str]], applied: bool) -> None:
+    title = "Actions taken" if applied else "Planned actions (dry run: nothing changed; add --apply to act)"
+    table = Table(title=title, title_justify="left")
+    for column in ("User", "UserId", "Verdict before", "Action", "Reason"):
+        table.add_column(column, overflow="fold")
+    for s in summaries:
+        table.add_row(s["UserName"], s["UserId"], s["VerdictBefore"], s["Action"], s.get("Reason", ""))
+    console.print(table if summaries else "No NON_COMPLIANT user: nothing to do.")
+
+
+def print_evaluations(console: Console, evaluations: Sequence[dict[str, Any]]) -> None:
+    table = Table(title="Evaluations (TestMode: nothing written to Config)", title_justify="left")
+    for column in ("ComplianceResourceId", "ComplianceResourceType", "ComplianceType", "Annotation"):
+        table.add_column(column, overflow="fold")
+    for e in evaluations:
+        table.add_row(
+            e["ComplianceResourceId"],
+            e["ComplianceResourceType"],
+            f"[{STYLE[e['ComplianceType']]}]{e['ComplianceType']}[/]",
+            e.get("Annotation", ""),
+        )
+    console.print(table)

@@ -1,0 +1,244 @@
+"""The CLI as a user runs it: a subprocess against a local moto server (AWS_ENDPOINT_URL)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from iam_console_mfa import cli
+from iam_console_mfa.seed import Mfa, backdate, create_user
+from tests.support import fail_operation
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = [sys.executable, "-m", "iam_console_mfa.cli"]
+FAKE = {"AWS_ACCESS_KEY_ID": "cli", "AWS_SECRET_ACCESS_KEY": "cli", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+@pytest.fixture(scope="module")
+def moto_server() -> Iterator[str]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(f"{url}/moto-api/", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.1)
+    yield url
+    server.terminate()
+    server.wait()
+
+
+@pytest.fixture
+def server_iam(moto_server: str) -> Any:
+    urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST"))
+    return boto3.client(
+        "iam", endpoint_url=moto_server, **{k.lower(): v for k, v in FAKE.items() if "KEY" in k}
+    )
+
+
+def run(url: str | None, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    environment.update(env if env is not None else {**FAKE, "AWS_ENDPOINT_URL": url or ""})
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, env=environment, cwd=ROOT, timeout=120)
+
+
+def seed_every_verdict(iam: Any) -> dict[str, dict[str, Any]]:
+    return {
+        "alice": create_user(iam, "alice", mfa=Mfa.VIRTUAL),
+        "hank": create_user(iam, "hank", mfa=Mfa.HARDWARE),
+        "bob": create_user(iam, "bob"),
+        "dave": create_user(iam, "dave"),
+        "carol": create_user(iam, "carol", password=False),
+        "svc-ci": create_user(iam, "svc-ci"),
+        "oncall": create_user(iam, "oncall", tags={"BreakGlass": "yes"}),
+    }
+
+
+RULE_OPTIONS = ("--exempt", "svc-*", "--exempt-tag", "BreakGlass=yes")
+
+
+def test_report_json_csv_table_and_exit_codes(moto_server: str, server_iam: Any) -> None:
+    users = seed_every_verdict(server_iam)
+    done = run(moto_server, "report", *RULE_OPTIONS, "--format", "json")
+    assert done.returncode == 1, done.stderr  # some NON_COMPLIANT: CI gating
+    report = json.loads(done.stdout)
+    assert report["summary"] == {
+        "users": 7,
+        "console_users": 6,
+        "compliant": 2,
+        "non_compliant": 2,
+        "exempt": 2,
+        "in_grace": 0,
+        "percent_compliant": 33.3,
+    }
+    by_name = {row["user"]: row for row in report["users"]}
+    assert set(by_name) == {"alice", "hank", "bob", "dave", "svc-ci", "oncall"}  # console users only
+    assert by_name["bob"]["verdict"] == "NON_COMPLIANT" and by_name["bob"]["risk"] == "HIGH"
+    assert by_name["bob"]["user_id"] == users["bob"]["UserId"]
+    assert by_name["alice"] | {"annotation": ""} == {
+        "user": "alice",
+        "user_id": users["alice"]["UserId"],
+        "verdict": "COMPLIANT",
+        "mfa": "virtual",
+        "password_set": by_name["alice"]["password_set"],
+        "password_last_used": "never",
+        "risk": "LOW",
+        "annotation": "",
+    }
+    assert (
+        by_name["svc-ci"]["verdict"] == "NOT_APPLICABLE"
+        and "ExemptUserNames" in by_name["svc-ci"]["annotation"]
+    )
+    assert by_name["hank"]["mfa"] == "hardware TOTP"
+
+    done = run(moto_server, "report", *RULE_OPTIONS, "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(done.stdout)))
+    assert list(rows[0]) == list(cli.output.COLUMNS)
+    assert {r["user"]: r["verdict"] for r in rows} == {k: v["verdict"] for k, v in by_name.items()}
+
+    done = run(moto_server, "report", *RULE_OPTIONS)
+    assert (
+        "7 users, 6 with a console password: 2 compliant, 2 non-compliant, 2 exempt, 0 in grace" in done.stdout
+    )
+    assert "33.3%" in done.stdout
+    for name in ("alice", "bob", "dave", "svc-ci", "oncall"):
+        assert name in done.stdout
+    assert "carol" not in done.stdout
+
+
+def test_report_exit_zero_when_clean_and_output_file(moto_server: str, server_iam: Any, tmp_path: Path) -> None:
+    create_user(server_iam, "alice", mfa=Mfa.FIDO)
+    target = tmp_path / "report.json"
+    done = run(moto_server, "report", "--format", "json", "--output", str(target))
+    assert done.returncode == 0 and done.stdout == ""
+    assert json.loads(target.read_text())["summary"]["percent_compliant"] == 100.0
+
+
+def test_critical_when_password_used_recently(
+    server_iam: Any, capsys: pytest.CaptureFixture, account: None
+) -> None:
+    iam = boto3.client("iam")
+    create_user(iam, "bob")
+    backdate("123456789012", "bob", days=90, password_last_used_days=2)
+    assert cli.main(["report", "--format", "json"]) == 1
+    (row,) = json.loads(capsys.readouterr().out)["users"]
+    assert row["risk"] == "CRITICAL"
+
+
+def test_enforce_dry_run_then_apply(moto_server: str, server_iam: Any) -> None:
+    seed_every_verdict(server_iam)
+    dry = run(moto_server, "enforce", *RULE_OPTIONS)
+    assert dry.returncode == 0, dry.stderr
+    assert "dry run" in dry.stdout and "bob" in dry.stdout and "dave" in dry.stdout
+    logins = {
+        u["UserName"] for u in server_iam.list_users()["Users"] if has_password(server_iam, u["UserName"])
+    }
+    assert logins == {"alice", "hank", "bob", "dave", "svc-ci", "oncall"}  # nothing changed
+
+    applied = run(moto_server, "enforce", *RULE_OPTIONS, "--apply")
+    assert applied.returncode == 0, applied.stderr
+    after = {u["UserName"] for u in server_iam.list_users()["Users"] if has_password(server_iam, u["UserName"])}
+    assert logins - after == {"bob", "dave"}  # exactly the NON_COMPLIANT users
+    assert run(moto_server, "report", *RULE_OPTIONS).returncode == 0
+
+
+def test_enforce_one_user(moto_server: str, server_iam: Any) -> None:
+    seed_every_verdict(server_iam)
+    done = run(moto_server, "enforce", "--user", "BOB", "--apply")
+    assert done.returncode == 0, done.stderr
+    assert not has_password(server_iam, "bob") and has_password(server_iam, "dave")
+    missing = run(moto_server, "enforce", "--user", "nobody")
+    assert missing.returncode == 2 and "no IAM user named 'nobody'" in missing.stderr
+
+
+def has_password(iam: Any, name: str) -> bool:
+    try:
+        iam.get_login_profile(UserName=name)
+    except iam.exceptions.NoSuchEntityException:
+        return False
+    return True
+
+
+def test_evaluate_saved_events(moto_server: str, server_iam: Any) -> None:
+    create_user(server_iam, "bob")
+    create_user(server_iam, "svc-x")
+    done = run(moto_server, "evaluate", "examples/events/change-event.json")
+    assert done.returncode == 0, done.stderr
+    assert "AIDAEXAMPLEBOB0000001" in done.stdout and "NON_COMPLIANT" in done.stdout
+    done = run(
+        moto_server,
+        "evaluate",
+        "examples/events/change-event.json",
+        "--parameters",
+        '{"AssumeRoleMode": "False", "ExemptUserNames": "bob"}',
+    )
+    assert "NOT_APPLICABLE" in done.stdout and "exempt by ExemptUserNames" in done.stdout
+    done = run(moto_server, "evaluate", "examples/events/scheduled-event.json")
+    assert done.returncode == 0, done.stderr
+    assert (
+        done.stdout.count("AWS::IAM::User") == 2
+        and "svc-x: console password without MFA, exempt" in done.stdout
+    )
+
+
+def test_no_credentials(tmp_path: Path) -> None:
+    nowhere = str(tmp_path / "none")
+    env = {
+        "AWS_CONFIG_FILE": nowhere,
+        "AWS_SHARED_CREDENTIALS_FILE": nowhere,
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    done = run(None, "report", env=env)
+    assert done.returncode == 2
+    assert done.stderr.strip() == "error: no AWS credentials found: set AWS_PROFILE or pass --profile"
+
+
+def test_invalid_options() -> None:
+    done = run("http://127.0.0.1:9", "report", "--format", "xml")
+    assert done.returncode == 2 and "invalid choice: 'xml'" in done.stderr
+    done = run("http://127.0.0.1:9", "report", "--grace-days", "-1")
+    assert done.returncode == 2 and "Invalid rule parameter GracePeriodDays='-1'" in done.stderr
+
+
+def test_access_denied_names_the_action_and_prints_the_policy(
+    account: None, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from console_mfa.aws import configured_session
+
+    aws = configured_session()
+    create_user(aws.client("iam"), "bob")
+    fail_operation(aws, "iam", "GetLoginProfile", "AccessDenied", status=403)
+    monkeypatch.setattr(cli, "session", lambda args: aws)  # the CLI's session, with the stubbed call
+    assert cli.main(["report"]) == 2
+    err = capsys.readouterr().err
+    assert "GetLoginProfile for user bob failed: AccessDenied" in err
+    assert '"iam:GetLoginProfile"' in err and '"2012-10-17"' in err
+
+
+def test_policy_command() -> None:
+    done = run(None, "policy", env=dict(FAKE))
+    assert json.loads(done.stdout)["Statement"][0]["Action"] == sorted(cli.READ_ACTIONS)
+    done = run(None, "policy", "--enforce", env=dict(FAKE))
+    assert "iam:DeleteLoginProfile" in json.loads(done.stdout)["Statement"][0]["Action"]
