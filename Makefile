@@ -7,7 +7,7 @@ RULE := IAM_USER_CONSOLE_MFA
 # Offline defaults: the tests and the demo never reach AWS.
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: test lint pytest rdk-test demo bench document clean
+.PHONY: test lint pytest rdk-test demo bench generate clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || { py=$$(scripts/find-python312) && "$$py" -m venv $(VENV); }
@@ -38,6 +38,6 @@ bench: $(STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache bench/results
 
-# The SSM Automation document is generated from the engine; commit the result.
-document: $(STAMP)
-	$(PY) -m iam_console_mfa.document
+# The SSM document, the CloudFormation stacks and parameters.json are generated; commit them.
+generate: $(STAMP)
+	$(PY) -m iam_console_mfa.generate

@@ -25,7 +25,7 @@ DOC = json.loads(Path(DOCUMENT).read_text())
 
 
 def test_committed_document_is_generated_from_the_engine() -> None:
-    assert Path(DOCUMENT).read_text() == render(), "run `make document` and commit the result"
+    assert Path(DOCUMENT).read_text() == render(), "run `make generate` and commit the result"
 
 
 def test_document_structure() -> None:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, NoCredentialsError, ProfileNotFound
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
 from console_mfa.errors import AwsCallFailed, InvalidEvent, RuleError
 from console_mfa.policy import DataSource, Policy, parse_policy
 from rich.console import Console
@@ -64,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("evaluate", parents=[aws], help="replay a saved Config event (TestMode)")
     evaluate.add_argument("event", type=Path, metavar="EVENT.json")
     evaluate.add_argument("--parameters", metavar="JSON", help="ruleParameters to use instead of the event's")
+
+    deploy = commands.add_parser(
+        "deploy", parents=[aws], help="create or update the stacks from rdk-config.json"
+    )
+    deploy.add_argument("--settings", type=Path, default=None, metavar="FILE", help="default: rdk-config.json")
+    deploy.add_argument("--dry-run", action="store_true", help="print the plan; call nothing")
 
     commands.add_parser("demo", help="the rule end to end on an embedded moto account (no AWS needed)")
     policy = commands.add_parser("policy", help="print the IAM policy this CLI needs")
@@ -204,6 +210,33 @@ def cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
+def cmd_deploy(args: argparse.Namespace, console: Console) -> int:
+    from . import deploy, settings
+
+    try:
+        chosen = settings.load(args.settings or settings.SETTINGS)
+    except settings.SettingsError as error:
+        raise CliError(str(error)) from None
+    say = lambda line: console.print(line, markup=False, highlight=False)  # noqa: E731
+    if args.dry_run:
+        deploy.describe_plan(chosen, say)
+        return EXIT_OK
+    if args.region and args.region != chosen["region"]:
+        raise CliError(f"--region {args.region} differs from rdk-config.json region {chosen['region']}")
+    args.region = chosen["region"]
+    try:
+        outputs = deploy.Deployer(session(args), chosen, say).run()
+    except deploy.DeployError as error:
+        raise CliError(str(error)) from None
+    except ClientError as error:
+        info = error.response.get("Error", {})
+        raise AwsCallFailed(error.operation_name, info.get("Code", "?"), info.get("Message", "")) from None
+    for stack, values in outputs.items():
+        for key, value in values.items():
+            say(f"{stack}.{key} = {value}")
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace, console: Console) -> int:
     from . import demo
 
@@ -224,6 +257,7 @@ COMMANDS = {
     "report": cmd_report,
     "enforce": cmd_enforce,
     "evaluate": cmd_evaluate,
+    "deploy": cmd_deploy,
     "demo": cmd_demo,
     "policy": cmd_policy,
 }

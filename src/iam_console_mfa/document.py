@@ -2,7 +2,7 @@
 
 ``aws:executeScript`` runs a single script text with boto3 at hand but none of our
 packages, so the engine modules the remediation needs are inlined in dependency order,
-their relative imports removed. ``make document`` writes the result; a test fails when the
+their relative imports removed. ``make generate`` writes the result; a test fails when the
 committed document differs from what this module produces.
 """
 

@@ -1,0 +1,254 @@
+"""``iam-console-mfa deploy``: rdk-config.json -> package, upload, create or update the stacks.
+
+Order: alerts (its topic receives the rule's failure alarm), rule, remediation, then the
+organization rule when enabled. Stack events are printed as they happen; ``--dry-run``
+prints the plan and calls nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import time
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from . import templates
+
+RULE_DIR = Path(__file__).resolve().parents[2] / "rules" / "IAM_USER_CONSOLE_MFA"
+TERMINAL = ("_COMPLETE", "_FAILED")
+Printer = Callable[[str], None]
+
+
+class DeployError(Exception):
+    """A deployment step failed; the message names the stack or the call."""
+
+
+@dataclass
+class StackPlan:
+    key: str  # rule, remediation, alerts, organization
+    name: str
+    template: str
+    parameters: dict[str, str] = field(default_factory=dict)
+
+
+def package(rule_dir: Path = RULE_DIR) -> bytes:
+    """The Lambda zip: the rule folder at the root plus rdklib (boto3 comes with the runtime)."""
+    import rdklib
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for root, package_dir in (
+            (rule_dir, rule_dir),
+            (Path(rdklib.__file__).parent.parent, Path(rdklib.__file__).parent),
+        ):
+            for path in sorted(package_dir.rglob("*.py")):
+                if path.name.endswith("_test.py") or "__pycache__" in path.parts:
+                    continue
+                info = zipfile.ZipInfo(str(path.relative_to(root)), date_time=(2020, 1, 1, 0, 0, 0))
+                info.external_attr = 0o644 << 16
+                archive.writestr(info, path.read_bytes())
+    return buffer.getvalue()
+
+
+def plan(settings: dict[str, Any], bucket: str, code_key: str, organization_id: str = "") -> list[StackPlan]:
+    stacks = settings["stacks"]
+    rule = settings["ruleName"]
+    params = {k: v for k, v in settings["ruleParameters"].items()}
+    lambda_settings = settings["lambda"]
+    steps: list[StackPlan] = []
+    if settings["alerts"]["enabled"]:
+        steps.append(
+            StackPlan(
+                "alerts",
+                stacks["alerts"],
+                "alerts.json",
+                {"RuleName": rule, "AlertEmail": settings["alerts"]["email"]},
+            )
+        )
+    steps.append(
+        StackPlan(
+            "rule",
+            stacks["rule"],
+            "rule.json",
+            {
+                "RuleName": rule,
+                "CodeBucket": bucket,
+                "CodeKey": code_key,
+                "SweepFrequency": settings["sweepFrequency"],
+                **params,
+                "TimeoutSeconds": str(lambda_settings["timeoutSeconds"]),
+                "MemorySize": str(lambda_settings["memoryMB"]),
+                "LogRetentionDays": str(lambda_settings["logRetentionDays"]),
+                "AlarmTopicArn": "<alerts.TopicArn>" if settings["alerts"]["enabled"] else "",
+            },
+        )
+    )
+    remediation = settings["remediation"]
+    if remediation["enabled"]:
+        steps.append(
+            StackPlan(
+                "remediation",
+                stacks["remediation"],
+                "remediation.json",
+                {
+                    "RuleName": rule,
+                    "Automatic": str(remediation["automatic"]).lower(),
+                    "MaximumAutomaticAttempts": str(remediation["maximumAutomaticAttempts"]),
+                    "RetryAttemptSeconds": str(remediation["retryAttemptSeconds"]),
+                    **{k: v for k, v in params.items() if k != "DataSource"},
+                },
+            )
+        )
+    organization = settings["organization"]
+    if organization["enabled"]:
+        steps.append(
+            StackPlan(
+                "organization",
+                stacks["organization"],
+                "organization.json",
+                {
+                    "RuleName": rule,
+                    "FunctionArn": "<rule.FunctionArn>",
+                    "FunctionRoleName": "<rule.FunctionRoleArn>",
+                    "OrganizationId": organization_id or "<organization id>",
+                    "ExecutionRoleName": organization["executionRoleName"],
+                    "ExcludedAccounts": ",".join(organization["excludedAccounts"]),
+                    "SweepFrequency": settings["sweepFrequency"],
+                    **params,
+                },
+            )
+        )
+    return steps
+
+
+def _resolve(value: str, outputs: dict[str, dict[str, str]]) -> str:
+    """Fill '<stack.Output>' placeholders from the outputs of stacks deployed before."""
+    if not (value.startswith("<") and value.endswith(">") and "." in value):
+        return value
+    stack, output = value[1:-1].split(".", 1)
+    resolved = outputs[stack][output]
+    return resolved.rsplit("/", 1)[-1] if output == "FunctionRoleArn" else resolved
+
+
+class Deployer:
+    def __init__(self, aws: Any, settings: dict[str, Any], say: Printer) -> None:
+        self.aws, self.settings, self.say = aws, settings, say
+        self.cfn = aws.client("cloudformation")
+
+    def run(self) -> dict[str, dict[str, str]]:
+        account = self.aws.client("sts").get_caller_identity()["Account"]
+        region = self.aws.region_name
+        bucket = self.settings["codeBucket"] or f"iam-console-mfa-{account}-{region}"
+        code = package()
+        code_key = f"{self.settings['ruleName']}-{hashlib.sha256(code).hexdigest()[:16]}.zip"
+        self._upload(bucket, code_key, code, region)
+        organization_id = ""
+        if self.settings["organization"]["enabled"]:
+            organization_id = self.aws.client("organizations").describe_organization()["Organization"]["Id"]
+        outputs: dict[str, dict[str, str]] = {}
+        for step in plan(self.settings, bucket, code_key, organization_id):
+            parameters = {k: _resolve(v, outputs) for k, v in step.parameters.items()}
+            outputs[step.key] = self._deploy_stack(step, parameters)
+        return outputs
+
+    def _upload(self, bucket: str, key: str, code: bytes, region: str) -> None:
+        s3 = self.aws.client("s3")
+        try:
+            s3.head_bucket(Bucket=bucket)
+        except ClientError as error:
+            if error.response["Error"]["Code"] not in ("404", "NoSuchBucket"):
+                raise
+            self.say(f"creating bucket {bucket}")
+            extra = (
+                {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+            )
+            s3.create_bucket(Bucket=bucket, **extra)
+            s3.put_public_access_block(
+                Bucket=bucket,
+                PublicAccessBlockConfiguration={
+                    "BlockPublicAcls": True,
+                    "IgnorePublicAcls": True,
+                    "BlockPublicPolicy": True,
+                    "RestrictPublicBuckets": True,
+                },
+            )
+        s3.put_object(Bucket=bucket, Key=key, Body=code, ServerSideEncryption="AES256")
+        self.say(f"uploaded s3://{bucket}/{key} ({len(code) // 1024} KiB)")
+
+    def _deploy_stack(self, step: StackPlan, parameters: dict[str, str]) -> dict[str, str]:
+        body = (templates.OUT / step.template).read_text()
+        arguments = {
+            "StackName": step.name,
+            "TemplateBody": body,
+            "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+            "Capabilities": ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"],
+        }
+        exists = self._exists(step.name)
+        started = time.time() - 1
+        try:
+            if exists:
+                self.cfn.update_stack(**arguments)
+            else:
+                self.cfn.create_stack(**arguments)
+        except ClientError as error:
+            if "No updates are to be performed" not in str(error):
+                raise
+            self.say(f"{step.name}: up to date")
+            return self._outputs(step.name)
+        self.say(f"{step.name}: {'updating' if exists else 'creating'} from cloudformation/{step.template}")
+        status = self._follow(step.name, started)
+        if not status.endswith("_COMPLETE") or "ROLLBACK" in status:
+            raise DeployError(f"stack {step.name} ended in {status}: see its events above")
+        return self._outputs(step.name)
+
+    def _exists(self, name: str) -> bool:
+        try:
+            stacks = self.cfn.describe_stacks(StackName=name)["Stacks"]
+        except ClientError as error:
+            if "does not exist" in str(error):
+                return False
+            raise
+        return bool(stacks) and stacks[0]["StackStatus"] != "DELETE_COMPLETE"
+
+    def _follow(self, name: str, since: float, poll_seconds: float = 2.0, timeout: float = 1800) -> str:
+        """Print the stack's events as they arrive until it reaches a terminal status."""
+        seen: set[str] = set()
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            for event in reversed(list(self._events(name))):
+                if event["EventId"] in seen or event["Timestamp"].timestamp() < since:
+                    continue
+                seen.add(event["EventId"])
+                reason = f" ({event['ResourceStatusReason']})" if event.get("ResourceStatusReason") else ""
+                self.say(
+                    f"  {event['Timestamp']:%H:%M:%S} {event['LogicalResourceId']:<28} "
+                    f"{event['ResourceStatus']}{reason}"
+                )
+            status = self.cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"]
+            if status.endswith(TERMINAL) and not status.endswith("_IN_PROGRESS"):
+                return status
+            time.sleep(poll_seconds)
+        raise DeployError(f"stack {name} did not finish within {timeout:.0f} s")
+
+    def _events(self, name: str) -> Iterator[dict[str, Any]]:
+        yield from self.cfn.describe_stack_events(StackName=name)["StackEvents"]
+
+    def _outputs(self, name: str) -> dict[str, str]:
+        stack = self.cfn.describe_stacks(StackName=name)["Stacks"][0]
+        return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
+def describe_plan(settings: dict[str, Any], say: Printer) -> None:
+    bucket = settings["codeBucket"] or f"iam-console-mfa-<account>-{settings['region']}"
+    say(f"region {settings['region']} (IAM is global: one region only)")
+    say(f"package rules/IAM_USER_CONSOLE_MFA + rdklib -> s3://{bucket}/{settings['ruleName']}-<sha256>.zip")
+    for step in plan(settings, bucket, f"{settings['ruleName']}-<sha256>.zip"):
+        say(f"stack {step.name} <- cloudformation/{step.template}")
+        for key, value in step.parameters.items():
+            say(f"    {key} = {value!r}")

@@ -1,0 +1,111 @@
+"""rdk-config.json: the one deployment settings file, validated against its JSON Schema.
+
+``parameters.json`` (what ``rdk deploy`` reads) is generated from it, so the two cannot
+drift: ``make generate`` rewrites it and a test compares the committed file.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from console_mfa.errors import InvalidRuleParameter
+from console_mfa.policy import parse_policy
+
+ROOT = Path(__file__).resolve().parents[2]
+SETTINGS = ROOT / "rdk-config.json"
+SCHEMA = ROOT / "rdk-config.schema.json"
+PARAMETERS = ROOT / "rules" / "IAM_USER_CONSOLE_MFA" / "parameters.json"
+DOCUMENT_FROM_RULES = "../cloudformation/IAM_USER_CONSOLE_MFA-remediation.json"  # rdk runs from rules/
+# What the remediation script calls (a test derives the same set from the script's calls).
+REMEDIATION_ACTIONS = (
+    "config:ListDiscoveredResources",
+    "iam:DeleteLoginProfile",
+    "iam:GetLoginProfile",
+    "iam:ListMFADevices",
+    "iam:ListUserTags",
+    "iam:ListUsers",
+    "iam:TagUser",
+)
+
+
+class SettingsError(Exception):
+    """rdk-config.json is invalid; the message names the key and what is allowed."""
+
+
+def load(path: Path = SETTINGS) -> dict[str, Any]:
+    try:
+        settings = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise SettingsError(f"{path.name}: cannot read: {error}") from None
+    validate(settings, path.name)
+    return settings
+
+
+def validate(settings: Any, name: str = "rdk-config.json") -> None:
+    schema = json.loads(SCHEMA.read_text())
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(settings), key=lambda e: list(e.path))
+    if errors:
+        error = errors[0]
+        where = ".".join(str(p) for p in error.path) or "(top level)"
+        allowed = error.schema.get("enum")
+        hint = f"; allowed: {', '.join(map(str, allowed))}" if allowed else ""
+        raise SettingsError(f"{name}: {where}: {error.message}{hint}")
+    try:
+        parse_policy(settings["ruleParameters"])
+    except InvalidRuleParameter as error:
+        raise SettingsError(f"{name}: ruleParameters: {error}") from None
+
+
+def non_empty(parameters: dict[str, str]) -> dict[str, str]:
+    """Config rejects empty parameter values; an absent one means the same default."""
+    return {k: v for k, v in parameters.items() if v != ""}
+
+
+def parameters_json(settings: dict[str, Any]) -> dict[str, Any]:
+    """The RDK rule definition for these settings."""
+    rule_name = settings["ruleName"]
+    rule_parameters = non_empty(settings["ruleParameters"])
+    remediation_parameters = {
+        k: {"StaticValue": {"Values": [v]}}
+        for k, v in rule_parameters.items()
+        if k in ("ExemptUserNames", "ExemptTag", "GracePeriodDays")
+    }
+    parameters: dict[str, Any] = {
+        "RuleName": rule_name,
+        "Description": "Flags IAM users that have a console password and no MFA device of any kind "
+        "(IAM.5 equivalent).",
+        "SourceRuntime": "python3.12-lib",
+        "EvaluationMode": "DETECTIVE",
+        "CodeKey": f"{rule_name}{settings['region']}.zip",
+        "InputParameters": json.dumps({"AssumeRoleMode": "False", **rule_parameters}),
+        "OptionalParameters": json.dumps(settings["ruleParameters"]),
+        "SourceEvents": "AWS::IAM::User",
+        "SourcePeriodic": settings["sweepFrequency"],
+    }
+    remediation = settings["remediation"]
+    if remediation["enabled"]:
+        parameters["Remediation"] = {
+            "ConfigRuleName": rule_name,
+            "TargetType": "SSM_DOCUMENT",
+            "TargetId": f"{rule_name}-DisableConsoleAccess",  # rdk deploy replaces it with the document
+            "Automatic": remediation["automatic"],
+            "MaximumAutomaticAttempts": remediation["maximumAutomaticAttempts"],
+            "RetryAttemptSeconds": remediation["retryAttemptSeconds"],
+            "Parameters": {
+                "IAMUserId": {"ResourceValue": {"Value": "RESOURCE_ID"}},
+                # rdk deploy replaces the role with the one it creates from SSMAutomation.IAM
+                "AutomationAssumeRole": {
+                    "StaticValue": {"Values": ["arn:aws:iam::123456789012:role/rdk-replaces"]}
+                },
+                **remediation_parameters,
+            },
+        }
+        parameters["SSMAutomation"] = {"Document": DOCUMENT_FROM_RULES, "IAM": list(REMEDIATION_ACTIONS)}
+    return {"Version": "1.0", "Parameters": parameters, "Tags": "[]"}
+
+
+def render_parameters(settings: dict[str, Any]) -> str:
+    return json.dumps(parameters_json(settings), indent=2) + "\n"
