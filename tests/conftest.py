@@ -1,8 +1,14 @@
-"""Shared fixtures: a moto account and Config's API captured at the botocore level."""
+"""Shared fixtures: a moto account (in process or as a server) and Config's API captured at the
+botocore level."""
 
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -42,3 +48,26 @@ def no_retry_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def call_log(config_api: LocalConfig) -> CallLog:
     return CallLog(configured_session())
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"},  # rdk deploy attaches managed policies
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(f"{url}/moto-api/", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.1)
+    yield url
+    server.terminate()
+    server.wait()

@@ -20,7 +20,7 @@ def test_parameters_json_is_what_rdk_expects() -> None:
     assert parameters["RuleName"] == "IAM_USER_CONSOLE_MFA"
     assert parameters["SourceRuntime"] == "python3.12-lib"
     assert parameters["SourceEvents"] == "AWS::IAM::User"
-    assert json.loads(parameters["InputParameters"]) == {"AssumeRoleMode": "False"}
+    assert json.loads(parameters["InputParameters"])["AssumeRoleMode"] == "False"
 
 
 def test_settings_agree_with_parameters_json() -> None:

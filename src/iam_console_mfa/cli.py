@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # Wide enough for the annotations when output is piped (rich falls back to 80 columns).
     console = Console(width=None if sys.stdout.isatty() else 160)
-    errors = Console(stderr=True)
+    errors = Console(stderr=True, soft_wrap=True)  # one line per error, whatever the width
     try:
         return COMMANDS[args.command](args, console)
     except (CliError, InvalidEvent) as error:

@@ -50,9 +50,10 @@ def validate(settings: Any, name: str = "rdk-config.json") -> None:
     if errors:
         error = errors[0]
         where = ".".join(str(p) for p in error.path) or "(top level)"
-        allowed = error.schema.get("enum")
-        hint = f"; allowed: {', '.join(map(str, allowed))}" if allowed else ""
-        raise SettingsError(f"{name}: {where}: {error.message}{hint}")
+        if error.validator == "enum":
+            allowed = ", ".join(map(str, error.validator_value))
+            raise SettingsError(f"{name}: {where}: {error.instance!r} is not allowed; allowed: {allowed}")
+        raise SettingsError(f"{name}: {where}: {error.message}")
     try:
         parse_policy(settings["ruleParameters"])
     except InvalidRuleParameter as error:

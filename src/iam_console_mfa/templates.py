@@ -380,6 +380,24 @@ def remediation_template() -> dict[str, Any]:
     }
 
 
+# The account administers the topic's key through IAM, with exact actions (no kms:*).
+KMS_ADMIN_ACTIONS = [
+    "kms:CancelKeyDeletion",
+    "kms:DescribeKey",
+    "kms:DisableKey",
+    "kms:EnableKey",
+    "kms:EnableKeyRotation",
+    "kms:GetKeyPolicy",
+    "kms:GetKeyRotationStatus",
+    "kms:ListResourceTags",
+    "kms:PutKeyPolicy",
+    "kms:ScheduleKeyDeletion",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:UpdateKeyDescription",
+]
+
+
 def _alert_rule(name: str, compliance: str, sentence: str) -> dict[str, Any]:
     return {
         "Type": "AWS::Events::Rule",
@@ -448,7 +466,7 @@ def alerts_template() -> dict[str, Any]:
                                 "Principal": {
                                     "AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
                                 },
-                                "Action": "kms:*",
+                                "Action": KMS_ADMIN_ACTIONS,
                                 "Resource": "*",
                             },
                             # the AWS-managed SNS key cannot be used by EventBridge: a key of our own can

@@ -1,0 +1,179 @@
+"""Deployment end to end against a local moto server, with the CLI and with the RDK.
+
+moto deploys S3, Lambda, IAM, SSM documents, SNS, KMS and EventBridge from the templates but
+skips AWS::Config::* and AWS::CloudWatch::Alarm resources: those are checked in
+test_templates.py.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import urllib.request
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from iam_console_mfa.document import DOCUMENT
+from iam_console_mfa.settings import SETTINGS
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+FAKE = {"AWS_ACCESS_KEY_ID": "deploy", "AWS_SECRET_ACCESS_KEY": "deploy", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+@pytest.fixture
+def server(moto_server: str) -> dict[str, str]:
+    urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    return {**env, **FAKE, "AWS_ENDPOINT_URL": moto_server}
+
+
+def client(env: dict[str, str], service: str) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        region_name="us-east-1",
+        aws_access_key_id="deploy",
+        aws_secret_access_key="deploy",
+    )
+
+
+def cli(env: dict[str, str], *args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(BIN / "iam-console-mfa"), *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300
+    )
+
+
+def test_deploy_creates_every_stack_from_rdk_config(server: dict[str, str]) -> None:
+    done = cli(server, "deploy")
+    assert done.returncode == 0, done.stdout + done.stderr
+    for stack in ("iam-console-mfa-alerts", "iam-console-mfa-rule", "iam-console-mfa-remediation"):
+        assert f"{stack}: creating" in done.stdout
+        assert f"{stack}" in done.stdout and "CREATE_COMPLETE" in done.stdout
+
+    function = client(server, "lambda").get_function(FunctionName="IAM_USER_CONSOLE_MFA-evaluator")
+    assert function["Configuration"]["Runtime"] == "python3.12"
+    assert function["Configuration"]["Handler"] == "IAM_USER_CONSOLE_MFA.lambda_handler"
+    s3 = client(server, "s3")
+    (bucket,) = [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    assert bucket == "iam-console-mfa-123456789012-us-east-1"
+    (obj,) = s3.list_objects_v2(Bucket=bucket)["Contents"]
+    names = zipfile.ZipFile(io.BytesIO(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read())).namelist()
+    assert {
+        "IAM_USER_CONSOLE_MFA.py",
+        "console_mfa/decision.py",
+        "console_mfa/report.py",
+        "rdklib/__init__.py",
+    } <= set(names)
+    assert not [n for n in names if n.endswith("_test.py")]
+
+    documents = client(server, "ssm").list_documents(
+        Filters=[{"Key": "DocumentType", "Values": ["Automation"]}]
+    )
+    (document,) = documents["DocumentIdentifiers"]
+    content = client(server, "ssm").get_document(Name=document["Name"])["Content"]
+    # moto keeps a Content given as a CloudFormation object as its Python repr, not JSON
+    stored = json.loads(content) if content.startswith('{"') else ast.literal_eval(content)
+    assert stored == json.loads(DOCUMENT.read_text())
+
+    (topic,) = client(server, "sns").list_topics()["Topics"]
+    attributes = client(server, "sns").get_topic_attributes(TopicArn=topic["TopicArn"])["Attributes"]
+    assert attributes.get("KmsMasterKeyId")
+    rules = client(server, "events").list_rules()["Rules"]
+    patterns = [json.loads(r["EventPattern"]) for r in rules]
+    assert sorted(p["detail"]["newEvaluationResult"]["complianceType"][0] for p in patterns) == [
+        "COMPLIANT",
+        "NON_COMPLIANT",
+    ]
+    rule_stack = client(server, "cloudformation").describe_stacks(StackName="iam-console-mfa-rule")["Stacks"][0]
+    given = {p["ParameterKey"]: p["ParameterValue"] for p in rule_stack["Parameters"]}
+    assert given["AlarmTopicArn"] == topic["TopicArn"]  # the alarm notifies the alerts topic
+
+    again = cli(server, "deploy")  # idempotent: same package key, stacks updated in place
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert len(s3.list_objects_v2(Bucket=bucket)["Contents"]) == 1
+
+
+def test_dry_run_calls_nothing(tmp_path: Path) -> None:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
+        **FAKE,
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+    }  # nothing listens there
+    done = cli(env, "deploy", "--dry-run")
+    assert done.returncode == 0, done.stderr
+    assert "stack iam-console-mfa-rule <- cloudformation/rule.json" in done.stdout
+    assert "AlarmTopicArn = '<alerts.TopicArn>'" in done.stdout
+
+
+def test_invalid_settings_are_refused(tmp_path: Path) -> None:
+    settings = json.loads(SETTINGS.read_text())
+    settings["sweepFrequency"] = "Daily"
+    bad = tmp_path / "rdk-config.json"
+    bad.write_text(json.dumps(settings))
+    done = cli({**os.environ, **FAKE}, "deploy", "--settings", str(bad), "--dry-run")
+    assert done.returncode == 2
+    assert done.stderr == (
+        "error: rdk-config.json: sweepFrequency: 'Daily' is not allowed; "
+        "allowed: One_Hour, Three_Hours, Six_Hours, Twelve_Hours, TwentyFour_Hours\n"
+    )
+
+
+def test_rdk_create_rule_template_reads_parameters_json(tmp_path: Path) -> None:
+    out = tmp_path / "rdk.json"
+    done = subprocess.run(
+        [str(BIN / "rdk"), "create-rule-template", "IAM_USER_CONSOLE_MFA", "-o", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT / "rules",
+        env={**os.environ, **FAKE},
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    resources = json.loads(out.read_text())["Resources"]
+    (remediation,) = [r for r in resources.values() if r["Type"] == "AWS::Config::RemediationConfiguration"]
+    assert remediation["Properties"]["Parameters"]["IAMUserId"] == {"ResourceValue": {"Value": "RESOURCE_ID"}}
+    (document,) = [r for r in resources.values() if r["Type"] == "AWS::SSM::Document"]
+    assert document["Properties"]["Content"] == json.loads(DOCUMENT.read_text())
+
+
+def test_rdk_deploy_against_moto(server: dict[str, str], tmp_path: Path) -> None:
+    # moto's CloudFormation refuses an AWS::SSM::Document without DocumentFormat, which rdk
+    # omits (AWS defaults it to JSON): the copy deployed here leaves out the SSMAutomation block.
+    rules = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules" / "IAM_USER_CONSOLE_MFA", rules / "IAM_USER_CONSOLE_MFA")
+    parameters_file = rules / "IAM_USER_CONSOLE_MFA" / "parameters.json"
+    parameters = json.loads(parameters_file.read_text())
+    parameters["Parameters"].pop("SSMAutomation")
+    parameters_file.write_text(json.dumps(parameters))
+    client(server, "s3").create_bucket(Bucket="rdk-code")
+    done = subprocess.run(
+        [
+            str(BIN / "rdk"),
+            "deploy",
+            "IAM_USER_CONSOLE_MFA",
+            "--custom-code-bucket",
+            "rdk-code",
+            "--rdklib-layer-arn",
+            "arn:aws:lambda:us-east-1:123456789012:layer:rdklib:1",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=rules,
+        env=server,
+        timeout=300,
+    )
+    assert "Config deploy complete" in done.stdout, done.stdout + done.stderr
+    functions = client(server, "lambda").list_functions()["Functions"]
+    assert [(f["Runtime"], f["Handler"]) for f in functions] == [
+        ("python3.12", "IAM_USER_CONSOLE_MFA.lambda_handler")
+    ]
