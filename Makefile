@@ -7,7 +7,7 @@ RULE := IAM_USER_CONSOLE_MFA
 # Offline defaults: the tests and the demo never reach AWS.
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: test lint pytest rdk-test demo bench generate clean
+.PHONY: test lint pytest rdk-test demo bench generate deploy clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || { py=$$(scripts/find-python312) && "$$py" -m venv $(VENV); }
@@ -41,3 +41,7 @@ clean:
 # The SSM document, the CloudFormation stacks and parameters.json are generated; commit them.
 generate: $(STAMP)
 	$(PY) -m iam_console_mfa.generate
+
+# Deploy from rdk-config.json with the current AWS credentials (see README, Deploy).
+deploy: $(STAMP)
+	$(VENV)/bin/iam-console-mfa deploy

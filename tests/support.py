@@ -75,3 +75,11 @@ class Throttler:
             self.throttled += 1
             return AWSResponse(request.url, 400, {}, MockRawResponse(self.BODY))
         return None
+
+
+def has_password(iam: Any, name: str) -> bool:
+    try:
+        iam.get_login_profile(UserName=name)
+    except iam.exceptions.NoSuchEntityException:
+        return False
+    return True

@@ -17,7 +17,7 @@ import pytest
 
 from iam_console_mfa import cli
 from iam_console_mfa.seed import Mfa, backdate, create_user
-from tests.support import fail_operation
+from tests.support import fail_operation, has_password
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "iam_console_mfa.cli"]
@@ -145,14 +145,6 @@ def test_enforce_one_user(moto_server: str, server_iam: Any) -> None:
     assert not has_password(server_iam, "bob") and has_password(server_iam, "dave")
     missing = run(moto_server, "enforce", "--user", "nobody")
     assert missing.returncode == 2 and "no IAM user named 'nobody'" in missing.stderr
-
-
-def has_password(iam: Any, name: str) -> bool:
-    try:
-        iam.get_login_profile(UserName=name)
-    except iam.exceptions.NoSuchEntityException:
-        return False
-    return True
 
 
 def test_evaluate_saved_events(moto_server: str, server_iam: Any) -> None:

@@ -17,7 +17,7 @@ from console_mfa.aws import configured_session
 from iam_console_mfa import document
 from iam_console_mfa.document import DOCUMENT, render
 from iam_console_mfa.seed import Mfa, backdate, create_user
-from tests.support import CallLog, Throttler, answer_operation
+from tests.support import CallLog, Throttler, answer_operation, has_password
 
 KNOWN_ACTIONS = {"aws:executeScript", "aws:executeAwsApi", "aws:assertAwsResourceProperty", "aws:branch"}
 ALLOWED_RUNTIMES = {"python3.9", "python3.10", "python3.11"}  # 3.8 and older no longer run
@@ -62,14 +62,6 @@ def run_document(**parameters: Any) -> dict[str, str]:
     summary = document.run_document(DOC, **role, **parameters)
     assert all(isinstance(v, str) for v in summary.values())  # the step's StringMap output
     return summary
-
-
-def has_password(iam: Any, name: str) -> bool:
-    try:
-        iam.get_login_profile(UserName=name)
-    except iam.exceptions.NoSuchEntityException:
-        return False
-    return True
 
 
 def tags(iam: Any, name: str) -> dict[str, str]:

@@ -57,27 +57,22 @@ def package(rule_dir: Path = RULE_DIR) -> bytes:
 
 
 def plan(settings: dict[str, Any], bucket: str, code_key: str, organization_id: str = "") -> list[StackPlan]:
-    stacks = settings["stacks"]
+    """The stacks to deploy, in order; '<stack.Output>' values come from stacks deployed before."""
     rule = settings["ruleName"]
-    params = {k: v for k, v in settings["ruleParameters"].items()}
-    lambda_settings = settings["lambda"]
+    params = dict(settings["ruleParameters"])
+    lambda_settings, remediation = settings["lambda"], settings["remediation"]
+    organization, alerts = settings["organization"], settings["alerts"]
+
+    def stack(key: str, parameters: dict[str, str]) -> StackPlan:
+        return StackPlan(key, settings["stacks"][key], f"{key}.json", {"RuleName": rule, **parameters})
+
     steps: list[StackPlan] = []
-    if settings["alerts"]["enabled"]:
-        steps.append(
-            StackPlan(
-                "alerts",
-                stacks["alerts"],
-                "alerts.json",
-                {"RuleName": rule, "AlertEmail": settings["alerts"]["email"]},
-            )
-        )
+    if alerts["enabled"]:
+        steps.append(stack("alerts", {"AlertEmail": alerts["email"]}))
     steps.append(
-        StackPlan(
+        stack(
             "rule",
-            stacks["rule"],
-            "rule.json",
             {
-                "RuleName": rule,
                 "CodeBucket": bucket,
                 "CodeKey": code_key,
                 "SweepFrequency": settings["sweepFrequency"],
@@ -85,19 +80,15 @@ def plan(settings: dict[str, Any], bucket: str, code_key: str, organization_id: 
                 "TimeoutSeconds": str(lambda_settings["timeoutSeconds"]),
                 "MemorySize": str(lambda_settings["memoryMB"]),
                 "LogRetentionDays": str(lambda_settings["logRetentionDays"]),
-                "AlarmTopicArn": "<alerts.TopicArn>" if settings["alerts"]["enabled"] else "",
+                "AlarmTopicArn": "<alerts.TopicArn>" if alerts["enabled"] else "",
             },
         )
     )
-    remediation = settings["remediation"]
     if remediation["enabled"]:
         steps.append(
-            StackPlan(
+            stack(
                 "remediation",
-                stacks["remediation"],
-                "remediation.json",
                 {
-                    "RuleName": rule,
                     "Automatic": str(remediation["automatic"]).lower(),
                     "MaximumAutomaticAttempts": str(remediation["maximumAutomaticAttempts"]),
                     "RetryAttemptSeconds": str(remediation["retryAttemptSeconds"]),
@@ -105,15 +96,11 @@ def plan(settings: dict[str, Any], bucket: str, code_key: str, organization_id: 
                 },
             )
         )
-    organization = settings["organization"]
     if organization["enabled"]:
         steps.append(
-            StackPlan(
+            stack(
                 "organization",
-                stacks["organization"],
-                "organization.json",
                 {
-                    "RuleName": rule,
                     "FunctionArn": "<rule.FunctionArn>",
                     "FunctionRoleName": "<rule.FunctionRoleArn>",
                     "OrganizationId": organization_id or "<organization id>",

@@ -44,6 +44,10 @@ def _string(description: str, default: str = "", **extra: Any) -> dict[str, Any]
     return {"Type": "String", "Default": default, "Description": description, **extra}
 
 
+# <RuleName>-evaluator names the Lambda, whose names stop at 64 characters.
+RULE_NAME = _string(
+    "Name of the Config rule (at most 54 characters).", RULE, AllowedPattern="^[A-Za-z0-9_-]{1,54}$"
+)
 RULE_PARAMETERS: dict[str, dict[str, Any]] = {
     "ExemptUserNames": _string("Comma-separated user names or globs (svc-*) never flagged; empty: none."),
     "ExemptTag": _string("key or key=value: users carrying this tag are exempt; empty: none."),
@@ -95,7 +99,7 @@ def rule_template() -> dict[str, Any]:
         "Description": "IAM_USER_CONSOLE_MFA: AWS Config custom rule (Lambda) flagging IAM users with a "
         "console password and no MFA. Deploy in one region only: IAM is global.",
         "Parameters": {
-            "RuleName": _string("Name of the Config rule.", RULE, AllowedPattern="^[A-Za-z0-9_-]{1,64}$"),
+            "RuleName": RULE_NAME,
             "CodeBucket": {"Type": "String", "Description": "S3 bucket holding the rule package."},
             "CodeKey": {"Type": "String", "Description": "S3 key of the rule package (zip)."},
             "SweepFrequency": _string(
@@ -366,9 +370,7 @@ def remediation_template() -> dict[str, Any]:
         "Description": "IAM_USER_CONSOLE_MFA remediation: SSM Automation document that disables console "
         "access of users still NON_COMPLIANT, its role, and the Config remediation.",
         "Parameters": {
-            "RuleName": _string(
-                "Name of the Config rule to remediate.", RULE, AllowedPattern="^[A-Za-z0-9_-]{1,128}$"
-            ),
+            "RuleName": RULE_NAME,
             **REMEDIATION_PARAMETERS,
         },
         "Conditions": _set_conditions(["ExemptUserNames", "ExemptTag"]),
@@ -444,7 +446,7 @@ def alerts_template() -> dict[str, Any]:
         "Description": "IAM_USER_CONSOLE_MFA alerts: an encrypted SNS topic told when a user becomes "
         "NON_COMPLIANT (and when one is fixed). Deploy in the rule's region.",
         "Parameters": {
-            "RuleName": _string("Name of the Config rule.", RULE, AllowedPattern="^[A-Za-z0-9_-]{1,128}$"),
+            "RuleName": RULE_NAME,
             "AlertEmail": _string(
                 "Email address subscribed to the topic; empty: none.",
                 AllowedPattern="^$|^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$",
@@ -567,7 +569,7 @@ def organization_template() -> dict[str, Any]:
         "next to the rule stack's Lambda: the organization rule with change and periodic triggers, and the "
         "rights the Lambda needs to evaluate member accounts through their execution role.",
         "Parameters": {
-            "RuleName": _string("Name of the organization rule.", RULE, AllowedPattern="^[A-Za-z0-9_-]{1,64}$"),
+            "RuleName": RULE_NAME,
             "FunctionArn": {"Type": "String", "Description": "ARN of the rule stack's Lambda."},
             "FunctionRoleName": {"Type": "String", "Description": "Name of the rule stack's Lambda role."},
             "OrganizationId": {
