@@ -16,7 +16,7 @@ from console_mfa.config_event import user_from_configuration_item, validate_even
 from console_mfa.decision import decide
 from console_mfa.errors import RuleError, UserGone
 from console_mfa.live import LiveIam
-from console_mfa.model import RESOURCE_TYPE, Verdict
+from console_mfa.model import RESOURCE_TYPE, UserId, Verdict
 from console_mfa.policy import Policy, parse_policy
 from console_mfa.sweep import NO_DEADLINE, Deadline, sweep
 from rdklib import ConfigRule, Evaluation, Evaluator
@@ -64,7 +64,7 @@ class IAM_USER_CONSOLE_MFA(ConfigRule):  # noqa: N801 - the class name rdk expec
         return self.now or datetime.now(UTC)
 
 
-def _evaluation(user_id: str, verdict: Verdict) -> Evaluation:
+def _evaluation(user_id: UserId, verdict: Verdict) -> Evaluation:
     return Evaluation(
         verdict.compliance.value,
         resourceId=user_id,

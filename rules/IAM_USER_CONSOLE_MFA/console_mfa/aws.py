@@ -8,7 +8,7 @@ clients and ours alike.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -83,6 +83,3 @@ def translated(operation: str, user: str | None = None) -> Iterator[None]:
 
 def error_code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
-
-
-ClientBuilder = Callable[[str], Any]
