@@ -4,11 +4,6 @@ botocore level."""
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,6 +15,7 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 from console_mfa.aws import configured_session
 
 from iam_console_mfa.local_config import LocalConfig
+from iam_console_mfa.moto_server import start as start_moto
 from tests.support import CallLog
 
 
@@ -52,22 +48,8 @@ def call_log(config_api: LocalConfig) -> CallLog:
 
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"},  # rdk deploy attaches managed policies
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(f"{url}/moto-api/", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.1)
+    # rdk deploy attaches AWS managed policies: moto must know them
+    server, url = start_moto({"MOTO_IAM_LOAD_MANAGED_POLICIES": "true"})
     yield url
     server.terminate()
     server.wait()

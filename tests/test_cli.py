@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ import boto3
 import pytest
 
 from iam_console_mfa import cli
+from iam_console_mfa.moto_server import reset
 from iam_console_mfa.seed import Mfa, backdate, create_user
 from tests.support import fail_operation, has_password
 
@@ -26,7 +26,7 @@ FAKE = {"AWS_ACCESS_KEY_ID": "cli", "AWS_SECRET_ACCESS_KEY": "cli", "AWS_DEFAULT
 
 @pytest.fixture
 def server_iam(moto_server: str) -> Any:
-    urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST"))
+    reset(moto_server)
     return boto3.client(
         "iam", endpoint_url=moto_server, **{k.lower(): v for k, v in FAKE.items() if "KEY" in k}
     )
@@ -206,6 +206,17 @@ def test_access_denied_names_the_action_and_prints_the_policy(
 
 def test_policy_command() -> None:
     done = run(None, "policy", env=dict(FAKE))
-    assert json.loads(done.stdout)["Statement"][0]["Action"] == sorted(cli.READ_ACTIONS)
+    assert (
+        json.loads(done.stdout)["Statement"][0]["Action"]
+        == cli.read_actions()
+        == [
+            "iam:GenerateCredentialReport",
+            "iam:GetCredentialReport",
+            "iam:GetLoginProfile",
+            "iam:ListMFADevices",
+            "iam:ListUserTags",
+            "iam:ListUsers",
+        ]
+    )
     done = run(None, "policy", "--enforce", env=dict(FAKE))
     assert "iam:DeleteLoginProfile" in json.loads(done.stdout)["Statement"][0]["Action"]

@@ -14,7 +14,6 @@ import os
 import shutil
 import subprocess
 import sys
-import urllib.request
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import boto3
 import pytest
 
 from iam_console_mfa.document import DOCUMENT
+from iam_console_mfa.moto_server import reset
 from iam_console_mfa.settings import SETTINGS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,7 +32,7 @@ FAKE = {"AWS_ACCESS_KEY_ID": "deploy", "AWS_SECRET_ACCESS_KEY": "deploy", "AWS_D
 
 @pytest.fixture
 def server(moto_server: str) -> dict[str, str]:
-    urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST"))
+    reset(moto_server)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     return {**env, **FAKE, "AWS_ENDPOINT_URL": moto_server}
 

@@ -23,17 +23,6 @@ from . import output
 
 EXIT_OK, EXIT_NON_COMPLIANT, EXIT_ERROR = 0, 1, 2
 
-# What `report` and `enforce --apply` call; `policy` prints these as IAM policies.
-READ_ACTIONS = (
-    "iam:GenerateCredentialReport",
-    "iam:GetCredentialReport",
-    "iam:GetLoginProfile",
-    "iam:ListMFADevices",
-    "iam:ListUserTags",
-    "iam:ListUsers",
-)
-ENFORCE_ACTIONS = ("config:ListDiscoveredResources", "iam:DeleteLoginProfile", "iam:TagUser")
-
 
 class CliError(Exception):
     """A problem the user can fix; printed as one line, exit code 2."""
@@ -243,8 +232,17 @@ def cmd_demo(args: argparse.Namespace, console: Console) -> int:
     return demo.run(console)
 
 
+def read_actions() -> list[str]:
+    """What `report` calls: the rule's IAM reads (the rule stack grants the same)."""
+    from .templates import RULE_IAM_ACCOUNT_ACTIONS, RULE_IAM_USER_ACTIONS
+
+    return sorted(RULE_IAM_USER_ACTIONS + RULE_IAM_ACCOUNT_ACTIONS)
+
+
 def iam_policy(enforce: bool) -> dict[str, Any]:
-    actions = sorted(READ_ACTIONS + (ENFORCE_ACTIONS if enforce else ()))
+    from .settings import REMEDIATION_ACTIONS
+
+    actions = sorted(set(read_actions()) | (set(REMEDIATION_ACTIONS) if enforce else set()))
     return {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}
 
 

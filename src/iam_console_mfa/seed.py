@@ -44,7 +44,7 @@ def enable_mfa(iam: Any, user: Mapping[str, Any], mfa: Mfa) -> str:
     elif mfa is Mfa.FIDO:
         serial = f"arn:aws:iam::{account}:u2f/user/{name}/fido-{name}"[:256]
     else:
-        serial = f"GAHT{abs(hash(name)) % 10**8:08d}"
+        serial = f"GAHT{user['UserId'][-8:].upper()}"  # unique per user, like a token's serial
     iam.enable_mfa_device(
         UserName=name, SerialNumber=serial, AuthenticationCode1="123456", AuthenticationCode2="654321"
     )
