@@ -191,9 +191,9 @@ def main() -> int:
             "total_calls"
         ]
         <= largest["budget"],
-        f"N={largest['users']}:  ≥ 40× fewer calls than baseline": largest["baseline_call_ratio"] >= 40,
-        f"N={largest['users']}:  ≥ 10× less wall time than baseline": largest["wall_ratio"] >= 10,
-        f"N={largest['users']}:  peak RSS ≤ 128 MB": largest["peak_rss_mb"] <= 128,
+        f"N={largest['users']}: ≥ 40× fewer calls than baseline": largest["baseline_call_ratio"] >= 40,
+        f"N={largest['users']}: ≥ 10× less wall time than baseline": largest["wall_ratio"] >= 10,
+        f"N={largest['users']}: peak RSS ≤ 128 MB": largest["peak_rss_mb"] <= 128,
         "handler import ≤ 1.15 × import rdklib": handler <= 1.15 * rdklib,
     }
     for target, met in targets.items():
