@@ -6,15 +6,16 @@ IAM facts, decide, and hand rdklib one Evaluation per user keyed by its UserId.
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
-from console_mfa.aws import configured_session, translated
+from console_mfa.aws import WRITE_BUDGET, configured_session, translated
 from console_mfa.config_event import user_from_configuration_item, validate_event
 from console_mfa.decision import decide
-from console_mfa.errors import RuleError, UserGone
+from console_mfa.errors import InvalidEvent, RuleError, UserGone
 from console_mfa.live import LiveIam
 from console_mfa.model import RESOURCE_TYPE, UserId, Verdict
 from console_mfa.policy import Policy, parse_policy
@@ -43,6 +44,11 @@ class IAM_USER_CONSOLE_MFA(ConfigRule):  # noqa: N801 - the class name rdk expec
         self, event: dict, client_factory: Any, configuration_item: dict, valid_rule_parameters: Policy
     ) -> list[Evaluation]:
         user, tags = user_from_configuration_item(configuration_item)
+        summary = json.loads(event["invokingEvent"]).get("configurationItemSummary")
+        if summary and summary["resourceId"] != user.user_id:
+            raise InvalidEvent(
+                f"GetResourceConfigHistory returned {user.user_id!r} for resourceId {summary['resourceId']!r}"
+            )
         live = LiveIam(client_factory.build_client("iam"))
         try:
             facts = live.confirm(user, valid_rule_parameters, tags=tags)
@@ -58,6 +64,7 @@ class IAM_USER_CONSOLE_MFA(ConfigRule):  # noqa: N801 - the class name rdk expec
         live = LiveIam(client_factory.build_client("iam"))
         assessments = sweep(live, valid_rule_parameters, self._now(), self.deadline)
         LOG.info("sweep assessed %d users", len(assessments))
+        WRITE_BUDGET.expect(self.deadline.remaining_ms, len(assessments))
         return [_evaluation(a.user.user_id, a.verdict) for a in assessments]
 
     def _now(self) -> datetime:
@@ -78,6 +85,7 @@ def lambda_handler(event: dict, context: Any) -> list[dict]:
     validate_event(event)
     configured_session()
     remaining = getattr(context, "get_remaining_time_in_millis", None)
+    WRITE_BUDGET.expect(remaining, 1)  # a change evaluation: one batch
     rule = IAM_USER_CONSOLE_MFA(Deadline(remaining))
     try:
         result = Evaluator(rule, APPLICABLE_RESOURCES).handle(event, context)

@@ -19,7 +19,7 @@ import console_mfa.remediation
 
 ENGINE = Path(console_mfa.__file__).resolve().parent
 # Dependency order: each module only uses names defined above it.
-BUNDLE = ("errors", "model", "policy", "decision", "aws", "live", "remediation")
+BUNDLE = ("errors", "model", "parameters", "policy", "decision", "aws", "live", "remediation")
 SHARED_NAMES = {"LOG"}  # defined alike in several modules
 DOCUMENT = Path(__file__).resolve().parents[2] / "cloudformation" / "IAM_USER_CONSOLE_MFA-remediation.json"
 RUNTIME = "python3.11"  # the newest Python that aws:executeScript accepts

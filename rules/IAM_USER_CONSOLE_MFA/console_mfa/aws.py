@@ -7,8 +7,9 @@ clients and ours alike.
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -17,7 +18,7 @@ import botocore.session
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from .errors import AwsCallFailed, RuleError
+from .errors import AwsCallFailed, InvalidEvent, OutOfTime, RuleError
 
 LOG = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ def configured_session() -> boto3.Session:
         core.set_default_client_config(RETRY_CONFIG)
         core.register("needs-retry.config-service.PutEvaluations", _retry_failed_evaluations_once)
         core.register("after-call.config-service.PutEvaluations", _raise_on_failed_evaluations)
+        core.register("after-call.config-service.GetResourceConfigHistory", _check_config_history)
+        core.register("before-parameter-build.config-service.PutEvaluations", WRITE_BUDGET.before_batch)
         session = boto3.Session(botocore_session=core)
         setattr(session, _MARK, True)
         boto3.DEFAULT_SESSION = session
@@ -67,6 +70,74 @@ def _raise_on_failed_evaluations(parsed: dict[str, Any], **_: Any) -> None:
         raise FailedEvaluations(
             f"PutEvaluations: Config refused {len(failed)} evaluation(s) after a retry: {ids}"
         )
+
+
+def _check_config_history(parsed: dict[str, Any], **_: Any) -> None:
+    """rdklib inflates an oversized notification from this answer without a single check.
+
+    No item, or an item without a JSON ``configuration``, would crash inside rdklib (an
+    IndexError or TypeError that names nothing): refuse it here, by name. ``relationships``
+    is optional in the API's shape but rdklib iterates it, so an absent list is read as empty.
+    """
+    if "Error" in parsed:
+        return
+    items = parsed.get("configurationItems")
+    if not isinstance(items, list) or not items or not isinstance(items[0], dict):
+        raise InvalidEvent("GetResourceConfigHistory returned no configuration item for the oversized change")
+    item = items[0]
+    configuration = item.get("configuration")
+    try:
+        decoded = json.loads(configuration) if isinstance(configuration, str) else None
+    except ValueError:
+        decoded = None
+    if not isinstance(decoded, dict):
+        raise InvalidEvent(
+            "GetResourceConfigHistory: configurationItems[0].configuration is missing or not a JSON object"
+        )
+    supplementary = item.get("supplementaryConfiguration") or {}
+    for key, value in supplementary.items() if isinstance(supplementary, dict) else [(None, None)]:
+        try:
+            json.loads(value)
+        except (TypeError, ValueError):
+            raise InvalidEvent(
+                f"GetResourceConfigHistory: supplementaryConfiguration[{key!r}] is not JSON"
+            ) from None
+    item.setdefault("relationships", [])
+
+
+class WriteBudget:
+    """Refuses a PutEvaluations batch when the batches still to come cannot finish in time.
+
+    rdklib writes in batches of 100; a Lambda killed between two batches leaves a partly
+    written sweep. Checking before each batch, with a reserve sized to every batch left,
+    means the first batch is only sent when all of them fit (README, "Failures").
+    """
+
+    PER_BATCH_MS = 2_000  # one PutEvaluations with retries to spare (usually ~0.1 s)
+
+    def __init__(self) -> None:
+        self.remaining_ms: Callable[[], int] | None = None
+        self.pending = 0
+        self.written = 0
+
+    def expect(self, remaining_ms: Callable[[], int] | None, evaluations: int) -> None:
+        self.remaining_ms, self.pending, self.written = remaining_ms, evaluations, 0
+
+    def before_batch(self, params: dict[str, Any], **_: Any) -> None:
+        batch = len(params.get("Evaluations") or [])
+        if self.remaining_ms is not None:
+            batches_left = -(-max(self.pending, batch) // 100)
+            left = self.remaining_ms()
+            if left < batches_left * self.PER_BATCH_MS:
+                raise OutOfTime(
+                    f"PutEvaluations stopped with {left} ms left for {batches_left} batch(es): "
+                    f"{self.written} evaluation(s) written, the rest keep their previous result"
+                )
+        self.pending = max(0, self.pending - batch)
+        self.written += batch
+
+
+WRITE_BUDGET = WriteBudget()
 
 
 @contextmanager

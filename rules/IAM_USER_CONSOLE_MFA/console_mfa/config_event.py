@@ -7,11 +7,14 @@ is named by its path in the event.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from .errors import InvalidEvent
 from .model import RESOURCE_TYPE, UserId, UserName, UserRef
+from .policy import parse_policy
 
 CHANGE = "ConfigurationItemChangeNotification"
 OVERSIZED = "OversizedConfigurationItemChangeNotification"
@@ -25,72 +28,151 @@ _REQUIRED = {
 _CI_FIELDS = ("resourceType", "resourceId", "configurationItemStatus", "configurationItemCaptureTime")
 
 
+_STATUSES = ("OK", "ResourceDiscovered", "ResourceNotRecorded", "ResourceDeleted", "ResourceDeletedNotRecorded")
+# IAM user names: [\w+=,.@-]{1,64} (ASCII word characters).
+_USER_NAME = re.compile(r"[A-Za-z0-9_+=,.@-]{1,64}")
+
+
+def _bad(problem: str) -> InvalidEvent:
+    return InvalidEvent(f"Invalid Config event: {problem}")
+
+
 def _json_object(event: Mapping[str, Any], key: str) -> dict[str, Any]:
     raw = event.get(key)
     if not isinstance(raw, str):
-        raise InvalidEvent(f"Invalid Config event: {key} must be a JSON string, got {type(raw).__name__}")
+        raise _bad(f"{key} must be a JSON string, got {type(raw).__name__}")
     try:
         value = json.loads(raw)
-    except json.JSONDecodeError as error:
-        raise InvalidEvent(f"Invalid Config event: {key} is not valid JSON ({error})") from None
+    except (json.JSONDecodeError, RecursionError) as error:
+        raise _bad(f"{key} is not valid JSON ({error})") from None
     if not isinstance(value, dict):
-        raise InvalidEvent(f"Invalid Config event: {key} must be a JSON object")
+        raise _bad(f"{key} must be a JSON object")
     return value
 
 
 def _require(mapping: Mapping[str, Any], keys: tuple[str, ...], where: str) -> None:
     for key in keys:
         if key not in mapping:
-            raise InvalidEvent(f"Invalid Config event: {where}.{key} is missing")
+            raise _bad(f"{where}.{key} is missing")
+
+
+def _object(value: Any, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise _bad(f"{where} must be an object, got {type(value).__name__}")
+    return value
+
+
+def _text(mapping: Mapping[str, Any], key: str, where: str) -> str:
+    """A required, non-empty string field."""
+    value = mapping.get(key)
+    if not isinstance(value, str) or not value:
+        raise _bad(f"{where}.{key} must be a non-empty string, got {value!r:.60}")
+    return value
+
+
+def _timestamp(mapping: Mapping[str, Any], key: str, where: str) -> None:
+    """Config's ISO 8601 times: they become PutEvaluations' OrderingTimestamp."""
+    text = _text(mapping, key, where)
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        raise _bad(f"{where}.{key} is not an ISO 8601 time: {text!r:.60}") from None
+
+
+def _left_scope(event: Mapping[str, Any]) -> None:
+    # rdklib reads it with `not`: the string "false" would mean "left scope" -> NOT_APPLICABLE.
+    if not isinstance(event.get("eventLeftScope"), bool):
+        raise _bad(f"event.eventLeftScope must be true or false, got {event.get('eventLeftScope')!r:.60}")
+
+
+def _resource_type(mapping: Mapping[str, Any], where: str) -> None:
+    if mapping.get("resourceType") != RESOURCE_TYPE:
+        raise _bad(f"{where}.resourceType is {mapping.get('resourceType')!r:.60}, not {RESOURCE_TYPE}")
 
 
 def validate_event(event: Any) -> str:
-    """Return the message type of a well-formed event, else raise InvalidEvent."""
+    """Return the message type of a well-formed event, else raise InvalidEvent (or InvalidRuleParameter)."""
     if not isinstance(event, Mapping):
-        raise InvalidEvent(f"Invalid Config event: expected an object, got {type(event).__name__}")
+        raise _bad(f"expected an object, got {type(event).__name__}")
     _require(event, ("invokingEvent", "resultToken", "executionRoleArn", "configRuleName"), "event")
+    for key in ("resultToken", "executionRoleArn", "configRuleName"):
+        _text(event, key, "event")
     invoking = _json_object(event, "invokingEvent")
     if "ruleParameters" in event:
-        _json_object(event, "ruleParameters")
+        parse_policy(_json_object(event, "ruleParameters"))  # rdklib reads some of them first
     message_type = invoking.get("messageType")
     if message_type not in _REQUIRED:
-        raise InvalidEvent(
-            f"Invalid Config event: invokingEvent.messageType {message_type!r} is not one of "
-            f"{', '.join(_REQUIRED)}"
-        )
+        raise _bad(f"invokingEvent.messageType {message_type!r:.60} is not one of {', '.join(_REQUIRED)}")
     _require(invoking, _REQUIRED[message_type], "invokingEvent")
+    _timestamp(invoking, "notificationCreationTime", "invokingEvent")
     if message_type == CHANGE:
         _require(event, ("eventLeftScope",), "event")
-        item = invoking["configurationItem"]
-        if not isinstance(item, Mapping):
-            raise InvalidEvent("Invalid Config event: invokingEvent.configurationItem must be an object")
-        _require(item, _CI_FIELDS, "invokingEvent.configurationItem")
+        _left_scope(event)
+        where = "invokingEvent.configurationItem"
+        item = _object(invoking["configurationItem"], where)
+        _require(item, _CI_FIELDS, where)
+        _resource_type(item, where)
+        _text(item, "resourceId", where)
+        _timestamp(item, "configurationItemCaptureTime", where)
+        if item["configurationItemStatus"] not in _STATUSES:
+            raise _bad(
+                f"{where}.configurationItemStatus "
+                f"{item['configurationItemStatus']!r:.60} is not one of {', '.join(_STATUSES)}"
+            )
     elif message_type == OVERSIZED:
         _require(event, ("eventLeftScope",), "event")
-        _require(
-            invoking["configurationItemSummary"],
-            ("resourceType", "resourceId"),
-            "invokingEvent.configurationItemSummary",
-        )
+        _left_scope(event)
+        where = "invokingEvent.configurationItemSummary"
+        summary = _object(invoking["configurationItemSummary"], where)
+        _require(summary, ("resourceType", "resourceId"), where)
+        _resource_type(summary, where)
+        _text(summary, "resourceId", where)
+        _text(invoking, "recordVersion", "invokingEvent")
     return message_type
 
 
 def user_from_configuration_item(item: Mapping[str, Any]) -> tuple[UserRef, dict[str, str] | None]:
-    """The user (UserId = the CI's resourceId) and its tags, None when the CI has none recorded."""
-    if item.get("resourceType") != RESOURCE_TYPE:
-        raise InvalidEvent(
-            f"configurationItem.resourceType is {item.get('resourceType')!r}, not {RESOURCE_TYPE}"
+    """The user (UserId = the CI's resourceId) and its tags, None when the CI has none recorded.
+
+    The CI's own fields must agree: a user name or UserId that contradicts resourceId would
+    evaluate one user and write the verdict on another.
+    """
+    where = "configurationItem"
+    _resource_type(item, where)
+    user_id = _text(item, "resourceId", where)
+    configuration = item.get("configuration")
+    if configuration is None:
+        configuration = {}
+    configuration = _object(configuration, f"{where}.configuration")
+    names = {n for n in (item.get("resourceName"), configuration.get("userName")) if n is not None}
+    if not names:
+        raise _bad(f"{where} has neither resourceName nor configuration.userName")
+    if len(names) > 1:
+        raise _bad(f"{where}.resourceName and configuration.userName disagree: {sorted(map(str, names))}")
+    (user_name,) = names
+    if not isinstance(user_name, str) or not _USER_NAME.fullmatch(user_name):
+        raise _bad(f"{where} user name {user_name!r:.80} is not an IAM user name")
+    if configuration.get("userId") not in (None, user_id):
+        raise _bad(
+            f"{where}.configuration.userId {configuration.get('userId')!r:.60} "
+            f"is not the resourceId {user_id!r}"
         )
-    configuration = item.get("configuration") or {}
-    user_name = item.get("resourceName") or configuration.get("userName")
-    if not user_name:
-        raise InvalidEvent("configurationItem has neither resourceName nor configuration.userName")
-    return UserRef(UserId(item["resourceId"]), UserName(user_name)), _tags(item, configuration)
+    return UserRef(UserId(user_id), UserName(user_name)), _tags(item, configuration)
 
 
 def _tags(item: Mapping[str, Any], configuration: Mapping[str, Any]) -> dict[str, str] | None:
-    if isinstance(item.get("tags"), Mapping):
-        return {str(k): str(v) for k, v in item["tags"].items()}
-    if isinstance(configuration.get("tags"), list):
-        return {str(t.get("key")): str(t.get("value")) for t in configuration["tags"]}
-    return None
+    """Tags as the CI records them: a map at the top, or the configuration's list of {key, value}."""
+    if item.get("tags") is not None:
+        tags = _object(item["tags"], "configurationItem.tags")
+        if all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items()):
+            return dict(tags)
+        raise _bad("configurationItem.tags must map strings to strings")
+    listed = configuration.get("tags")
+    if listed is None:
+        return None
+    if isinstance(listed, list) and all(
+        isinstance(t, Mapping) and isinstance(t.get("key"), str) and isinstance(t.get("value"), str)
+        for t in listed
+    ):
+        return {t["key"]: t["value"] for t in listed}
+    raise _bad("configurationItem.configuration.tags must be a list of {key, value}")

@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from fnmatch import fnmatchcase
 from typing import NamedTuple
 
 from .errors import InvalidRuleParameter
+from .parameters import (
+    BY_NAME,
+    DATA_SOURCE,
+    EXEMPT_TAG,
+    EXEMPT_USER_NAMES,
+    GLOB,
+    GRACE_PERIOD_DAYS,
+    MAX_GRACE_DAYS,
+    RDKLIB_PARAMETERS,
+    Parameter,
+)
 
-# rdklib reads these itself; we only let them through.
-RDKLIB_PARAMETERS = ("AssumeRoleMode", "ExecutionRoleName", "ExecutionRoleRegion")
-
-# IAM user names are [\w+=,.@-]{1,64}; a pattern adds the shell-glob characters (no comma:
-# it separates patterns).
-_PATTERN = re.compile(r"^[A-Za-z0-9_+=.@\-*?\[\]!]{1,128}$")
-MAX_GRACE_DAYS = 3650
+# AWS Config accepts at most 1,024 characters of InputParameters for a whole rule.
+MAX_VALUE_LENGTH = 1024
 
 
 class DataSource(enum.StrEnum):
@@ -27,8 +33,6 @@ class DataSource(enum.StrEnum):
     AUTO = "auto"
 
 
-# NamedTuples, not dataclasses: they also work when the remediation script is executed
-# outside any module (dataclasses look string annotations up in sys.modules).
 class ExemptTag(NamedTuple):
     key: str
     value: str | None  # None: the key alone exempts
@@ -57,18 +61,23 @@ class Policy(NamedTuple):
         return next((p for p in self.exempt_user_names if fnmatchcase(lowered, p.lower())), None)
 
 
+_GLOB = re.compile(GLOB)
+
+
 def _exempt_user_names(raw: str) -> tuple[str, ...]:
     if not raw.strip():
         return ()
     patterns = tuple(part.strip() for part in raw.split(","))
     for position, pattern in enumerate(patterns, start=1):
         if not pattern:
-            raise InvalidRuleParameter("ExemptUserNames", raw, f"pattern {position} is empty (stray comma?)")
-        if not _PATTERN.match(pattern):
             raise InvalidRuleParameter(
-                "ExemptUserNames",
+                EXEMPT_USER_NAMES.name, raw, f"pattern {position} is empty (stray comma?)"
+            )
+        if not _GLOB.fullmatch(pattern):
+            raise InvalidRuleParameter(
+                EXEMPT_USER_NAMES.name,
                 raw,
-                f"pattern {pattern!r} may only hold IAM user-name characters and * ? [ ] !",
+                f"pattern {pattern!r} may only hold IAM user-name characters and * ? [ ] ! (1 to 128)",
             )
     return patterns
 
@@ -76,45 +85,41 @@ def _exempt_user_names(raw: str) -> tuple[str, ...]:
 def _exempt_tag(raw: str) -> ExemptTag | None:
     if not raw.strip():
         return None
-    key, sep, value = raw.strip().partition("=")
+    key, sep, value = raw.partition("=")
     if not key.strip():
-        raise InvalidRuleParameter("ExemptTag", raw, "expected 'key' or 'key=value'")
-    return ExemptTag(key.strip(), value if sep else None)
+        raise InvalidRuleParameter(EXEMPT_TAG.name, raw, "expected 'key' or 'key=value'")
+    return ExemptTag(key, value if sep else None)
 
 
 def _grace_days(raw: str) -> int:
-    text = raw.strip()
-    if not text:
-        return 0
-    if not text.isdigit() or int(text) > MAX_GRACE_DAYS:
+    if not GRACE_PERIOD_DAYS.accepts(raw):
         raise InvalidRuleParameter(
-            "GracePeriodDays", raw, f"must be a whole number of days from 0 to {MAX_GRACE_DAYS}"
+            GRACE_PERIOD_DAYS.name, raw, f"must be a whole number of days from 0 to {MAX_GRACE_DAYS}"
         )
-    return int(text)
+    return int(raw or "0")
 
 
 def _data_source(raw: str) -> DataSource:
-    text = raw.strip() or DataSource.AUTO.value
     try:
-        return DataSource(text)
+        return DataSource(raw or DATA_SOURCE.default)
     except ValueError:
         allowed = ", ".join(d.value for d in DataSource)
-        raise InvalidRuleParameter("DataSource", raw, f"must be one of {allowed}") from None
+        raise InvalidRuleParameter(DATA_SOURCE.name, raw, f"must be one of {allowed}") from None
 
 
-_PARSERS = {
-    "ExemptUserNames": _exempt_user_names,
-    "ExemptTag": _exempt_tag,
-    "GracePeriodDays": _grace_days,
-    "DataSource": _data_source,
+_PARSERS: dict[str, tuple[str, Callable[[str], object]]] = {
+    EXEMPT_USER_NAMES.name: ("exempt_user_names", _exempt_user_names),
+    EXEMPT_TAG.name: ("exempt_tag", _exempt_tag),
+    GRACE_PERIOD_DAYS.name: ("grace_period_days", _grace_days),
+    DATA_SOURCE.name: ("data_source", _data_source),
 }
-_FIELDS = {
-    "ExemptUserNames": "exempt_user_names",
-    "ExemptTag": "exempt_tag",
-    "GracePeriodDays": "grace_period_days",
-    "DataSource": "data_source",
-}
-KNOWN_PARAMETERS = (*_PARSERS, *RDKLIB_PARAMETERS)
+KNOWN_PARAMETERS = tuple(BY_NAME)
+
+
+def _check_pattern(parameter: Parameter, raw: str) -> None:
+    """The registry's pattern is the last word: what the stacks accept, the rule accepts."""
+    if not parameter.accepts(raw):
+        raise InvalidRuleParameter(parameter.name, raw, f"must match {parameter.pattern}")
 
 
 def parse_policy(rule_parameters: Mapping[str, object]) -> Policy:
@@ -125,9 +130,7 @@ def parse_policy(rule_parameters: Mapping[str, object]) -> Policy:
     """
     values: dict[str, object] = {}
     for name, raw in rule_parameters.items():
-        if name in RDKLIB_PARAMETERS:
-            continue
-        if name not in _PARSERS:
+        if name not in BY_NAME:
             import difflib  # only for this message: keeps the Lambda's cold start short
 
             close = difflib.get_close_matches(name, KNOWN_PARAMETERS, n=1)
@@ -137,5 +140,13 @@ def parse_policy(rule_parameters: Mapping[str, object]) -> Policy:
             )
         if isinstance(raw, bool) or not isinstance(raw, (str, int)):
             raise InvalidRuleParameter(name, raw, "must be a string")
-        values[_FIELDS[name]] = _PARSERS[name](str(raw))
-    return Policy(**values)
+        text = str(raw)
+        if len(text) > MAX_VALUE_LENGTH:
+            raise InvalidRuleParameter(name, text[:40] + "...", f"longer than {MAX_VALUE_LENGTH} characters")
+        if BY_NAME[name] in RDKLIB_PARAMETERS:
+            _check_pattern(BY_NAME[name], text)
+            continue
+        field, parse = _PARSERS[name]
+        values[field] = parse(text)
+        _check_pattern(BY_NAME[name], text)
+    return Policy(**values)  # type: ignore[arg-type]
