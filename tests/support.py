@@ -5,10 +5,12 @@ Config's API is answered by ``iam_console_mfa.local_config.LocalConfig`` (moto l
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import boto3
+import pytest
 from botocore.awsrequest import AWSResponse
 from moto.core.botocore_stubber import MockRawResponse
 
@@ -83,3 +85,11 @@ def has_password(iam: Any, name: str) -> bool:
     except iam.exceptions.NoSuchEntityException:
         return False
     return True
+
+
+@contextmanager
+def remediation_fails(match: str) -> Iterator[None]:
+    """The document's script defines its own copy of the engine's classes: match by name."""
+    with pytest.raises(Exception, match=match) as caught:
+        yield
+    assert caught.typename == "RemediationFailed", caught.value

@@ -17,7 +17,7 @@ from console_mfa.aws import configured_session
 from iam_console_mfa import document
 from iam_console_mfa.document import DOCUMENT, render
 from iam_console_mfa.seed import Mfa, backdate, create_user
-from tests.support import CallLog, Throttler, answer_operation, has_password
+from tests.support import CallLog, Throttler, answer_operation, has_password, remediation_fails
 
 KNOWN_ACTIONS = {"aws:executeScript", "aws:executeAwsApi", "aws:assertAwsResourceProperty", "aws:branch"}
 ALLOWED_RUNTIMES = {"python3.9", "python3.10", "python3.11"}  # 3.8 and older no longer run
@@ -116,18 +116,13 @@ def test_user_in_grace_period_is_untouched_and_after_it_is_not(iam: Any) -> None
     assert not has_password(iam, "oldhire")
 
 
-def test_no_login_profile_and_unknown_user_are_nothing_to_do(iam: Any) -> None:
+def test_no_login_profile_is_nothing_to_do_and_an_unknown_user_is_a_failure(iam: Any) -> None:
     user = create_user(iam, "carol", password=False)
     assert run_document(IAMUserId=user["UserId"])["Action"] == "none"
-    summary = run_document(IAMUserId="AIDAUNKNOWNUSER000001")
-    assert summary == {
-        "UserId": "AIDAUNKNOWNUSER000001",
-        "UserName": "",
-        "VerdictBefore": "",
-        "Action": "none",
-        "DryRun": "False",
-        "Reason": "user not found, nothing to do",
-    }
+    # "Unresolved" never ends as a success: the user the remediation was asked about may exist
+    # under a name nobody could resolve, still holding a password without MFA.
+    with remediation_fails("no IAM user has UserId AIDAUNKNOWNUSER000001"):
+        run_document(IAMUserId="AIDAUNKNOWNUSER000001")
 
 
 def test_dry_run_changes_nothing(iam: Any, call_log: CallLog) -> None:
@@ -191,6 +186,7 @@ def test_remediation_role_allows_exactly_what_the_script_calls(iam: Any, call_lo
     call_log.calls.clear()
     run_document(IAMUserId=tagged["UserId"], ExemptTag="BreakGlass=approved")
     run_document(IAMUserId=flagged["UserId"])
-    run_document(IAMUserId="AIDAUNKNOWNUSER000001")
+    with remediation_fails("no IAM user has UserId"):
+        run_document(IAMUserId="AIDAUNKNOWNUSER000001")
     called = {f"{IAM_PREFIX[service]}:{operation}" for service, operation in call_log.calls}
     assert called == granted

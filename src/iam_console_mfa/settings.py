@@ -24,6 +24,7 @@ REMEDIATION_ACTIONS = (
     "config:ListDiscoveredResources",
     "iam:DeleteLoginProfile",
     "iam:GetLoginProfile",
+    "iam:GetUser",
     "iam:ListMFADevices",
     "iam:ListUserTags",
     "iam:ListUsers",

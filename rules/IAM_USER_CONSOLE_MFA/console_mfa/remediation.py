@@ -21,7 +21,7 @@ from .aws import RETRY_CONFIG, error_code, translated
 from .decision import decide
 from .errors import RuleError, UserGone
 from .live import LiveIam
-from .model import Compliance, UserId, UserName, UserRef
+from .model import Compliance, UserId, UserName, UserRef, Verdict
 from .policy import Policy, parse_policy
 
 LOG = logging.getLogger(__name__)
@@ -29,16 +29,22 @@ AUDIT_TAG = "ConsoleMfaRemediation"  # value: when and why the login profile was
 
 
 class RemediationFailed(RuleError):
-    """The login profile is still there after DeleteLoginProfile."""
+    """The remediation could not be carried out safely; nothing more was done."""
 
 
-def resolve_user_name(iam: Any, config: Any, user_id: UserId) -> UserName | None:
-    """The user name for a UserId: Config's inventory first, then a ListUsers scan."""
+def resolve_user_name(iam: Any, config: Any, user_id: UserId) -> UserName:
+    """The current name of a UserId, verified against IAM (GetUser) before it is trusted.
+
+    Config's inventory answers first (cheap), but it can be stale: after a rename, its
+    name may belong to nobody or to another user. A name is only returned once GetUser
+    says it carries this UserId; otherwise ListUsers is scanned. Unresolved is a failure.
+    """
     try:
         found = config.list_discovered_resources(resourceType="AWS::IAM::User", resourceIds=[user_id])
         for resource in found.get("resourceIdentifiers", []):
-            if resource.get("resourceId") == user_id and resource.get("resourceName"):
-                return UserName(resource["resourceName"])
+            name = resource.get("resourceName")
+            if resource.get("resourceId") == user_id and name and _user_id_of(iam, UserName(name)) == user_id:
+                return UserName(name)
     except ClientError as error:
         # The scan below gives the same answer; Config only makes it cheaper.
         LOG.warning("ListDiscoveredResources failed (%s): scanning ListUsers", error_code(error))
@@ -47,40 +53,102 @@ def resolve_user_name(iam: Any, config: Any, user_id: UserId) -> UserName | None
             for user in page["Users"]:
                 if user["UserId"] == user_id:
                     return UserName(user["UserName"])
-    return None
+    raise RemediationFailed(f"no IAM user has UserId {user_id}: nothing was changed")
+
+
+def _user_id_of(iam: Any, user_name: UserName) -> UserId | None:
+    """GetUser's UserId for a name, None when no user has that name."""
+    with translated("GetUser", user_name):
+        try:
+            return UserId(iam.get_user(UserName=user_name)["User"]["UserId"])
+        except ClientError as error:
+            if error_code(error) == "NoSuchEntity":
+                return None
+            raise
+
+
+def _verify_identity(iam: Any, user: UserRef, step: str) -> None:
+    """Fail unless the name still belongs to the UserId (renamed, or deleted and recreated)."""
+    found = _user_id_of(iam, user.user_name)
+    if found != user.user_id:
+        now_held = f"now belongs to {found}" if found else "no longer exists"
+        raise RemediationFailed(
+            f"before {step}: user name {user.user_name} {now_held}, not {user.user_id}: nothing more was done"
+        )
+
+
+def _stamp(now: datetime, outcome: str) -> str:
+    # IAM tag values allow letters, digits, spaces and _.:/=+-@ only.
+    return f"{now.strftime('%Y-%m-%dT%H:%M:%SZ')} {outcome}"
+
+
+def _tag(iam: Any, user: UserRef, value: str) -> bool:
+    """Write the audit tag; False when the user already holds IAM's maximum of 50 tags.
+
+    A full tag list must not block the remediation: the deletion is still recorded by
+    CloudTrail and in the automation's output (AuditTag).
+    """
+    with translated("TagUser", user.user_name):
+        try:
+            iam.tag_user(UserName=user.user_name, Tags=[{"Key": AUDIT_TAG, "Value": value}])
+        except ClientError as error:
+            if error_code(error) == "LimitExceeded":
+                LOG.warning("%s holds 50 tags: audit tag not written", user.user_name)
+                return False
+            raise
+    return True
+
+
+def _decide_live(iam: Any, user: UserRef, policy: Policy, now: datetime) -> Verdict:
+    try:
+        facts = LiveIam(iam).confirm(user, policy)
+    except UserGone:
+        raise RemediationFailed(f"{user.user_name} ({user.user_id}) was deleted meanwhile") from None
+    return decide(facts, policy, now)
 
 
 def remediate(
     iam: Any, config: Any, user_id: UserId, policy: Policy, now: datetime, dry_run: bool = False
 ) -> dict[str, str]:
-    """Act on one user; return the summary the SSM step outputs (all values strings)."""
+    """Act on one user; return the summary the SSM step outputs (all values strings).
+
+    Order: resolve and verify the name, decide; verify again, write the audit tag as
+    "pending"; re-read every fact and decide again; verify again, delete; then make the tag
+    say what happened. Each re-check closes a window in which MFA, an exemption tag, a new
+    login profile (grace) or another user under the same name could appear.
+    """
     summary = {"UserId": user_id, "UserName": "", "VerdictBefore": "", "Action": "none", "DryRun": str(dry_run)}
-    user_name = resolve_user_name(iam, config, user_id)
-    if user_name is None:
-        return {**summary, "Reason": "user not found, nothing to do"}
-    summary["UserName"] = user_name
-    try:
-        facts = LiveIam(iam).confirm(UserRef(user_id, user_name), policy)
-    except UserGone:
-        return {**summary, "Reason": "user deleted meanwhile, nothing to do"}
-    verdict = decide(facts, policy, now)
+    user = UserRef(user_id, resolve_user_name(iam, config, user_id))
+    summary["UserName"] = user.user_name
+    verdict = _decide_live(iam, user, policy, now)
     summary.update(VerdictBefore=verdict.compliance.value, Reason=verdict.annotation)
     if verdict.compliance is not Compliance.NON_COMPLIANT:
         return summary
     if dry_run:
         return {**summary, "Action": "would tag the user and delete its login profile (dry run)"}
 
-    reason = f"{now.strftime('%Y-%m-%dT%H:%M:%SZ')} console password removed: no MFA device"
-    with translated("TagUser", user_name):
-        iam.tag_user(UserName=user_name, Tags=[{"Key": AUDIT_TAG, "Value": reason}])
-    with translated("DeleteLoginProfile", user_name):
+    _verify_identity(iam, user, "TagUser")
+    tagged = _tag(iam, user, _stamp(now, "pending: console password to be removed: no MFA device"))
+    summary["AuditTag"] = AUDIT_TAG if tagged else "not written: the user holds 50 tags"
+    verdict = _decide_live(iam, user, policy, now)  # what changed while we tagged
+    if verdict.compliance is not Compliance.NON_COMPLIANT:
+        if tagged:
+            _tag(iam, user, _stamp(now, f"not removed: {verdict.reason.value} at the last check"))
+        return {**summary, "Reason": f"re-checked before deleting: {verdict.annotation}"}
+
+    _verify_identity(iam, user, "DeleteLoginProfile")
+    with translated("DeleteLoginProfile", user.user_name):
         try:
-            iam.delete_login_profile(UserName=user_name)
+            iam.delete_login_profile(UserName=user.user_name)
         except ClientError as error:
             if error_code(error) != "NoSuchEntity":  # already gone: the goal is reached
+                if tagged:
+                    _tag(iam, user, _stamp(now, f"removal failed: {error_code(error)}"))
                 raise
-    if LiveIam(iam).password_created(user_name) is not None:
-        raise RemediationFailed(f"{user_name}: login profile still present after DeleteLoginProfile")
+    if LiveIam(iam).password_created(user.user_name) is not None:
+        raise RemediationFailed(f"{user.user_name}: login profile still present after DeleteLoginProfile")
+    if tagged:
+        _tag(iam, user, _stamp(now, "console password removed: no MFA device"))
     return {**summary, "Action": "tagged the user and deleted its login profile"}
 
 
