@@ -56,8 +56,18 @@ def statements(template: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]
             props[k] for k in ("PolicyDocument", "KeyPolicy", "AssumeRolePolicyDocument") if k in props
         ]
         for document in documents:
-            for statement in document["Statement"]:
+            for statement in policy_document(document)["Statement"]:
                 yield logical_id, statement
+
+
+def policy_document(document: Any) -> dict[str, Any]:
+    """A policy document; one written as a JSON string by Fn::Sub is filled with sample values."""
+    if isinstance(document, dict) and "Fn::Sub" in document:
+        text, variables = document["Fn::Sub"]
+        for name in variables:
+            text = text.replace("${" + name + "}", "BreakGlass")
+        return json.loads(text)
+    return document
 
 
 def actions(statement: dict[str, Any]) -> list[str]:
@@ -76,15 +86,21 @@ def test_every_policy_lists_exact_actions(name: str) -> None:
 def test_iam_writes_only_in_the_remediation_role(name: str) -> None:
     writes: dict[str, set[str]] = {}
     for logical_id, statement in statements(BUILT[name]):
-        iam_writes = {
-            a for a in actions(statement) if a.startswith("iam:") and not a[4:].startswith(READ_VERBS)
+        iam_writes = {  # what a statement lets happen: a Deny takes away, it grants nothing
+            a
+            for a in actions(statement)
+            if a.startswith("iam:") and not a[4:].startswith(READ_VERBS) and statement["Effect"] == "Allow"
         }
         writes.setdefault(logical_id, set()).update(iam_writes)
     for logical_id, granted in writes.items():
         expected = {"iam:DeleteLoginProfile", "iam:TagUser"} if logical_id == "AutomationRole" else set()
         assert granted == expected, f"{name} {logical_id} may write: {granted}"
     text = json.dumps(
-        {k: v for k, v in BUILT[name]["Resources"].items() if k not in ("AutomationRole", "Document")}
+        {
+            k: v
+            for k, v in BUILT[name]["Resources"].items()
+            if k not in ("AutomationRole", "Document", "ExemptTagGuard")
+        }
     )
     assert "DeleteLoginProfile" not in text
 

@@ -17,6 +17,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from console_mfa import parameters
+from console_mfa.remediation import AUDIT_TAG
+
 from .document import build_document
 from .settings import REMEDIATION_ACTIONS
 
@@ -30,14 +33,20 @@ MESSAGE_TYPES = (
 )
 FREQUENCIES = ["One_Hour", "Three_Hours", "Six_Hours", "Twelve_Hours", "TwentyFour_Hours"]
 
+CONFIG_RULES_ARN = {"Fn::Sub": "arn:${AWS::Partition}:config:${AWS::Region}:${AWS::AccountId}:config-rule/*"}
 # What the rule's code calls (a test derives the same set from its calls under moto).
-RULE_IAM_USER_ACTIONS = ["iam:GetLoginProfile", "iam:ListMFADevices", "iam:ListUserTags", "iam:ListUsers"]
-RULE_IAM_ACCOUNT_ACTIONS = ["iam:GenerateCredentialReport", "iam:GetCredentialReport"]  # no resource type
-RULE_CONFIG_ACTIONS = [
-    "config:GetComplianceDetailsByConfigRule",
-    "config:GetResourceConfigHistory",
-    "config:PutEvaluations",
-]
+RULE_IAM_USER_ACTIONS = ["iam:GetLoginProfile", "iam:ListMFADevices", "iam:ListUserTags"]
+# Actions with no resource type in the Service Authorization Reference: only "*" can allow
+# them (a test checks every statement against cfn-lint's copy of that reference).
+RULE_IAM_ACCOUNT_ACTIONS = ["iam:GenerateCredentialReport", "iam:GetCredentialReport", "iam:ListUsers"]
+RULE_CONFIG_ACCOUNT_ACTIONS = ["config:GetResourceConfigHistory", "config:PutEvaluations"]
+# rdklib's clean-up read: a config-rule resource. The rule's ARN ends in a generated id
+# (config-rule/config-rule-abc123), not its name, and the role must exist before the rule:
+# scoped to this account's and region's rules.
+RULE_CONFIG_RULE_ACTIONS = ["config:GetComplianceDetailsByConfigRule"]
+ACCOUNT_LEVEL_ACTIONS = frozenset(
+    RULE_IAM_ACCOUNT_ACTIONS + RULE_CONFIG_ACCOUNT_ACTIONS + ["config:ListDiscoveredResources"]
+)
 
 
 def _string(description: str, default: str = "", **extra: Any) -> dict[str, Any]:
@@ -48,17 +57,9 @@ def _string(description: str, default: str = "", **extra: Any) -> dict[str, Any]
 RULE_NAME = _string(
     "Name of the Config rule (at most 54 characters).", RULE, AllowedPattern="^[A-Za-z0-9_-]{1,54}$"
 )
+# The rule's parameters, straight from the engine's registry: same defaults, same patterns.
 RULE_PARAMETERS: dict[str, dict[str, Any]] = {
-    "ExemptUserNames": _string("Comma-separated user names or globs (svc-*) never flagged; empty: none."),
-    "ExemptTag": _string("key or key=value: users carrying this tag are exempt; empty: none."),
-    "GracePeriodDays": _string(
-        "Days after the console password is set before a user without MFA is flagged.",
-        "0",
-        AllowedPattern="^\\d{1,4}$",
-    ),
-    "DataSource": _string(
-        "Where a sweep reads facts.", "auto", AllowedValues=["auto", "live", "credential-report"]
-    ),
+    p.name: _string(p.description, p.default, AllowedPattern=p.pattern) for p in parameters.RULE_PARAMETERS
 }
 
 
@@ -78,8 +79,8 @@ def _statement(actions: list[str], resource: Any) -> dict[str, Any]:
 def _rule_read_statements() -> list[dict[str, Any]]:
     return [
         _statement(RULE_IAM_USER_ACTIONS, USERS_ARN),
-        _statement(RULE_IAM_ACCOUNT_ACTIONS, "*"),
-        _statement(RULE_CONFIG_ACTIONS, "*"),
+        _statement(RULE_IAM_ACCOUNT_ACTIONS + RULE_CONFIG_ACCOUNT_ACTIONS, "*"),
+        _statement(RULE_CONFIG_RULE_ACTIONS, CONFIG_RULES_ARN),
     ]
 
 
@@ -89,6 +90,45 @@ def _input_parameters(extra: dict[str, Any]) -> dict[str, Any]:
         **{name: _if_set(name) for name in ("ExemptUserNames", "ExemptTag")},
         "GracePeriodDays": {"Ref": "GracePeriodDays"},
         "DataSource": {"Ref": "DataSource"},
+    }
+
+
+# The alerts stack lets CloudWatch publish for alarms named like this, and only those.
+ALARM_PREFIX = "${RuleName}-evaluator-"
+
+
+# CloudWatch acting for this account's alarms of this rule (names from ALARM_PREFIX).
+ALARM_SOURCE = {
+    "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+    "ArnLike": {
+        "aws:SourceArn": {
+            "Fn::Sub": "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:"
+            + ALARM_PREFIX
+            + "*"
+        }
+    },
+}
+
+
+def _alarm(
+    suffix: str, description: str, namespace: str, metric: str, dimensions: list[dict[str, Any]]
+) -> dict[str, Any]:
+    return {
+        "Type": "AWS::CloudWatch::Alarm",
+        "Properties": {
+            "AlarmName": {"Fn::Sub": ALARM_PREFIX + suffix},
+            "AlarmDescription": {"Fn::Sub": description},
+            "Namespace": namespace,
+            "MetricName": metric,
+            "Dimensions": dimensions,
+            "Statistic": "Maximum" if namespace == "AWS/SQS" else "Sum",
+            "Period": 3600 if namespace == "AWS/Lambda" else 300,
+            "EvaluationPeriods": 1,
+            "Threshold": 1,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "TreatMissingData": "notBreaching",
+            "AlarmActions": {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]},
+        },
     }
 
 
@@ -190,6 +230,8 @@ def rule_template() -> dict[str, Any]:
                                         {"Fn::GetAtt": ["LogGroup", "Arn"]},
                                     ),
                                     *_rule_read_statements(),
+                                    # Lambda sends failed asynchronous events with this role.
+                                    _statement(["sqs:SendMessage"], {"Fn::GetAtt": ["FailedEvents", "Arn"]}),
                                 ],
                             },
                         }
@@ -246,40 +288,79 @@ def rule_template() -> dict[str, Any]:
                     },
                 },
             },
-            "ErrorsAlarm": {
-                "Type": "AWS::CloudWatch::Alarm",
+            # Config invokes the Lambda asynchronously. One retry absorbs a transient fault; a
+            # deterministic one (a bad parameter) fails twice, not three times, writing nothing
+            # either time. What still fails is kept for 14 days and raises an alarm.
+            "FailedEvents": {
+                "Type": "AWS::SQS::Queue",
+                "Properties": {"SqsManagedSseEnabled": True, "MessageRetentionPeriod": 1209600},
+            },
+            "AsyncInvokeConfig": {
+                "Type": "AWS::Lambda::EventInvokeConfig",
                 "Properties": {
-                    "AlarmDescription": {
-                        "Fn::Sub": "${RuleName} could not evaluate: see the log group "
-                        "/aws/lambda/${RuleName}-evaluator"
-                    },
-                    "Namespace": "AWS/Lambda",
-                    "MetricName": "Errors",
-                    "Dimensions": [{"Name": "FunctionName", "Value": {"Ref": "Function"}}],
-                    "Statistic": "Sum",
-                    "Period": 3600,
-                    "EvaluationPeriods": 1,
-                    "Threshold": 1,
-                    "ComparisonOperator": "GreaterThanOrEqualToThreshold",
-                    "TreatMissingData": "notBreaching",
-                    "AlarmActions": {
-                        "Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]
+                    "FunctionName": {"Ref": "Function"},
+                    "Qualifier": "$LATEST",
+                    "MaximumRetryAttempts": 1,
+                    "MaximumEventAgeInSeconds": 3600,
+                    "DestinationConfig": {
+                        "OnFailure": {"Destination": {"Fn::GetAtt": ["FailedEvents", "Arn"]}}
                     },
                 },
             },
+            "ErrorsAlarm": _alarm(
+                "errors",
+                "${RuleName} could not evaluate: see the log group /aws/lambda/${RuleName}-evaluator",
+                "AWS/Lambda",
+                "Errors",
+                [{"Name": "FunctionName", "Value": {"Ref": "Function"}}],
+            ),
+            "FailedEventsAlarm": _alarm(
+                "failed-events",
+                "${RuleName}: a Config invocation failed after its retry; see the failed-events queue",
+                "AWS/SQS",
+                "ApproximateNumberOfMessagesVisible",
+                [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["FailedEvents", "QueueName"]}}],
+            ),
         },
         "Outputs": {
             "ConfigRuleName": {"Value": {"Ref": "RuleName"}},
             "FunctionArn": {"Value": {"Fn::GetAtt": ["Function", "Arn"]}},
             "FunctionRoleArn": {"Value": {"Fn::GetAtt": ["FunctionRole", "Arn"]}},
             "ErrorsAlarmName": {"Value": {"Ref": "ErrorsAlarm"}},
+            "FailedEventsQueueUrl": {"Value": {"Ref": "FailedEvents"}},
         },
     }
 
 
+def _remediation_statements() -> list[dict[str, Any]]:
+    scoped = [a for a in REMEDIATION_ACTIONS if a not in ACCOUNT_LEVEL_ACTIONS and a != "iam:TagUser"]
+    return [
+        _statement(scoped, USERS_ARN),
+        _statement([a for a in REMEDIATION_ACTIONS if a in ACCOUNT_LEVEL_ACTIONS], "*"),
+        # The only tag it may write is its own audit record.
+        {
+            **_statement(["iam:TagUser"], USERS_ARN),
+            "Condition": {"ForAllValues:StringEquals": {"aws:TagKeys": [AUDIT_TAG]}},
+        },
+    ]
+
+
+# Defence in depth behind the script's own re-decision: IAM itself refuses to delete the
+# password of a user carrying the ExemptTag key, whatever the script concluded. A condition
+# key cannot be built by an intrinsic function, so this document is a JSON string; the
+# registry's ExemptTag pattern admits no character that needs escaping in JSON.
+EXEMPT_TAG_GUARD = {
+    "Fn::Sub": [
+        '{"Version": "2012-10-17", "Statement": [{"Sid": "NeverRemoveExemptUsersPassword", '
+        '"Effect": "Deny", "Action": "iam:DeleteLoginProfile", '
+        '"Resource": "arn:${AWS::Partition}:iam::${AWS::AccountId}:user/*", '
+        '"Condition": {"Null": {"aws:ResourceTag/${ExemptTagKey}": "false"}}}]}',
+        {"ExemptTagKey": {"Fn::Select": [0, {"Fn::Split": ["=", {"Ref": "ExemptTag"}]}]}},
+    ]
+}
+
+
 def _remediation_resources(rule_name: Any) -> dict[str, Any]:
-    iam_actions = [a for a in REMEDIATION_ACTIONS if a.startswith("iam:")]
-    config_actions = [a for a in REMEDIATION_ACTIONS if a.startswith("config:")]
     return {
         "Document": {
             "Type": "AWS::SSM::Document",
@@ -297,19 +378,34 @@ def _remediation_resources(rule_name: Any) -> dict[str, Any]:
                             "Effect": "Allow",
                             "Principal": {"Service": "ssm.amazonaws.com"},
                             "Action": "sts:AssumeRole",
-                            "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}},
+                            # Only Automation executions of this account and region.
+                            "Condition": {
+                                "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+                                "ArnLike": {
+                                    "aws:SourceArn": {
+                                        "Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}"
+                                        ":automation-execution/*"
+                                    }
+                                },
+                            },
                         }
                     ],
                 },
                 "Policies": [
                     {
                         "PolicyName": "disable-console-access",
-                        "PolicyDocument": {
-                            "Version": "2012-10-17",
-                            "Statement": [_statement(iam_actions, USERS_ARN), _statement(config_actions, "*")],
-                        },
+                        "PolicyDocument": {"Version": "2012-10-17", "Statement": _remediation_statements()},
                     }
                 ],
+            },
+        },
+        "ExemptTagGuard": {
+            "Type": "AWS::IAM::RolePolicy",
+            "Condition": "HasExemptTag",
+            "Properties": {
+                "RoleName": {"Ref": "AutomationRole"},
+                "PolicyName": "never-remove-exempt-users-password",
+                "PolicyDocument": EXEMPT_TAG_GUARD,
             },
         },
         "Remediation": {
@@ -471,13 +567,26 @@ def alerts_template() -> dict[str, Any]:
                                 "Action": KMS_ADMIN_ACTIONS,
                                 "Resource": "*",
                             },
-                            # the AWS-managed SNS key cannot be used by EventBridge: a key of our own can
+                            # The AWS-managed SNS key cannot be used by EventBridge: a key of our own can.
+                            # No source condition here: AWS documents that EventBridge's KMS request
+                            # carries no aws:SourceAccount/aws:SourceArn, so any would drop every alert
+                            # (SNS "Enable compatibility between event sources ... and encrypted topics").
+                            # The topic policy below scopes EventBridge to this stack's two rules.
                             {
                                 "Sid": "EventBridgePublishes",
                                 "Effect": "Allow",
                                 "Principal": {"Service": "events.amazonaws.com"},
                                 "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
                                 "Resource": "*",
+                            },
+                            # The rule stack's alarms (Errors, failed events) publish here too.
+                            {
+                                "Sid": "RuleAlarmsPublish",
+                                "Effect": "Allow",
+                                "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                                "Resource": "*",
+                                "Condition": ALARM_SOURCE,
                             },
                         ],
                     },
@@ -504,14 +613,23 @@ def alerts_template() -> dict[str, Any]:
                                 "Action": "sns:Publish",
                                 "Resource": {"Ref": "Topic"},
                                 "Condition": {
+                                    "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
                                     "ArnEquals": {
                                         "aws:SourceArn": [
                                             {"Fn::GetAtt": ["NonCompliantRule", "Arn"]},
                                             {"Fn::GetAtt": ["FixedRule", "Arn"]},
                                         ]
-                                    }
+                                    },
                                 },
-                            }
+                            },
+                            {
+                                "Sid": "RuleAlarmsPublish",
+                                "Effect": "Allow",
+                                "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                                "Action": "sns:Publish",
+                                "Resource": {"Ref": "Topic"},
+                                "Condition": ALARM_SOURCE,
+                            },
                         ],
                     },
                 },
@@ -673,6 +791,9 @@ def member_template() -> dict[str, Any]:
         "Conditions": {
             **_set_conditions(["ExemptUserNames", "ExemptTag"]),
             "WithRemediation": {"Fn::Equals": [{"Ref": "DeployRemediation"}, "true"]},
+            "WithRemediationAndExemptTag": {
+                "Fn::And": [{"Condition": "WithRemediation"}, {"Condition": "HasExemptTag"}]
+            },
         },
         "Resources": {
             "ExecutionRole": {
@@ -701,6 +822,10 @@ def member_template() -> dict[str, Any]:
             **{
                 name: {**resource, "Condition": "WithRemediation"}
                 for name, resource in _remediation_resources({"Ref": "MemberRuleName"}).items()
+            },
+            "ExemptTagGuard": {
+                **_remediation_resources({"Ref": "MemberRuleName"})["ExemptTagGuard"],
+                "Condition": "WithRemediationAndExemptTag",
             },
         },
         "Outputs": {"ExecutionRoleArn": {"Value": {"Fn::GetAtt": ["ExecutionRole", "Arn"]}}},
