@@ -177,3 +177,42 @@ def test_rdk_deploy_against_moto(server: dict[str, str], tmp_path: Path) -> None
     assert [(f["Runtime"], f["Handler"]) for f in functions] == [
         ("python3.12", "IAM_USER_CONSOLE_MFA.lambda_handler")
     ]
+
+
+def test_every_s3_call_names_the_expected_bucket_owner() -> None:
+    """A bucket of that predictable name owned by another account gets 403, never the code.
+
+    S3's ExpectedBucketOwner check is not enforced by moto: the requests are checked here.
+    """
+    from botocore.stub import Stubber
+
+    from iam_console_mfa.deploy import Deployer
+
+    s3 = boto3.client("s3", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x")
+    owner = {"ExpectedBucketOwner": "123456789012"}
+    with Stubber(s3) as stub:
+        stub.add_client_error(
+            "head_bucket", "404", http_status_code=404, expected_params={"Bucket": "b", **owner}
+        )
+        stub.add_response(
+            "create_bucket",
+            {"Location": "/b"},
+            {"Bucket": "b", "CreateBucketConfiguration": {"LocationConstraint": "eu-west-1"}},
+        )
+        block = {
+            k: True
+            for k in ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
+        }
+        stub.add_response(
+            "put_public_access_block", {}, {"Bucket": "b", "PublicAccessBlockConfiguration": block, **owner}
+        )
+        stub.add_response(
+            "put_object",
+            {},
+            {"Bucket": "b", "Key": "k", "Body": b"zip", "ServerSideEncryption": "AES256", **owner},
+        )
+        deployer = Deployer.__new__(Deployer)
+        deployer.aws = type("Aws", (), {"client": staticmethod(lambda service: s3)})()
+        deployer.say = lambda line: None
+        deployer._upload("b", "k", b"zip", "eu-west-1", "123456789012")
+        stub.assert_no_pending_responses()

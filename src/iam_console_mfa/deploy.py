@@ -134,7 +134,7 @@ class Deployer:
         bucket = self.settings["codeBucket"] or f"iam-console-mfa-{account}-{region}"
         code = package()
         code_key = f"{self.settings['ruleName']}-{hashlib.sha256(code).hexdigest()[:16]}.zip"
-        self._upload(bucket, code_key, code, region)
+        self._upload(bucket, code_key, code, region, account)
         organization_id = ""
         if self.settings["organization"]["enabled"]:
             organization_id = self.aws.client("organizations").describe_organization()["Organization"]["Id"]
@@ -144,10 +144,16 @@ class Deployer:
             outputs[step.key] = self._deploy_stack(step, parameters)
         return outputs
 
-    def _upload(self, bucket: str, key: str, code: bytes, region: str) -> None:
+    def _upload(self, bucket: str, key: str, code: bytes, region: str, account: str) -> None:
+        """Upload the package to a bucket of this account only.
+
+        The default bucket name is predictable: someone else may own it. ExpectedBucketOwner
+        makes S3 refuse (403) every call on a bucket of another account.
+        """
         s3 = self.aws.client("s3")
+        owner = {"ExpectedBucketOwner": account}
         try:
-            s3.head_bucket(Bucket=bucket)
+            s3.head_bucket(Bucket=bucket, **owner)
         except ClientError as error:
             if error.response["Error"]["Code"] not in ("404", "NoSuchBucket"):
                 raise
@@ -158,6 +164,7 @@ class Deployer:
             s3.create_bucket(Bucket=bucket, **extra)
             s3.put_public_access_block(
                 Bucket=bucket,
+                **owner,
                 PublicAccessBlockConfiguration={
                     "BlockPublicAcls": True,
                     "IgnorePublicAcls": True,
@@ -165,7 +172,7 @@ class Deployer:
                     "RestrictPublicBuckets": True,
                 },
             )
-        s3.put_object(Bucket=bucket, Key=key, Body=code, ServerSideEncryption="AES256")
+        s3.put_object(Bucket=bucket, Key=key, Body=code, ServerSideEncryption="AES256", **owner)
         self.say(f"uploaded s3://{bucket}/{key} ({len(code) // 1024} KiB)")
 
     def _deploy_stack(self, step: StackPlan, parameters: dict[str, str]) -> dict[str, str]:

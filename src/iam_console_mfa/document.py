@@ -140,7 +140,8 @@ def run_document(document: dict[str, Any], **parameters: Any) -> dict[str, str]:
     for name, spec in document["parameters"].items():
         if name not in values:
             raise ValueError(f"parameter {name} is required")
-        if "allowedPattern" in spec and not re.search(spec["allowedPattern"], str(values[name])):
+        # SSM matches the whole value; re.search with "$" would let a trailing newline through.
+        if "allowedPattern" in spec and not re.fullmatch(spec["allowedPattern"], str(values[name])):
             raise ValueError(f"parameter {name}={values[name]!r} does not match {spec['allowedPattern']}")
     (step,) = document["mainSteps"]
     namespace: dict[str, Any] = {"__name__": "ssm_execute_script"}

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from console_mfa import parameters
+from console_mfa.policy import MAX_VALUE_LENGTH
 from console_mfa.remediation import AUDIT_TAG
 
 from .document import build_document
@@ -59,7 +60,8 @@ RULE_NAME = _string(
 )
 # The rule's parameters, straight from the engine's registry: same defaults, same patterns.
 RULE_PARAMETERS: dict[str, dict[str, Any]] = {
-    p.name: _string(p.description, p.default, AllowedPattern=p.pattern) for p in parameters.RULE_PARAMETERS
+    p.name: _string(p.description, p.default, AllowedPattern=p.pattern, MaxLength=MAX_VALUE_LENGTH)
+    for p in parameters.RULE_PARAMETERS
 }
 
 

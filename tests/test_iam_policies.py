@@ -1,0 +1,223 @@
+"""Every policy as AWS would judge it, where moto judges nothing.
+
+moto enforces no IAM, KMS key or SNS topic policy, so these checks are written here from
+the documented rules:
+- each action's resources against the resource types the Service Authorization Reference
+  gives for it (cfn-lint's bundled copy, pinned with cfn-lint): an action without a
+  resource type (iam:ListUsers) is only ever allowed on "*";
+- every service principal that can publish to the alert topic, and with what conditions;
+- the remediation's IAM guards (audit tag only, exempt users never lose a password).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import cfnlint
+import pytest
+from console_mfa import parameters
+from console_mfa.policy import parse_policy
+from console_mfa.remediation import AUDIT_TAG
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from iam_console_mfa import templates
+from iam_console_mfa.cli import iam_policy
+from tests.test_templates import BUILT, actions, statements
+
+REFERENCE = json.loads((Path(cfnlint.__file__).parent / "data/AdditionalSpecs/Policies.json").read_text())
+SAMPLE = {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012"}
+# What Ref / GetAtt Arn give for the resource types our policies name.
+SAMPLE_ARN = {
+    "AWS::Logs::LogGroup": "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/x:*",
+    "AWS::SQS::Queue": "arn:aws:sqs:us-east-1:123456789012:failed",
+    "AWS::SNS::Topic": "arn:aws:sns:us-east-1:123456789012:alerts",
+}
+
+
+def render(resource: Any, template: dict[str, Any]) -> str:
+    """A Resource element as the ARN string CloudFormation would produce (sample values)."""
+    if isinstance(resource, dict) and "Fn::Sub" in resource:
+        resource = resource["Fn::Sub"]
+    if isinstance(resource, str):  # a string inside a Fn::Sub JSON document holds ${...} too
+        return re.sub(r"\$\{([\w:]+)\}", lambda m: SAMPLE.get(m.group(1), "name"), resource)
+    logical = resource.get("Ref") or resource["Fn::GetAtt"][0]
+    return SAMPLE_ARN[template["Resources"][logical]["Type"]]
+
+
+def resource_types(action: str) -> list[str]:
+    service, name = action.split(":")
+    return REFERENCE[service]["Actions"][name.lower()].get("Resources", [])
+
+
+def arn_formats(action: str) -> list[str]:
+    service = action.split(":")[0]
+    known = {k.lower(): v for k, v in REFERENCE[service]["Resources"].items()}
+    formats = []
+    for kind in resource_types(action):
+        for text in known[kind.lower()]["ARNFormats"]:
+            text = text.replace("${Partition}", "[^:]+").replace("${Region}", "[^:]*")
+            formats.append(text.replace("${Account}", "[^:]*"))
+    return formats
+
+
+def check_statement(statement: dict[str, Any], template: dict[str, Any], where: str) -> None:
+    resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+    rendered = [render(r, template) for r in resources]
+    for action in actions(statement):
+        if not resource_types(action):
+            assert rendered == ["*"], f"{where}: {action} has no resource type: only '*' can allow it"
+            continue
+        for arn in rendered:
+            if arn == "*":
+                continue  # allowed by AWS; least privilege is checked by the stack tests
+            assert any(re.fullmatch(f, arn) for f in arn_formats(action)), (
+                f"{where}: {action} cannot apply to {arn}"
+            )
+
+
+IDENTITY_POLICIES = [
+    (name, logical_id, statement)
+    for name in templates.TEMPLATES
+    for logical_id, statement in statements(BUILT[name])
+    if "Principal" not in statement
+]
+
+
+@pytest.mark.parametrize(("name", "logical_id", "statement"), IDENTITY_POLICIES)
+def test_stack_statements_match_the_service_authorization_reference(
+    name: str, logical_id: str, statement: dict[str, Any]
+) -> None:
+    check_statement(statement, BUILT[name], f"{name} {logical_id}")
+
+
+@pytest.mark.parametrize("enforce", [False, True])
+def test_cli_policy_matches_the_service_authorization_reference(enforce: bool) -> None:
+    for statement in iam_policy(enforce)["Statement"]:
+        check_statement(statement, {}, "iam-console-mfa policy")
+
+
+def test_the_check_catches_a_scoped_action_without_resource_type() -> None:
+    wrong = {"Effect": "Allow", "Action": ["iam:ListUsers"], "Resource": templates.USERS_ARN}
+    with pytest.raises(AssertionError, match="iam:ListUsers has no resource type"):
+        check_statement(wrong, {}, "probe")
+    misplaced = {"Effect": "Allow", "Action": ["iam:GetLoginProfile"], "Resource": templates.CONFIG_RULES_ARN}
+    with pytest.raises(AssertionError, match="cannot apply to"):
+        check_statement(misplaced, {}, "probe")
+
+
+def test_list_users_is_allowed_wherever_a_sweep_or_remediation_runs() -> None:
+    for name, role in [
+        ("rule.json", "FunctionRole"),
+        ("member.json", "ExecutionRole"),
+        ("remediation.json", "AutomationRole"),
+    ]:
+        granted = [s for logical_id, s in statements(BUILT[name]) if logical_id == role]
+        assert any("iam:ListUsers" in actions(s) and s["Resource"] == "*" for s in granted), (name, role)
+
+
+def publishers(template: dict[str, Any], logical_id: str) -> dict[str, dict[str, Any]]:
+    """Service principal -> the condition of its statement, in a key or topic policy."""
+    props = template["Resources"][logical_id]["Properties"]
+    document = props.get("KeyPolicy") or props["PolicyDocument"]
+    return {
+        s["Principal"]["Service"]: s.get("Condition", {})
+        for s in document["Statement"]
+        if "Service" in s.get("Principal", {})
+    }
+
+
+def test_exactly_eventbridge_and_cloudwatch_can_publish_to_the_alert_topic() -> None:
+    alerts = BUILT["alerts.json"]
+    topic = publishers(alerts, "TopicPolicy")
+    key = publishers(alerts, "TopicKey")
+    assert set(topic) == set(key) == {"events.amazonaws.com", "cloudwatch.amazonaws.com"}
+    for condition in topic.values():
+        assert condition["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+        assert "aws:SourceArn" in condition.get("ArnEquals", condition.get("ArnLike", {}))
+    # CloudWatch's KMS request carries the alarm as source; EventBridge's carries none
+    # (documented by SNS), so its key statement cannot be conditioned without dropping alerts.
+    assert key["cloudwatch.amazonaws.com"] == topic["cloudwatch.amazonaws.com"]
+    assert key["events.amazonaws.com"] == {}
+
+
+def test_the_alarms_the_topic_accepts_are_the_rule_stacks_alarms() -> None:
+    pattern = templates.ALARM_SOURCE["ArnLike"]["aws:SourceArn"]["Fn::Sub"]
+    rule = BUILT["rule.json"]["Resources"]
+    alarms = [r for r in rule.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    assert len(alarms) == 2
+    for alarm in alarms:
+        name = alarm["Properties"]["AlarmName"]["Fn::Sub"].replace("${RuleName}", "R")
+        arn = f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{name}"
+        glob = pattern.replace("${RuleName}", "R").replace("${AWS::Partition}", "aws")
+        glob = glob.replace("${AWS::Region}", "us-east-1").replace("${AWS::AccountId}", "123456789012")
+        assert re.fullmatch(re.escape(glob).replace(r"\*", ".*"), arn)
+        assert alarm["Properties"]["AlarmActions"]["Fn::If"][1] == [{"Ref": "AlarmTopicArn"}]
+
+
+@pytest.mark.parametrize("name", ["remediation.json", "member.json"])
+def test_automation_role_trust_and_tag_scope(name: str) -> None:
+    resources = BUILT[name]["Resources"]
+    trust = resources["AutomationRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
+    assert trust["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+    assert trust["Condition"]["ArnLike"]["aws:SourceArn"]["Fn::Sub"].endswith(":automation-execution/*")
+    granted = [s for logical_id, s in statements(BUILT[name]) if logical_id == "AutomationRole"][1:]
+    (tagging,) = [s for s in granted if "iam:TagUser" in actions(s)]
+    assert actions(tagging) == ["iam:TagUser"]
+    assert tagging["Condition"] == {"ForAllValues:StringEquals": {"aws:TagKeys": [AUDIT_TAG]}}
+
+
+@pytest.mark.parametrize("name", ["remediation.json", "member.json"])
+def test_iam_refuses_to_delete_the_password_of_a_user_with_the_exempt_tag_key(name: str) -> None:
+    guard = BUILT[name]["Resources"]["ExemptTagGuard"]
+    assert guard["Condition"] in ("HasExemptTag", "WithRemediationAndExemptTag")
+    assert guard["Properties"]["RoleName"] == {"Ref": "AutomationRole"}
+    text, variables = guard["Properties"]["PolicyDocument"]["Fn::Sub"]
+    assert variables["ExemptTagKey"] == {"Fn::Select": [0, {"Fn::Split": ["=", {"Ref": "ExemptTag"}]}]}
+    (deny,) = json.loads(text.replace("${ExemptTagKey}", "K"))["Statement"]
+    assert (deny["Effect"], deny["Action"]) == ("Deny", "iam:DeleteLoginProfile")
+    assert deny["Condition"] == {"Null": {"aws:ResourceTag/K": "false"}}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.from_regex(parameters.EXEMPT_TAG.pattern, fullmatch=True))
+def test_the_guards_tag_key_is_the_rules_tag_key(value: str) -> None:
+    exempt = parse_policy({"ExemptTag": value}).exempt_tag
+    if exempt is None:
+        return
+    key = value.split("=")[0]  # Fn::Select [0, Fn::Split ["=", ExemptTag]]
+    assert key == exempt.key
+    json.loads(f'{{"aws:ResourceTag/{key}": "false"}}')  # nothing in a key needs JSON escaping
+
+
+def organization_input_parameters(values: dict[str, str]) -> dict[str, Any]:
+    """The organization rule's InputParameters as CloudFormation would render them."""
+    chosen = templates.organization_template()["Resources"]["OrganizationRule"]["Properties"]
+    node = chosen["OrganizationCustomRuleMetadata"]["InputParameters"]
+    while "Fn::If" in node:
+        condition, when_set, when_empty = node["Fn::If"]
+        node = when_set if values[condition.removeprefix("Has")] else when_empty
+    text = node["Fn::Sub"]
+    for name, value in values.items():
+        text = text.replace("${" + name + "}", value)
+    return json.loads(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    names=st.from_regex(parameters.EXEMPT_USER_NAMES.pattern, fullmatch=True),
+    tag=st.from_regex(parameters.EXEMPT_TAG.pattern, fullmatch=True),
+    grace=st.from_regex(parameters.GRACE_PERIOD_DAYS.pattern, fullmatch=True),
+    source=st.sampled_from(["auto", "live", "credential-report"]),
+)
+def test_organization_input_parameters_are_json_for_every_accepted_value(
+    names: str, tag: str, grace: str, source: str
+) -> None:
+    values = {"ExemptUserNames": names, "ExemptTag": tag, "GracePeriodDays": grace, "DataSource": source}
+    values["ExecutionRoleName"] = "IAM_USER_CONSOLE_MFA-execution"
+    rendered = organization_input_parameters(values)
+    expected = {k: v for k, v in values.items() if k != "ExecutionRoleName"}
+    assert parse_policy(rendered) == parse_policy(expected)
