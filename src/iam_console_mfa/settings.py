@@ -50,11 +50,17 @@ def validate(settings: Any, name: str = "rdk-config.json") -> None:
     errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(settings), key=lambda e: list(e.path))
     if errors:
         error = errors[0]
+        if error.validator == "pattern" and list(error.path)[:1] == ["ruleParameters"]:
+            _check_rule_parameters(settings, name)  # the rule's message names what is wrong
         where = ".".join(str(p) for p in error.path) or "(top level)"
         if error.validator == "enum":
             allowed = ", ".join(map(str, error.validator_value))
             raise SettingsError(f"{name}: {where}: {error.instance!r} is not allowed; allowed: {allowed}")
         raise SettingsError(f"{name}: {where}: {error.message}")
+    _check_rule_parameters(settings, name)
+
+
+def _check_rule_parameters(settings: dict[str, Any], name: str) -> None:
     try:
         parse_policy(settings["ruleParameters"])
     except InvalidRuleParameter as error:
