@@ -101,7 +101,7 @@ def validate_event(event: Any) -> str:
     if "ruleParameters" in event:
         parse_policy(_json_object(event, "ruleParameters"))  # rdklib reads some of them first
     message_type = invoking.get("messageType")
-    if message_type not in _REQUIRED:
+    if not isinstance(message_type, str) or message_type not in _REQUIRED:
         raise _bad(f"invokingEvent.messageType {message_type!r:.60} is not one of {', '.join(_REQUIRED)}")
     _require(invoking, _REQUIRED[message_type], "invokingEvent")
     _timestamp(invoking, "notificationCreationTime", "invokingEvent")
@@ -144,7 +144,10 @@ def user_from_configuration_item(item: Mapping[str, Any]) -> tuple[UserRef, dict
     if configuration is None:
         configuration = {}
     configuration = _object(configuration, f"{where}.configuration")
-    names = {n for n in (item.get("resourceName"), configuration.get("userName")) if n is not None}
+    given = [n for n in (item.get("resourceName"), configuration.get("userName")) if n is not None]
+    if not all(isinstance(n, str) for n in given):
+        raise _bad(f"{where} user name must be a string, got {given!r:.80}")
+    names = set(given)
     if not names:
         raise _bad(f"{where} has neither resourceName nor configuration.userName")
     if len(names) > 1:

@@ -1,0 +1,165 @@
+"""Hostile and malformed input: every generated event ends in a correct evaluation or in one
+of the project's own errors, and an error writes nothing.
+
+Events start from real shapes (change, oversized, scheduled) and are mutated: fields
+dropped, replaced with other JSON types, strings of other content; the rule parameters
+likewise; GetResourceConfigHistory (answered here: moto lacks it for IAM users) returns an
+empty list, an item without configuration, or a broken one. The oracle knows the three
+users' real state: alice has MFA, bob a password without MFA (created now), carol no
+password.
+"""
+
+from __future__ import annotations
+
+import json
+from fnmatch import fnmatchcase
+from typing import Any
+
+from console_mfa.errors import RuleError
+from console_mfa.policy import parse_policy
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from IAM_USER_CONSOLE_MFA import lambda_handler
+
+from iam_console_mfa.events import change_event, oversized_event, scheduled_event, user_configuration_item
+from iam_console_mfa.local_config import LocalConfig
+from iam_console_mfa.seed import Mfa, create_user
+from tests.support import REAL_TOKEN
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8) | st.just(""),
+    lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.text(max_size=4), inner, max_size=2),
+    max_leaves=4,
+)
+STRINGS = st.sampled_from(["", "false", "true", "²", "7", "not json", "{", "[]", "2026-13-45", "x" * 300])
+PARAMETER_VALUES = {
+    "ExemptUserNames": st.sampled_from(["", "bob", "B*", "alice, carol", "zed", "a,,b", "al ice"]),
+    "GracePeriodDays": st.sampled_from(["", "0", "5", "3650", "3651", "²", "-1", "0" * 2000]),
+    "DataSource": st.sampled_from(["auto", "live", "credential-report", "both"]),
+    "AssumeRoleMode": st.sampled_from(["False", "false", "FALSE"]),
+}
+
+
+def history_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **item,
+        "configuration": json.dumps(item["configuration"]),
+        "accountId": "123456789012",
+        "arn": item["ARN"],
+    }
+
+
+@st.composite
+def cases(draw: st.DrawFn, users: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], Any]:
+    parameters = {name: draw(values) for name, values in PARAMETER_VALUES.items() if draw(st.booleans())}
+    parameters.setdefault("AssumeRoleMode", "False")  # rdklib would otherwise assume a role
+    for _ in range(draw(st.integers(0, 1))):
+        key = draw(st.sampled_from([*PARAMETER_VALUES, "ExecutionRoleRegion", "ExecutionRoleName", "Typo"]))
+        parameters[key] = draw(JSON_VALUES | STRINGS)
+    user = users[draw(st.sampled_from(sorted(users)))]
+    kind = draw(st.sampled_from(["change", "deleted", "oversized", "scheduled"]))
+    item = user_configuration_item(user, status="ResourceDeleted" if kind == "deleted" else "OK")
+    history: Any = {"configurationItems": [history_item(item)]}
+    if kind == "oversized":
+        event = oversized_event(user["UserId"], parameters, REAL_TOKEN)
+        history = draw(
+            st.sampled_from(
+                [
+                    history,
+                    {"configurationItems": []},
+                    {"configurationItems": [{**history_item(item), "configuration": None}]},
+                    {"configurationItems": [{**history_item(item), "configuration": "[1]"}]},
+                    {
+                        "configurationItems": [
+                            {k: v for k, v in history_item(item).items() if k != "relationships"}
+                        ]
+                    },
+                    {"configurationItems": [{**history_item(item), "resourceName": "mallory"}]},
+                ]
+            )
+        )
+    elif kind == "scheduled":
+        event = scheduled_event(parameters, REAL_TOKEN)
+    else:
+        event = change_event(item, parameters, REAL_TOKEN)
+    invoking = json.loads(event["invokingEvent"])
+    for _ in range(draw(st.integers(0, 3))):
+        target = draw(st.sampled_from(["event", "invoking", "item", "summary", "configuration"]))
+        mapping = {
+            "event": event,
+            "invoking": invoking,
+            "item": invoking.get("configurationItem"),
+            "summary": invoking.get("configurationItemSummary"),
+            "configuration": item.get("configuration")
+            if isinstance(item := invoking.get("configurationItem"), dict)
+            else None,
+        }[target]
+        if not isinstance(mapping, dict) or not mapping:
+            continue
+        key = draw(st.sampled_from(sorted(mapping, key=str)))
+        if draw(st.booleans()):
+            del mapping[key]
+        else:
+            mapping[key] = draw(JSON_VALUES | STRINGS)
+    if "invokingEvent" in event and isinstance(event["invokingEvent"], str):
+        event["invokingEvent"] = json.dumps(invoking)
+    return event, history
+
+
+def expected(user: dict[str, Any], parameters: dict[str, Any]) -> str:
+    """The verdict on the three seeded users, from their known state."""
+    policy = parse_policy(parameters)
+    if user["UserName"] == "alice":
+        return "COMPLIANT"
+    if user["UserName"] == "carol":
+        return "NOT_APPLICABLE"
+    if any(fnmatchcase("bob", p.lower()) for p in policy.exempt_user_names):
+        return "NOT_APPLICABLE"
+    return "COMPLIANT" if policy.grace_period_days else "NON_COMPLIANT"
+
+
+def test_any_event_ends_in_a_correct_verdict_or_a_named_error(iam: Any, config_api: LocalConfig) -> None:
+    users = {
+        "alice": create_user(iam, "alice", mfa=Mfa.VIRTUAL),
+        "bob": create_user(iam, "bob", tags={"Team": "x"}),
+        "carol": create_user(iam, "carol", password=False),
+    }
+    by_id = {u["UserId"]: u for u in users.values()}
+    outcomes = {"written": 0, "refused": 0}
+
+    @settings(
+        max_examples=1000,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        derandomize=True,
+        database=None,
+    )
+    @given(cases(users))
+    def check(case: tuple[dict[str, Any], Any]) -> None:
+        event, history = case
+        config_api.requests.clear()
+        config_api.responses["GetResourceConfigHistory"] = lambda request: json.loads(json.dumps(history))
+        try:
+            lambda_handler(event, None)
+        except RuleError:
+            outcomes["refused"] += 1
+            assert "PutEvaluations" not in config_api.requests, "an error must write nothing"
+            return
+        outcomes["written"] += 1
+        parameters = json.loads(event.get("ruleParameters", "{}"))
+        invoking = json.loads(event["invokingEvent"])
+        item = invoking.get("configurationItem")
+        status = item.get("configurationItemStatus", "OK") if isinstance(item, dict) else "OK"
+        gone = status != "OK" or event.get("eventLeftScope") is True
+        written = config_api.evaluations
+        assert written, "a successful invocation writes its verdict"
+        for evaluation in written:
+            user = by_id[evaluation["ComplianceResourceId"]]
+            verdict = "NOT_APPLICABLE" if gone else expected(user, parameters)
+            assert evaluation["ComplianceType"] == verdict, (user["UserName"], evaluation, parameters)
+        if invoking["messageType"] == "ScheduledNotification":
+            assert {e["ComplianceResourceId"] for e in written} == set(by_id)
+
+    check()
+    # both kinds of outcome were exercised, not only one
+    assert outcomes["written"] >= 100 and outcomes["refused"] >= 100, outcomes
