@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from console_mfa.aws import configured_session
-from console_mfa.errors import AwsCallFailed, InvalidEvent, InvalidRuleParameter
+from console_mfa.errors import AwsCallFailed, InvalidEvent, InvalidRuleParameter, OutOfTime
 from IAM_USER_CONSOLE_MFA import RuleInvocationFailed, lambda_handler
 
 from iam_console_mfa.events import change_event, oversized_event, scheduled_event, user_configuration_item
@@ -294,3 +294,41 @@ def test_malformed_events_are_named(iam: Any, config_api: LocalConfig, mutate, m
     with pytest.raises(InvalidEvent, match=message):
         lambda_handler(event, None)
     assert "PutEvaluations" not in config_api.requests
+
+
+class LambdaContext:
+    """The Lambda context's clock, moved by the test."""
+
+    def __init__(self, remaining_ms: int) -> None:
+        self.remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+def _sweep_of(iam: Any, users: int) -> None:
+    for i in range(users):
+        create_user(iam, f"user{i:03}", password=False)
+
+
+@pytest.mark.parametrize(("users", "written_before_stop"), [(150, 0), (250, 100)])
+def test_put_evaluations_stops_before_a_batch_whose_successors_cannot_finish(
+    iam: Any, config_api: LocalConfig, users: int, written_before_stop: int
+) -> None:
+    """With 3 s left, two more batches (2 s each reserved) cannot be written: none is sent."""
+    _sweep_of(iam, users)
+    context = LambdaContext(60_000)
+
+    def clock_runs_out(**_: Any) -> None:
+        if (
+            sum(len(r["Evaluations"]) for r in config_api.requests.get("PutEvaluations", []))
+            >= written_before_stop
+        ):
+            context.remaining_ms = 3_000
+
+    configured_session().events.register_first(
+        "before-parameter-build.config-service.PutEvaluations", clock_runs_out
+    )
+    with pytest.raises(OutOfTime, match=f"{written_before_stop} evaluation\\(s\\) written"):
+        lambda_handler(scheduled_event({"AssumeRoleMode": "False", "DataSource": "live"}, REAL_TOKEN), context)
+    assert len(config_api.evaluations) == written_before_stop
