@@ -216,3 +216,21 @@ def test_every_s3_call_names_the_expected_bucket_owner() -> None:
         deployer.say = lambda line: None
         deployer._upload("b", "k", b"zip", "eu-west-1", "123456789012")
         stub.assert_no_pending_responses()
+
+
+def test_the_lambda_package_holds_exactly_the_rule_its_engine_and_rdklib() -> None:
+    from iam_console_mfa.deploy import RULE_DIR, package
+
+    with zipfile.ZipFile(io.BytesIO(package())) as archive:
+        names = set(archive.namelist())
+    engine = {f"console_mfa/{p.name}" for p in (RULE_DIR / "console_mfa").glob("*.py")}
+    rdklib = {n for n in names if n.startswith("rdklib/")}
+    assert names == {"IAM_USER_CONSOLE_MFA.py", *engine, *rdklib}
+    assert "rdklib/__init__.py" in rdklib and "console_mfa/decision.py" in engine
+    # nothing built sits in the rule folder that rdk deploy zips whole
+    assert {p.name for p in RULE_DIR.iterdir()} == {
+        "IAM_USER_CONSOLE_MFA.py",
+        "IAM_USER_CONSOLE_MFA_test.py",
+        "console_mfa",
+        "parameters.json",
+    } | ({"__pycache__"} if (RULE_DIR / "__pycache__").exists() else set())
