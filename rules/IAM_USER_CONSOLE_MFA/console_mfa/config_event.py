@@ -153,7 +153,7 @@ def user_from_configuration_item(item: Mapping[str, Any]) -> tuple[UserRef, dict
     if len(names) > 1:
         raise _bad(f"{where}.resourceName and configuration.userName disagree: {sorted(map(str, names))}")
     (user_name,) = names
-    if not isinstance(user_name, str) or not _USER_NAME.fullmatch(user_name):
+    if not _USER_NAME.fullmatch(user_name):
         raise _bad(f"{where} user name {user_name!r:.80} is not an IAM user name")
     if configuration.get("userId") not in (None, user_id):
         raise _bad(
