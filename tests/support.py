@@ -12,6 +12,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
+from console_mfa.aws import configured_session
 from moto.core.botocore_stubber import MockRawResponse
 
 REAL_TOKEN = "eyJyZXN1bHRUb2tlbiI6ICJvcGFxdWUifQ=="  # an opaque token: TestMode stays False
@@ -93,3 +94,17 @@ def remediation_fails(match: str) -> Iterator[None]:
     with pytest.raises(Exception, match=match) as caught:
         yield
     assert caught.typename == "RemediationFailed", caught.value
+
+
+def inventory_says(user_id: str, name: str) -> None:
+    """Config's inventory (ListDiscoveredResources, which moto lacks) knows this name, maybe stale."""
+    answer_operation(
+        configured_session(),
+        "config-service",
+        "ListDiscoveredResources",
+        lambda: {
+            "resourceIdentifiers": [
+                {"resourceType": "AWS::IAM::User", "resourceId": user_id, "resourceName": name}
+            ]
+        },
+    )

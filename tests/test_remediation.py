@@ -17,7 +17,7 @@ from console_mfa.aws import configured_session
 from iam_console_mfa import document
 from iam_console_mfa.document import DOCUMENT, render
 from iam_console_mfa.seed import Mfa, backdate, create_user
-from tests.support import CallLog, Throttler, answer_operation, has_password, remediation_fails
+from tests.support import CallLog, Throttler, has_password, inventory_says, remediation_fails
 
 KNOWN_ACTIONS = {"aws:executeScript", "aws:executeAwsApi", "aws:assertAwsResourceProperty", "aws:branch"}
 ALLOWED_RUNTIMES = {"python3.9", "python3.10", "python3.11"}  # 3.8 and older no longer run
@@ -144,16 +144,7 @@ def test_throttling_is_retried_inside_the_script(iam: Any) -> None:
 
 def test_user_name_comes_from_config_inventory_when_it_knows_the_user(iam: Any, call_log: CallLog) -> None:
     user = create_user(iam, "bob")
-    answer_operation(
-        configured_session(),
-        "config-service",
-        "ListDiscoveredResources",
-        lambda: {
-            "resourceIdentifiers": [
-                {"resourceType": "AWS::IAM::User", "resourceId": user["UserId"], "resourceName": "bob"}
-            ]
-        },
-    )
+    inventory_says(user["UserId"], "bob")
     assert run_document(IAMUserId=user["UserId"])["Action"] == "tagged the user and deleted its login profile"
     assert "ListUsers" not in call_log.operations("iam")
     assert call_log.operations("config-service") == ["ListDiscoveredResources"]

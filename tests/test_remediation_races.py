@@ -17,7 +17,14 @@ from console_mfa.remediation import AUDIT_TAG
 
 from iam_console_mfa import document
 from iam_console_mfa.seed import Mfa, backdate, create_user, enable_mfa
-from tests.support import CallLog, answer_operation, fail_operation, has_password, remediation_fails
+from tests.support import (
+    CallLog,
+    answer_operation,
+    fail_operation,
+    has_password,
+    inventory_says,
+    remediation_fails,
+)
 
 DOC = document.committed_document()
 ROLE = {"AutomationAssumeRole": "arn:aws:iam::123456789012:role/remediation"}
@@ -25,20 +32,6 @@ ROLE = {"AutomationAssumeRole": "arn:aws:iam::123456789012:role/remediation"}
 
 def run(**parameters: Any) -> dict[str, str]:
     return document.run_document(DOC, **ROLE, **parameters)
-
-
-def inventory_says(user_id: str, name: str) -> None:
-    """Config's inventory (ListDiscoveredResources), possibly stale: moto lacks the API."""
-    answer_operation(
-        configured_session(),
-        "config-service",
-        "ListDiscoveredResources",
-        lambda: {
-            "resourceIdentifiers": [
-                {"resourceType": "AWS::IAM::User", "resourceId": user_id, "resourceName": name}
-            ]
-        },
-    )
 
 
 def once_after(operation: str, action: Callable[[], None]) -> None:
