@@ -159,8 +159,13 @@ def test_parameters_are_checked_like_ssm(iam: Any) -> None:
 
 def test_invalid_parameter_fails_the_step(iam: Any) -> None:
     user = create_user(iam, "bob")
-    with pytest.raises(Exception, match="Invalid rule parameter ExemptUserNames"):
+    # SSM refuses it first: the document's pattern is the rule's (console_mfa.parameters) ...
+    with pytest.raises(ValueError, match="parameter ExemptUserNames='a,,b' does not match"):
         run_document(IAMUserId=user["UserId"], ExemptUserNames="a,,b")
+    # ... and the script refuses it too, should it ever receive it.
+    payload = {"IAMUserId": user["UserId"], "ExemptUserNames": "a,,b", "DryRun": False}
+    with pytest.raises(Exception, match="Invalid rule parameter ExemptUserNames"):
+        document.run_script(DOC, payload)
     assert has_password(iam, "bob")
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import console_mfa.remediation
+from console_mfa.parameters import REMEDIATION_PARAMETERS
 
 ENGINE = Path(console_mfa.__file__).resolve().parent
 # Dependency order: each module only uses names defined above it.
@@ -84,13 +85,15 @@ def build_document() -> dict[str, Any]:
                 "description": "ARN of the role that runs this automation.",
                 "allowedPattern": "^arn:aws[a-z0-9-]*:iam::\\d{12}:role/[\\w+=,.@/-]+$",
             },
-            "ExemptUserNames": {"type": "String", "default": "", "description": text},
-            "ExemptTag": {"type": "String", "default": "", "description": text},
-            "GracePeriodDays": {
-                "type": "String",
-                "default": "0",
-                "allowedPattern": "^\\d{0,4}$",
-                "description": text,
+            # The rule's own parameters: same defaults and patterns (console_mfa.parameters).
+            **{
+                p.name: {
+                    "type": "String",
+                    "default": p.default,
+                    "allowedPattern": p.pattern,
+                    "description": text,
+                }
+                for p in REMEDIATION_PARAMETERS
             },
             "DryRun": {"type": "Boolean", "default": False, "description": "Report the planned action only."},
         },
@@ -105,7 +108,7 @@ def build_document() -> dict[str, Any]:
                     "Handler": "handler",
                     "InputPayload": {
                         name: f"{{{{ {name} }}}}"
-                        for name in ("IAMUserId", "ExemptUserNames", "ExemptTag", "GracePeriodDays", "DryRun")
+                        for name in ("IAMUserId", *(p.name for p in REMEDIATION_PARAMETERS), "DryRun")
                     },
                     "Script": bundle_script(),
                 },
@@ -144,9 +147,15 @@ def run_document(document: dict[str, Any], **parameters: Any) -> dict[str, str]:
         if "allowedPattern" in spec and not re.fullmatch(spec["allowedPattern"], str(values[name])):
             raise ValueError(f"parameter {name}={values[name]!r} does not match {spec['allowedPattern']}")
     (step,) = document["mainSteps"]
+    return run_script(document, resolve(step["inputs"]["InputPayload"], values))
+
+
+def run_script(document: dict[str, Any], payload: dict[str, Any]) -> dict[str, str]:
+    """The step's script text executed outside any module, its handler given ``payload``."""
+    (step,) = document["mainSteps"]
     namespace: dict[str, Any] = {"__name__": "ssm_execute_script"}
     exec(compile(step["inputs"]["Script"], f"{step['name']}.py", "exec"), namespace)
-    return namespace[step["inputs"]["Handler"]](resolve(step["inputs"]["InputPayload"], values), None)
+    return namespace[step["inputs"]["Handler"]](payload, None)
 
 
 def committed_document() -> dict[str, Any]:

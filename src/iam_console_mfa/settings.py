@@ -12,6 +12,7 @@ from typing import Any
 
 import jsonschema
 from console_mfa.errors import InvalidRuleParameter
+from console_mfa.parameters import REMEDIATION_PARAMETERS
 from console_mfa.policy import parse_policy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,7 +80,7 @@ def parameters_json(settings: dict[str, Any]) -> dict[str, Any]:
     remediation_parameters = {
         k: {"StaticValue": {"Values": [v]}}
         for k, v in rule_parameters.items()
-        if k in ("ExemptUserNames", "ExemptTag", "GracePeriodDays")
+        if k in {p.name for p in REMEDIATION_PARAMETERS}
     }
     parameters: dict[str, Any] = {
         "RuleName": rule_name,

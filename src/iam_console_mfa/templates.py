@@ -458,7 +458,7 @@ REMEDIATION_PARAMETERS: dict[str, dict[str, Any]] = {
         "MinValue": 1,
         "Description": "Seconds between automatic attempts.",
     },
-    **{k: v for k, v in RULE_PARAMETERS.items() if k != "DataSource"},
+    **{p.name: RULE_PARAMETERS[p.name] for p in parameters.REMEDIATION_PARAMETERS},
 }
 
 

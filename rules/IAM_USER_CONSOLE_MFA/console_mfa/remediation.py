@@ -22,6 +22,7 @@ from .decision import decide
 from .errors import RuleError, UserGone
 from .live import LiveIam
 from .model import Compliance, UserId, UserName, UserRef, Verdict
+from .parameters import REMEDIATION_PARAMETERS
 from .policy import Policy, parse_policy
 
 LOG = logging.getLogger(__name__)
@@ -154,9 +155,7 @@ def remediate(
 
 def handler(events: dict[str, Any], context: Any) -> dict[str, str]:
     """Entry point of the SSM aws:executeScript step (InputPayload = the document's parameters)."""
-    policy = parse_policy(
-        {key: str(events.get(key, "")) for key in ("ExemptUserNames", "ExemptTag", "GracePeriodDays")}
-    )
+    policy = parse_policy({p.name: str(events.get(p.name, p.default)) for p in REMEDIATION_PARAMETERS})
     dry_run = str(events.get("DryRun", False)).lower() == "true"
     # executeScript does not retry throttled calls: botocore's standard mode does it here.
     iam = boto3.client("iam", config=RETRY_CONFIG)
