@@ -821,13 +821,16 @@ def member_template() -> dict[str, Any]:
                     ],
                 },
             },
+            # Remediation resources only with DeployRemediation; the exempt-tag guard (which has
+            # its own HasExemptTag condition) only when both hold.
             **{
-                name: {**resource, "Condition": "WithRemediation"}
+                name: {
+                    **resource,
+                    "Condition": "WithRemediationAndExemptTag"
+                    if "Condition" in resource
+                    else "WithRemediation",
+                }
                 for name, resource in _remediation_resources({"Ref": "MemberRuleName"}).items()
-            },
-            "ExemptTagGuard": {
-                **_remediation_resources({"Ref": "MemberRuleName"})["ExemptTagGuard"],
-                "Condition": "WithRemediationAndExemptTag",
             },
         },
         "Outputs": {"ExecutionRoleArn": {"Value": {"Fn::GetAtt": ["ExecutionRole", "Arn"]}}},
