@@ -38,7 +38,7 @@ bench: $(STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache bench/results
 
-# The SSM document, the CloudFormation stacks and parameters.json are generated; commit them.
+# parameters.json is generated from rdk-config.json; commit it.
 generate: $(STAMP)
 	$(PY) -m iam_console_mfa.generate
 

@@ -21,9 +21,9 @@ from typing import Any
 import boto3
 import pytest
 
-from iam_console_mfa.document import DOCUMENT
 from iam_console_mfa.moto_server import reset
 from iam_console_mfa.settings import SETTINGS
+from tests.stacks import DOCUMENT
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -56,13 +56,16 @@ def cli(env: dict[str, str], *args: str, cwd: Path = ROOT) -> subprocess.Complet
 def test_deploy_creates_every_stack_from_rdk_config(server: dict[str, str]) -> None:
     done = cli(server, "deploy")
     assert done.returncode == 0, done.stdout + done.stderr
-    for stack in ("iam-console-mfa-alerts", "iam-console-mfa-rule", "iam-console-mfa-remediation"):
+    for stack in ("iam-console-mfa-alerts", "iam-console-mfa-rule"):
         assert f"{stack}: creating" in done.stdout
         assert f"{stack}" in done.stdout and "CREATE_COMPLETE" in done.stdout
 
     function = client(server, "lambda").get_function(FunctionName="IAM_USER_CONSOLE_MFA-evaluator")
     assert function["Configuration"]["Runtime"] == "python3.12"
     assert function["Configuration"]["Handler"] == "IAM_USER_CONSOLE_MFA.lambda_handler"
+    remediation = client(server, "lambda").get_function(FunctionName="IAM_USER_CONSOLE_MFA-remediation")
+    assert remediation["Configuration"]["Handler"] == "console_mfa.remediation.handler"
+    assert remediation["Configuration"]["Role"] != function["Configuration"]["Role"]
     s3 = client(server, "s3")
     (bucket,) = [b["Name"] for b in s3.list_buckets()["Buckets"]]
     assert bucket == "iam-console-mfa-123456789012-us-east-1"
@@ -83,7 +86,9 @@ def test_deploy_creates_every_stack_from_rdk_config(server: dict[str, str]) -> N
     content = client(server, "ssm").get_document(Name=document["Name"])["Content"]
     # moto keeps a Content given as a CloudFormation object as its Python repr, not JSON
     stored = json.loads(content) if content.startswith('{"') else ast.literal_eval(content)
-    assert stored == json.loads(DOCUMENT.read_text())
+    payload = stored["mainSteps"][0]["inputs"]["InputPayload"]
+    assert payload["FunctionName"] == remediation["Configuration"]["FunctionArn"]  # resolved by CloudFormation
+    assert stored["mainSteps"][0]["inputs"]["Script"] == DOCUMENT["mainSteps"][0]["inputs"]["Script"]
 
     (topic,) = client(server, "sns").list_topics()["Topics"]
     attributes = client(server, "sns").get_topic_attributes(TopicArn=topic["TopicArn"])["Attributes"]
@@ -111,8 +116,10 @@ def test_dry_run_calls_nothing(tmp_path: Path) -> None:
     }  # nothing listens there
     done = cli(env, "deploy", "--dry-run")
     assert done.returncode == 0, done.stderr
-    assert "stack iam-console-mfa-rule <- cloudformation/rule.json" in done.stdout
+    assert "stack iam-console-mfa-rule <- cloudformation/rule.yaml" in done.stdout
     assert "AlarmTopicArn = '<alerts.TopicArn>'" in done.stdout
+    assert "RemediationMode = 'manual'" in done.stdout
+    assert "organization" not in done.stdout
 
 
 def test_invalid_settings_are_refused(tmp_path: Path) -> None:
@@ -140,21 +147,15 @@ def test_rdk_create_rule_template_reads_parameters_json(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     resources = json.loads(out.read_text())["Resources"]
-    (remediation,) = [r for r in resources.values() if r["Type"] == "AWS::Config::RemediationConfiguration"]
-    assert remediation["Properties"]["Parameters"]["IAMUserId"] == {"ResourceValue": {"Value": "RESOURCE_ID"}}
-    (document,) = [r for r in resources.values() if r["Type"] == "AWS::SSM::Document"]
-    assert document["Properties"]["Content"] == json.loads(DOCUMENT.read_text())
+    (rule,) = [r for r in resources.values() if r["Type"] == "AWS::Config::ConfigRule"]
+    assert rule["Properties"]["Scope"]["ComplianceResourceTypes"] == ["AWS::IAM::User"]
+    # the remediation is a second Lambda the RDK does not deploy (README, "With the RDK")
+    assert not [r for r in resources.values() if r["Type"] == "AWS::Config::RemediationConfiguration"]
 
 
 def test_rdk_deploy_against_moto(server: dict[str, str], tmp_path: Path) -> None:
-    # moto's CloudFormation refuses an AWS::SSM::Document without DocumentFormat, which rdk
-    # omits (AWS defaults it to JSON): the copy deployed here leaves out the SSMAutomation block.
     rules = tmp_path / "rules"
     shutil.copytree(ROOT / "rules" / "IAM_USER_CONSOLE_MFA", rules / "IAM_USER_CONSOLE_MFA")
-    parameters_file = rules / "IAM_USER_CONSOLE_MFA" / "parameters.json"
-    parameters = json.loads(parameters_file.read_text())
-    parameters["Parameters"].pop("SSMAutomation")
-    parameters_file.write_text(json.dumps(parameters))
     client(server, "s3").create_bucket(Bucket="rdk-code")
     done = subprocess.run(
         [

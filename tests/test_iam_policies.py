@@ -24,9 +24,9 @@ from console_mfa.remediation import AUDIT_TAG
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iam_console_mfa import templates
 from iam_console_mfa.cli import iam_policy
-from tests.test_templates import BUILT, actions, statements
+from tests.stacks import STACKS
+from tests.test_templates import actions, statements
 
 REFERENCE = json.loads((Path(cfnlint.__file__).parent / "data/AdditionalSpecs/Policies.json").read_text())
 SAMPLE = {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012"}
@@ -35,6 +35,7 @@ SAMPLE_ARN = {
     "AWS::Logs::LogGroup": "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/x:*",
     "AWS::SQS::Queue": "arn:aws:sqs:us-east-1:123456789012:failed",
     "AWS::SNS::Topic": "arn:aws:sns:us-east-1:123456789012:alerts",
+    "AWS::Lambda::Function": "arn:aws:lambda:us-east-1:123456789012:function:remediation",
 }
 
 
@@ -81,8 +82,8 @@ def check_statement(statement: dict[str, Any], template: dict[str, Any], where: 
 
 IDENTITY_POLICIES = [
     (name, logical_id, statement)
-    for name in templates.TEMPLATES
-    for logical_id, statement in statements(BUILT[name])
+    for name in STACKS
+    for logical_id, statement in statements(STACKS[name])
     if "Principal" not in statement
 ]
 
@@ -91,7 +92,7 @@ IDENTITY_POLICIES = [
 def test_stack_statements_match_the_service_authorization_reference(
     name: str, logical_id: str, statement: dict[str, Any]
 ) -> None:
-    check_statement(statement, BUILT[name], f"{name} {logical_id}")
+    check_statement(statement, STACKS[name], f"{name} {logical_id}")
 
 
 @pytest.mark.parametrize("enforce", [False, True])
@@ -101,22 +102,20 @@ def test_cli_policy_matches_the_service_authorization_reference(enforce: bool) -
 
 
 def test_the_check_catches_a_scoped_action_without_resource_type() -> None:
-    wrong = {"Effect": "Allow", "Action": ["iam:ListUsers"], "Resource": templates.USERS_ARN}
+    users = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:user/*"}
+    rules = {"Fn::Sub": "arn:${AWS::Partition}:config:${AWS::Region}:${AWS::AccountId}:config-rule/*"}
+    wrong = {"Effect": "Allow", "Action": ["iam:ListUsers"], "Resource": users}
     with pytest.raises(AssertionError, match="iam:ListUsers has no resource type"):
         check_statement(wrong, {}, "probe")
-    misplaced = {"Effect": "Allow", "Action": ["iam:GetLoginProfile"], "Resource": templates.CONFIG_RULES_ARN}
+    misplaced = {"Effect": "Allow", "Action": ["iam:GetLoginProfile"], "Resource": rules}
     with pytest.raises(AssertionError, match="cannot apply to"):
         check_statement(misplaced, {}, "probe")
 
 
 def test_list_users_is_allowed_wherever_a_sweep_or_remediation_runs() -> None:
-    for name, role in [
-        ("rule.json", "FunctionRole"),
-        ("member.json", "ExecutionRole"),
-        ("remediation.json", "AutomationRole"),
-    ]:
-        granted = [s for logical_id, s in statements(BUILT[name]) if logical_id == role]
-        assert any("iam:ListUsers" in actions(s) and s["Resource"] == "*" for s in granted), (name, role)
+    for role in ("FunctionRole", "RemediationRole"):
+        granted = [s for logical_id, s in statements(STACKS["rule.yaml"]) if logical_id == role]
+        assert any("iam:ListUsers" in actions(s) and s["Resource"] == "*" for s in granted), role
 
 
 def publishers(template: dict[str, Any], logical_id: str) -> dict[str, dict[str, Any]]:
@@ -131,7 +130,7 @@ def publishers(template: dict[str, Any], logical_id: str) -> dict[str, dict[str,
 
 
 def test_exactly_eventbridge_and_cloudwatch_can_publish_to_the_alert_topic() -> None:
-    alerts = BUILT["alerts.json"]
+    alerts = STACKS["alerts.yaml"]
     topic = publishers(alerts, "TopicPolicy")
     key = publishers(alerts, "TopicKey")
     assert set(topic) == set(key) == {"events.amazonaws.com", "cloudwatch.amazonaws.com"}
@@ -145,8 +144,14 @@ def test_exactly_eventbridge_and_cloudwatch_can_publish_to_the_alert_topic() -> 
 
 
 def test_the_alarms_the_topic_accepts_are_the_rule_stacks_alarms() -> None:
-    pattern = templates.ALARM_SOURCE["ArnLike"]["aws:SourceArn"]["Fn::Sub"]
-    rule = BUILT["rule.json"]["Resources"]
+    alerts = STACKS["alerts.yaml"]["Resources"]
+    (pattern,) = {
+        s["Condition"]["ArnLike"]["aws:SourceArn"]["Fn::Sub"]
+        for logical_id, s in statements(STACKS["alerts.yaml"])
+        if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}
+    }
+    assert alerts  # both the key and the topic policy carry that one pattern
+    rule = STACKS["rule.yaml"]["Resources"]
     alarms = [r for r in rule.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
     assert len(alarms) == 2
     for alarm in alarms:
@@ -158,23 +163,33 @@ def test_the_alarms_the_topic_accepts_are_the_rule_stacks_alarms() -> None:
         assert alarm["Properties"]["AlarmActions"]["Fn::If"][1] == [{"Ref": "AlarmTopicArn"}]
 
 
-@pytest.mark.parametrize("name", ["remediation.json", "member.json"])
-def test_automation_role_trust_and_tag_scope(name: str) -> None:
-    resources = BUILT[name]["Resources"]
+def test_automation_role_trust_and_tag_scope() -> None:
+    resources = STACKS["rule.yaml"]["Resources"]
     trust = resources["AutomationRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
     assert trust["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
     assert trust["Condition"]["ArnLike"]["aws:SourceArn"]["Fn::Sub"].endswith(":automation-execution/*")
-    granted = [s for logical_id, s in statements(BUILT[name]) if logical_id == "AutomationRole"][1:]
+    (invoke,) = [
+        s
+        for logical_id, s in statements(STACKS["rule.yaml"])
+        if logical_id == "AutomationRole" and "Principal" not in s
+    ]
+    assert (actions(invoke), invoke["Resource"]) == (
+        ["lambda:InvokeFunction"],
+        {"Fn::GetAtt": ["RemediationFunction", "Arn"]},
+    )
+    granted = [s for logical_id, s in statements(STACKS["rule.yaml"]) if logical_id == "RemediationRole"]
     (tagging,) = [s for s in granted if "iam:TagUser" in actions(s)]
     assert actions(tagging) == ["iam:TagUser"]
     assert tagging["Condition"] == {"ForAllValues:StringEquals": {"aws:TagKeys": [AUDIT_TAG]}}
 
 
-@pytest.mark.parametrize("name", ["remediation.json", "member.json"])
-def test_iam_refuses_to_delete_the_password_of_a_user_with_the_exempt_tag_key(name: str) -> None:
-    guard = BUILT[name]["Resources"]["ExemptTagGuard"]
-    assert guard["Condition"] in ("HasExemptTag", "WithRemediationAndExemptTag")
-    assert guard["Properties"]["RoleName"] == {"Ref": "AutomationRole"}
+def test_iam_refuses_to_delete_the_password_of_a_user_with_the_exempt_tag_key() -> None:
+    guard = STACKS["rule.yaml"]["Resources"]["ExemptTagGuard"]
+    assert guard["Condition"] == "WithExemptTagGuard"
+    assert STACKS["rule.yaml"]["Conditions"]["WithExemptTagGuard"] == {
+        "Fn::And": [{"Condition": "WithRemediation"}, {"Condition": "HasExemptTag"}]
+    }
+    assert guard["Properties"]["RoleName"] == {"Ref": "RemediationRole"}
     text, variables = guard["Properties"]["PolicyDocument"]["Fn::Sub"]
     assert variables["ExemptTagKey"] == {"Fn::Select": [0, {"Fn::Split": ["=", {"Ref": "ExemptTag"}]}]}
     (deny,) = json.loads(text.replace("${ExemptTagKey}", "K"))["Statement"]
@@ -191,33 +206,3 @@ def test_the_guards_tag_key_is_the_rules_tag_key(value: str) -> None:
     key = value.split("=")[0]  # Fn::Select [0, Fn::Split ["=", ExemptTag]]
     assert key == exempt.key
     json.loads(f'{{"aws:ResourceTag/{key}": "false"}}')  # nothing in a key needs JSON escaping
-
-
-def organization_input_parameters(values: dict[str, str]) -> dict[str, Any]:
-    """The organization rule's InputParameters as CloudFormation would render them."""
-    chosen = templates.organization_template()["Resources"]["OrganizationRule"]["Properties"]
-    node = chosen["OrganizationCustomRuleMetadata"]["InputParameters"]
-    while "Fn::If" in node:
-        condition, when_set, when_empty = node["Fn::If"]
-        node = when_set if values[condition.removeprefix("Has")] else when_empty
-    text = node["Fn::Sub"]
-    for name, value in values.items():
-        text = text.replace("${" + name + "}", value)
-    return json.loads(text)
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    names=st.from_regex(parameters.EXEMPT_USER_NAMES.pattern, fullmatch=True),
-    tag=st.from_regex(parameters.EXEMPT_TAG.pattern, fullmatch=True),
-    grace=st.from_regex(parameters.GRACE_PERIOD_DAYS.pattern, fullmatch=True),
-    source=st.sampled_from(["auto", "live", "credential-report"]),
-)
-def test_organization_input_parameters_are_json_for_every_accepted_value(
-    names: str, tag: str, grace: str, source: str
-) -> None:
-    values = {"ExemptUserNames": names, "ExemptTag": tag, "GracePeriodDays": grace, "DataSource": source}
-    values["ExecutionRoleName"] = "IAM_USER_CONSOLE_MFA-execution"
-    rendered = organization_input_parameters(values)
-    expected = {k: v for k, v in values.items() if k != "ExecutionRoleName"}
-    assert parse_policy(rendered) == parse_policy(expected)

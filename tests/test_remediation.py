@@ -1,31 +1,42 @@
-"""The SSM Automation document, run as SSM would: its structure checked, its executeScript
-handler executed from the document's own text with the InputPayload resolved, against moto.
-SSM's StartAutomationExecution is not in moto, so the step is run here directly."""
+"""The remediation as Config runs it: the SSM Automation document from rule.yaml, its
+parameters checked and its script executed from the document's own text, invoking the
+remediation Lambda (answered in-process, see tests/stacks.py), against moto."""
 
 from __future__ import annotations
 
 import ast
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+from console_mfa import parameters as registry
+from console_mfa import permissions
 from console_mfa.aws import configured_session
 
-from iam_console_mfa import document
-from iam_console_mfa.document import DOCUMENT, render
 from iam_console_mfa.seed import Mfa, backdate, create_user
+from tests.stacks import DOCUMENT as DOC
+from tests.stacks import STACKS, run_script
+from tests.stacks import run_document as run_stack_document
 from tests.support import CallLog, Throttler, has_password, inventory_says, remediation_fails
 
 KNOWN_ACTIONS = {"aws:executeScript", "aws:executeAwsApi", "aws:assertAwsResourceProperty", "aws:branch"}
 ALLOWED_RUNTIMES = {"python3.9", "python3.10", "python3.11"}  # 3.8 and older no longer run
-DOC = json.loads(Path(DOCUMENT).read_text())
 
 
-def test_committed_document_is_generated_from_the_engine() -> None:
-    assert Path(DOCUMENT).read_text() == render(), "run `make generate` and commit the result"
+def test_document_takes_the_rules_parameters_from_the_registry() -> None:
+    for parameter in registry.REMEDIATION_PARAMETERS:
+        spec = DOC["parameters"][parameter.name]
+        assert (spec["default"], spec["allowedPattern"]) == (parameter.default, parameter.pattern)
+
+
+def test_the_script_only_invokes_the_remediation_lambda() -> None:
+    (step,) = DOC["mainSteps"]
+    calls = re.findall(r"\.client\(\"(\w+)\"[^)]*\)\.(\w+)\(", step["inputs"]["Script"])
+    assert calls == [("lambda", "invoke")]
+    assert step["inputs"]["InputPayload"]["FunctionName"] == {"Fn::GetAtt": ["RemediationFunction", "Arn"]}
+    assert len(step["inputs"]["Script"].splitlines()) < 25
 
 
 def test_document_structure() -> None:
@@ -59,7 +70,7 @@ def test_document_structure() -> None:
 
 def run_document(**parameters: Any) -> dict[str, str]:
     role = {"AutomationAssumeRole": "arn:aws:iam::123456789012:role/remediation"}
-    summary = document.run_document(DOC, **role, **parameters)
+    summary = run_stack_document(DOC, **role, **parameters)
     assert all(isinstance(v, str) for v in summary.values())  # the step's StringMap output
     return summary
 
@@ -154,7 +165,7 @@ def test_parameters_are_checked_like_ssm(iam: Any) -> None:
     with pytest.raises(ValueError, match="IAMUserId='not an id'"):
         run_document(IAMUserId="not an id")
     with pytest.raises(ValueError, match="IAMUserId is required"):
-        document.run_document(DOC, AutomationAssumeRole="arn:aws:iam::123456789012:role/r")
+        run_stack_document(DOC, AutomationAssumeRole="arn:aws:iam::123456789012:role/r")
 
 
 def test_invalid_parameter_fails_the_step(iam: Any) -> None:
@@ -163,20 +174,28 @@ def test_invalid_parameter_fails_the_step(iam: Any) -> None:
     with pytest.raises(ValueError, match="parameter ExemptUserNames='a,,b' does not match"):
         run_document(IAMUserId=user["UserId"], ExemptUserNames="a,,b")
     # ... and the script refuses it too, should it ever receive it.
-    payload = {"IAMUserId": user["UserId"], "ExemptUserNames": "a,,b", "DryRun": False}
+    payload = {
+        "FunctionName": "remediation",
+        "IAMUserId": user["UserId"],
+        "ExemptUserNames": "a,,b",
+        "DryRun": False,
+    }
     with pytest.raises(Exception, match="Invalid rule parameter ExemptUserNames"):
-        document.run_script(DOC, payload)
+        run_script(DOC, payload)
     assert has_password(iam, "bob")
 
 
-IAM_PREFIX = {"iam": "iam", "config-service": "config"}
+PREFIX = {"iam": "iam", "config-service": "config", "lambda": "lambda"}
 
 
-def test_remediation_role_allows_exactly_what_the_script_calls(iam: Any, call_log: CallLog) -> None:
-    parameters = json.loads(
-        (Path(DOCUMENT).parents[1] / "rules/IAM_USER_CONSOLE_MFA/parameters.json").read_text()
-    )
-    granted = set(parameters["Parameters"]["SSMAutomation"]["IAM"])
+def role_actions(role: str) -> set[str]:
+    """Allowed actions of one role in rule.yaml."""
+    properties = STACKS["rule.yaml"]["Resources"][role]["Properties"]
+    statements = [s for p in properties["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    return {a for s in statements for a in s["Action"] if not a.startswith("logs:")}
+
+
+def test_remediation_roles_allow_exactly_what_the_document_and_lambda_call(iam: Any, call_log: CallLog) -> None:
     tagged = create_user(iam, "oncall", tags={"BreakGlass": "approved"})
     flagged = create_user(iam, "bob")
     call_log.calls.clear()
@@ -184,5 +203,11 @@ def test_remediation_role_allows_exactly_what_the_script_calls(iam: Any, call_lo
     run_document(IAMUserId=flagged["UserId"])
     with remediation_fails("no IAM user has UserId"):
         run_document(IAMUserId="AIDAUNKNOWNUSER000001")
-    called = {f"{IAM_PREFIX[service]}:{operation}" for service, operation in call_log.calls}
-    assert called == granted
+    called = {f"{PREFIX[service]}:{operation}" for service, operation in call_log.calls}
+    by_script = {a for a in called if a.startswith("lambda:")}
+    assert {a.replace("lambda:Invoke", "lambda:InvokeFunction") for a in by_script} == set(
+        permissions.AUTOMATION_ACTIONS
+    )
+    assert called - by_script == set(permissions.REMEDIATION_ACTIONS)
+    assert role_actions("RemediationRole") == set(permissions.REMEDIATION_ACTIONS)
+    assert role_actions("AutomationRole") == set(permissions.AUTOMATION_ACTIONS)

@@ -15,8 +15,8 @@ import pytest
 from console_mfa.aws import configured_session
 from console_mfa.remediation import AUDIT_TAG
 
-from iam_console_mfa import document
 from iam_console_mfa.seed import Mfa, backdate, create_user, enable_mfa
+from tests.stacks import run_document
 from tests.support import (
     CallLog,
     answer_operation,
@@ -26,12 +26,11 @@ from tests.support import (
     remediation_fails,
 )
 
-DOC = document.committed_document()
 ROLE = {"AutomationAssumeRole": "arn:aws:iam::123456789012:role/remediation"}
 
 
 def run(**parameters: Any) -> dict[str, str]:
-    return document.run_document(DOC, **ROLE, **parameters)
+    return run_document(**ROLE, **parameters)
 
 
 def once_after(operation: str, action: Callable[[], None]) -> None:

@@ -1,7 +1,8 @@
-"""The stacks as security code: generated from one source, lint-clean, least privilege.
+"""The stacks as security code: hand-written YAML, lint-clean, least privilege, and in step
+with the engine's registries (parameters, permissions) and the calls the code makes.
 
 moto skips AWS::Config::* resources when it deploys a stack, so the Config rule, the
-organization rule and the remediation configuration are checked here, on the templates.
+remediation configuration and the aggregator are checked here, on the templates.
 """
 
 from __future__ import annotations
@@ -14,25 +15,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from console_mfa.policy import parse_policy
+from console_mfa import parameters as registry
+from console_mfa import permissions
 from IAM_USER_CONSOLE_MFA import lambda_handler
 
-from iam_console_mfa import settings, templates
-from iam_console_mfa.document import DOCUMENT, build_document
+from iam_console_mfa import settings
 from iam_console_mfa.events import change_event, oversized_event, scheduled_event, user_configuration_item
 from iam_console_mfa.local_config import LocalConfig
 from iam_console_mfa.seed import Mfa, create_user
+from tests.stacks import DOCUMENT, STACKS, STACKS_DIR
 from tests.support import REAL_TOKEN, CallLog
 
-CFN = templates.OUT
-BUILT = {name: build() for name, build in templates.TEMPLATES.items()}
 SERVICE_PREFIX = {"iam": "iam", "config-service": "config"}
 READ_VERBS = ("Get", "List", "Describe", "GenerateCredentialReport")
-
-
-def test_committed_templates_are_generated() -> None:
-    for name, build in templates.TEMPLATES.items():
-        assert (CFN / name).read_text() == templates.render(build), f"run `make generate`: {name} is stale"
+MESSAGE_TYPES = [
+    "ConfigurationItemChangeNotification",
+    "OversizedConfigurationItemChangeNotification",
+    "ScheduledNotification",
+]
+RULE = STACKS["rule.yaml"]["Resources"]
 
 
 def test_parameters_json_is_generated_from_rdk_config() -> None:
@@ -41,10 +42,22 @@ def test_parameters_json_is_generated_from_rdk_config() -> None:
 
 
 def test_cfn_lint_has_no_errors_or_warnings() -> None:
-    files = [str(CFN / name) for name in templates.TEMPLATES]
+    files = [str(STACKS_DIR / name) for name in STACKS]
     cfn_lint = Path(sys.executable).with_name("cfn-lint")
     done = subprocess.run([str(cfn_lint), *files], capture_output=True, text=True)
     assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+
+
+@pytest.mark.parametrize("name", ["rule.yaml", "organization.yaml"])
+def test_stack_parameters_are_the_registrys(name: str) -> None:
+    declared = STACKS[name]["Parameters"]
+    for parameter in registry.RULE_PARAMETERS:
+        spec = declared[parameter.name]
+        assert (spec["Default"], spec["AllowedPattern"], spec["Description"]) == (
+            parameter.default,
+            parameter.pattern,
+            parameter.description,
+        ), f"{name} {parameter.name} differs from console_mfa/parameters.py"
 
 
 def statements(template: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -75,17 +88,17 @@ def actions(statement: dict[str, Any]) -> list[str]:
     return [action] if isinstance(action, str) else action
 
 
-@pytest.mark.parametrize("name", list(templates.TEMPLATES))
+@pytest.mark.parametrize("name", list(STACKS))
 def test_every_policy_lists_exact_actions(name: str) -> None:
-    for logical_id, statement in statements(BUILT[name]):
+    for logical_id, statement in statements(STACKS[name]):
         for action in actions(statement):
             assert "*" not in action, f"{name} {logical_id}: wildcard action {action}"
 
 
-@pytest.mark.parametrize("name", list(templates.TEMPLATES))
+@pytest.mark.parametrize("name", list(STACKS))
 def test_iam_writes_only_in_the_remediation_role(name: str) -> None:
     writes: dict[str, set[str]] = {}
-    for logical_id, statement in statements(BUILT[name]):
+    for logical_id, statement in statements(STACKS[name]):
         iam_writes = {  # what a statement lets happen: a Deny takes away, it grants nothing
             a
             for a in actions(statement)
@@ -93,70 +106,53 @@ def test_iam_writes_only_in_the_remediation_role(name: str) -> None:
         }
         writes.setdefault(logical_id, set()).update(iam_writes)
     for logical_id, granted in writes.items():
-        expected = {"iam:DeleteLoginProfile", "iam:TagUser"} if logical_id == "AutomationRole" else set()
+        expected = {"iam:DeleteLoginProfile", "iam:TagUser"} if logical_id == "RemediationRole" else set()
         assert granted == expected, f"{name} {logical_id} may write: {granted}"
     text = json.dumps(
-        {
-            k: v
-            for k, v in BUILT[name]["Resources"].items()
-            if k not in ("AutomationRole", "Document", "ExemptTagGuard")
-        }
+        {k: v for k, v in STACKS[name]["Resources"].items() if k not in ("RemediationRole", "ExemptTagGuard")}
     )
-    assert "DeleteLoginProfile" not in text
+    assert "DeleteLoginProfile" not in text.replace("(deletes the login profile)", "")
 
 
 def test_rule_stack() -> None:
-    resources = BUILT["rule.json"]["Resources"]
-    permission = resources["ConfigPermission"]["Properties"]
+    permission = RULE["ConfigPermission"]["Properties"]
     assert permission["Principal"] == "config.amazonaws.com"
     assert permission["SourceAccount"] == {"Ref": "AWS::AccountId"}
-    rule = resources["ConfigRule"]["Properties"]
+    rule = RULE["ConfigRule"]["Properties"]
     assert rule["Scope"] == {"ComplianceResourceTypes": ["AWS::IAM::User"]}
-    assert [d["MessageType"] for d in rule["Source"]["SourceDetails"]] == list(templates.MESSAGE_TYPES)
+    assert [d["MessageType"] for d in rule["Source"]["SourceDetails"]] == MESSAGE_TYPES
     assert rule["Source"]["Owner"] == "CUSTOM_LAMBDA"
     assert rule["InputParameters"]["AssumeRoleMode"] == "False"
-    assert set(rule["InputParameters"]) == {
-        "AssumeRoleMode",
-        "ExemptUserNames",
-        "ExemptTag",
-        "GracePeriodDays",
-        "DataSource",
-    }
-    assert resources["Function"]["Properties"]["Runtime"] == "python3.12"
-    assert resources["LogGroup"]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
-    alarm = resources["ErrorsAlarm"]["Properties"]
+    assert set(rule["InputParameters"]) == {"AssumeRoleMode", *(p.name for p in registry.RULE_PARAMETERS)}
+    assert RULE["Function"]["Properties"]["Runtime"] == "python3.12"
+    assert RULE["LogGroup"]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    alarm = RULE["ErrorsAlarm"]["Properties"]
     assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/Lambda", "Errors")
+    remediation = RULE["RemediationFunction"]["Properties"]
+    assert remediation["Handler"] == "console_mfa.remediation.handler"
+    assert remediation["Code"] == RULE["Function"]["Properties"]["Code"]  # one package, two handlers
 
 
-@pytest.mark.parametrize("name", ["remediation.json", "member.json"])
-def test_remediation_configuration_supplies_the_document(name: str) -> None:
-    resources = BUILT[name]["Resources"]
-    remediation = resources["Remediation"]["Properties"]
-    assert remediation["TargetType"] == "SSM_DOCUMENT" and remediation["TargetId"] == {"Ref": "Document"}
+def test_remediation_configuration_supplies_the_document() -> None:
+    remediation = RULE["RemediationConfiguration"]["Properties"]
+    assert remediation["TargetType"] == "SSM_DOCUMENT"
+    assert remediation["TargetId"] == {"Ref": "RemediationDocument"}
     supplied = remediation["Parameters"]
     assert supplied["IAMUserId"] == {"ResourceValue": {"Value": "RESOURCE_ID"}}
     assert supplied["AutomationAssumeRole"]["StaticValue"]["Values"] == [
         {"Fn::GetAtt": ["AutomationRole", "Arn"]}
     ]
-    document = resources["Document"]["Properties"]["Content"]
-    assert document == json.loads(DOCUMENT.read_text())
-    required = {n for n, spec in document["parameters"].items() if "default" not in spec}
-    assert required <= set(supplied) <= set(document["parameters"])
-    trust = resources["AutomationRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
+    required = {n for n, spec in DOCUMENT["parameters"].items() if "default" not in spec}
+    assert required <= set(supplied) <= set(DOCUMENT["parameters"])
+    assert {p.name for p in registry.REMEDIATION_PARAMETERS} <= set(supplied)  # rule and remediation agree
+    trust = RULE["AutomationRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
     assert trust["Principal"] == {"Service": "ssm.amazonaws.com"}
-
-
-def test_parameters_json_remediation_matches_the_document() -> None:
-    params = json.loads(settings.PARAMETERS.read_text())["Parameters"]
-    document = build_document()
-    supplied = params["Remediation"]["Parameters"]
-    assert supplied["IAMUserId"] == {"ResourceValue": {"Value": "RESOURCE_ID"}}
-    assert set(supplied) <= set(document["parameters"])
-    assert params["SSMAutomation"]["IAM"] == list(settings.REMEDIATION_ACTIONS)
+    for name in ("RemediationDocument", "RemediationFunction", "RemediationRole", "AutomationRole"):
+        assert RULE[name]["Condition"] == "WithRemediation"
 
 
 def test_alerts_stack() -> None:
-    resources = BUILT["alerts.json"]["Resources"]
+    resources = STACKS["alerts.yaml"]["Resources"]
     assert resources["Topic"]["Properties"]["KmsMasterKeyId"] == {"Ref": "TopicKey"}
     policy = resources["TopicPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
     assert policy["Principal"] == {"Service": "events.amazonaws.com"} and policy["Action"] == "sns:Publish"
@@ -171,45 +167,37 @@ def test_alerts_stack() -> None:
     assert set(transformer["InputPathsMap"]) == {"user", "account", "region", "rule", "annotation"}
 
 
-def test_organization_rule_keeps_both_trigger_kinds() -> None:
-    resources = BUILT["organization.json"]["Resources"]
-    metadata = resources["OrganizationRule"]["Properties"]["OrganizationCustomRuleMetadata"]
-    assert metadata["OrganizationConfigRuleTriggerTypes"] == list(templates.MESSAGE_TYPES)
-    assert metadata["ResourceTypesScope"] == ["AWS::IAM::User"]
-    assert resources["OrganizationInvokePermission"]["Properties"]["PrincipalOrgID"] == {
-        "Ref": "OrganizationId"
+def test_organization_deploys_the_account_stack_to_every_account_of_the_ous() -> None:
+    resources = STACKS["organization.yaml"]["Resources"]
+    stack_set = resources["AccountStacks"]["Properties"]
+    assert stack_set["PermissionModel"] == "SERVICE_MANAGED"
+    assert stack_set["AutoDeployment"] == {"Enabled": True, "RetainStacksOnAccountRemoval": False}
+    assert stack_set["StackInstancesGroup"][0]["DeploymentTargets"] == {
+        "OrganizationalUnitIds": {"Ref": "OrganizationalUnitIds"}
     }
-    member = BUILT["member.json"]["Resources"]["ExecutionRole"]["Properties"]
-    assert member["RoleName"] == {"Ref": "ExecutionRoleName"}
-    # every variant of the org rule's InputParameters is JSON that the rule accepts
-    variants = json.dumps(metadata["InputParameters"])
-    for text in [v["Fn::Sub"] for v in _subs(metadata["InputParameters"])]:
-        filled = text.replace("${ExecutionRoleName}", "r").replace("${GracePeriodDays}", "0")
-        filled = filled.replace("${DataSource}", "auto").replace("${ExemptUserNames}", "svc-*")
-        parse_policy(json.loads(filled.replace("${ExemptTag}", "k=v")))
-    assert variants.count("Fn::Sub") == 4
+    assert stack_set["StackInstancesGroup"][0]["Regions"] == [
+        {"Ref": "AWS::Region"}
+    ]  # one region: IAM is global
+    # every rule parameter reaches the accounts, and nothing rule.yaml does not declare
+    passed = {p["ParameterKey"]: p["ParameterValue"] for p in stack_set["Parameters"]}
+    assert set(passed) <= set(STACKS["rule.yaml"]["Parameters"])
+    assert {p.name for p in registry.RULE_PARAMETERS} <= set(passed)
+    assert all(value == {"Ref": key} for key, value in passed.items())
+    # no organization Config rule (its Lambda could not be invoked): a rule per account instead
+    assert not [r for r in resources.values() if r["Type"] == "AWS::Config::OrganizationConfigRule"]
+    source = resources["Aggregator"]["Properties"]["OrganizationAggregationSource"]
+    assert source["RoleArn"] == {"Fn::GetAtt": ["AggregatorRole", "Arn"]}
 
 
-def _subs(node: Any) -> Iterator[dict[str, Any]]:
-    if isinstance(node, dict):
-        if "Fn::Sub" in node:
-            yield node
-        for value in node.values():
-            yield from _subs(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _subs(value)
-
-
-def rule_role_grants(template: dict[str, Any], role: str) -> set[str]:
+def role_grants(role: str) -> set[str]:
     granted = set()
-    for logical_id, statement in statements(template):
+    for logical_id, statement in statements(STACKS["rule.yaml"]):
         if logical_id == role:
             granted.update(a for a in actions(statement) if a.split(":")[0] in ("iam", "config"))
-    return granted - {"sts:AssumeRole"}
+    return granted
 
 
-def test_rule_roles_grant_exactly_what_the_rule_calls(
+def test_rule_role_grants_exactly_what_the_rule_calls(
     iam: Any, config_api: LocalConfig, call_log: CallLog
 ) -> None:
     for i in range(3):
@@ -232,8 +220,7 @@ def test_rule_roles_grant_exactly_what_the_rule_calls(
     for source in ("live", "credential-report"):
         lambda_handler(scheduled_event({**tagged, "DataSource": source}, REAL_TOKEN), None)
     called = {f"{SERVICE_PREFIX[service]}:{op}" for service, op in call_log.calls}
-    assert rule_role_grants(BUILT["rule.json"], "FunctionRole") == called
-    assert rule_role_grants(BUILT["member.json"], "ExecutionRole") == called
+    assert role_grants("FunctionRole") == called == set(permissions.RULE_ACTIONS)
 
 
 @pytest.mark.parametrize(

@@ -234,13 +234,14 @@ def cmd_demo(args: argparse.Namespace, console: Console) -> int:
 
 def read_actions() -> list[str]:
     """What `report` calls: the rule's IAM reads (the rule stack grants the same)."""
-    from .templates import RULE_IAM_ACCOUNT_ACTIONS, RULE_IAM_USER_ACTIONS
+    from console_mfa.permissions import RULE_ACCOUNT_ACTIONS, RULE_USER_ACTIONS
 
-    return sorted(RULE_IAM_USER_ACTIONS + RULE_IAM_ACCOUNT_ACTIONS)
+    return sorted(a for a in RULE_USER_ACTIONS + RULE_ACCOUNT_ACTIONS if a.startswith("iam:"))
 
 
 def iam_policy(enforce: bool) -> dict[str, Any]:
-    from .settings import REMEDIATION_ACTIONS
+    """What `report` needs, and with ``enforce`` what `enforce --apply` calls too."""
+    from console_mfa.permissions import REMEDIATION_ACTIONS
 
     actions = sorted(set(read_actions()) | (set(REMEDIATION_ACTIONS) if enforce else set()))
     return {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}

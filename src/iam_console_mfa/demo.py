@@ -2,8 +2,8 @@
 
 Seeds one user per row of the decision table, sends the change events Config would send,
 runs one periodic sweep through lambda_handler, prints the results as the Config
-dashboard lists them, then remediates the NON_COMPLIANT users through the SSM document's
-script and re-evaluates them.
+dashboard lists them, then remediates the NON_COMPLIANT users through the remediation Lambda's
+handler and re-evaluates them.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from .document import committed_document, run_document
 from .events import ACCOUNT_ID, change_event, scheduled_event, user_configuration_item
 from .seed import Mfa, backdate, create_user
 
@@ -27,7 +26,6 @@ PARAMETERS = {
     "ExemptTag": "BreakGlass=approved",
     "GracePeriodDays": "7",
 }
-DEMO_ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/IAM_USER_CONSOLE_MFA-remediation"
 COLOURS = {"COMPLIANT": "green", "NON_COMPLIANT": "bold red", "NOT_APPLICABLE": "dim"}
 
 
@@ -81,6 +79,7 @@ def dashboard(title: str, results: dict[str, dict[str, Any]], names: dict[str, s
 def run(console: Console) -> int:
     import boto3
     from console_mfa.aws import configured_session
+    from console_mfa.remediation import handler as remediation_handler
     from IAM_USER_CONSOLE_MFA import lambda_handler
 
     from .local_config import LocalConfig
@@ -107,13 +106,12 @@ def run(console: Console) -> int:
         flagged = [uid for uid, e in config.results.items() if e["ComplianceType"] == "NON_COMPLIANT"]
         console.print(f"{len(flagged)} NON_COMPLIANT of {len(config.results)} users.\n")
 
-        console.print("Remediation: the SSM Automation document's script, for each NON_COMPLIANT user")
+        console.print(
+            "Remediation: the remediation Lambda (what the SSM document invokes), per NON_COMPLIANT user"
+        )
         rule_parameters = {k: v for k, v in PARAMETERS.items() if k != "AssumeRoleMode"}
-        ssm_document = committed_document()
         for user_id in flagged:
-            summary = run_document(
-                ssm_document, IAMUserId=user_id, AutomationAssumeRole=DEMO_ROLE, **rule_parameters
-            )
+            summary = remediation_handler({"IAMUserId": user_id, **rule_parameters}, None)
             console.print(f"  {summary['UserName']}: {summary['Action']}")
             user = iam.get_user(UserName=summary["UserName"])["User"]
             lambda_handler(change_event(user_configuration_item(user), PARAMETERS, token), None)

@@ -1,7 +1,8 @@
 """``iam-console-mfa deploy``: rdk-config.json -> package, upload, create or update the stacks.
 
-Order: alerts (its topic receives the rule's failure alarm), rule, remediation, then the
-organization rule when enabled. Stack events are printed as they happen; ``--dry-run``
+Order: alerts (its topic receives the rule's failure alarms), then the account stack
+(rule.yaml), or with ``organization.enabled`` the organization stack whose StackSet deploys
+rule.yaml to the member accounts. Stack events are printed as they happen; ``--dry-run``
 prints the plan and calls nothing.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import time
 import zipfile
 from collections.abc import Callable, Iterator
@@ -18,9 +20,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from . import templates
+from .settings import remediation_mode
 
-RULE_DIR = Path(__file__).resolve().parents[2] / "rules" / "IAM_USER_CONSOLE_MFA"
+ROOT = Path(__file__).resolve().parents[2]
+RULE_DIR = ROOT / "rules" / "IAM_USER_CONSOLE_MFA"
+STACKS = ROOT / "cloudformation"
+TEMPLATES_PREFIX = "templates/"  # beside the package in the code bucket: rule.yaml for the StackSet
 TERMINAL = ("_COMPLETE", "_FAILED")
 Printer = Callable[[str], None]
 
@@ -31,7 +36,7 @@ class DeployError(Exception):
 
 @dataclass
 class StackPlan:
-    key: str  # rule, remediation, alerts, organization
+    key: str  # alerts, rule, organization
     name: str
     template: str
     parameters: dict[str, str] = field(default_factory=dict)
@@ -56,71 +61,68 @@ def package(rule_dir: Path = RULE_DIR) -> bytes:
     return buffer.getvalue()
 
 
-def plan(settings: dict[str, Any], bucket: str, code_key: str, organization_id: str = "") -> list[StackPlan]:
-    """The stacks to deploy, in order; '<stack.Output>' values come from stacks deployed before."""
+def plan(settings: dict[str, Any], bucket: str, code_key: str) -> list[StackPlan]:
+    """The stacks to deploy, in order; '<stack.Output>' values come from stacks deployed before.
+
+    Single account: alerts, then the account stack (rule.yaml). Organization: alerts, then
+    organization.yaml, whose StackSet deploys rule.yaml to every member account (this
+    account included when it belongs to a targeted OU): never both, or the accounts of the
+    OUs would be evaluated twice.
+    """
     rule = settings["ruleName"]
-    params = dict(settings["ruleParameters"])
-    lambda_settings, remediation = settings["lambda"], settings["remediation"]
     organization, alerts = settings["organization"], settings["alerts"]
+    rule_parameters = {
+        "RuleName": rule,
+        "CodeBucket": bucket,
+        "CodeKey": code_key,
+        "SweepFrequency": settings["sweepFrequency"],
+        **settings["ruleParameters"],
+        "RemediationMode": remediation_mode(settings),
+    }
 
     def stack(key: str, parameters: dict[str, str]) -> StackPlan:
-        return StackPlan(key, settings["stacks"][key], f"{key}.json", {"RuleName": rule, **parameters})
+        return StackPlan(key, settings["stacks"][key], f"{key}.yaml", parameters)
 
     steps: list[StackPlan] = []
     if alerts["enabled"]:
-        steps.append(stack("alerts", {"AlertEmail": alerts["email"]}))
-    steps.append(
-        stack(
-            "rule",
-            {
-                "CodeBucket": bucket,
-                "CodeKey": code_key,
-                "SweepFrequency": settings["sweepFrequency"],
-                **params,
-                "TimeoutSeconds": str(lambda_settings["timeoutSeconds"]),
-                "MemorySize": str(lambda_settings["memoryMB"]),
-                "LogRetentionDays": str(lambda_settings["logRetentionDays"]),
-                "AlarmTopicArn": "<alerts.TopicArn>" if alerts["enabled"] else "",
-            },
-        )
-    )
-    if remediation["enabled"]:
-        steps.append(
-            stack(
-                "remediation",
-                {
-                    "Automatic": str(remediation["automatic"]).lower(),
-                    "MaximumAutomaticAttempts": str(remediation["maximumAutomaticAttempts"]),
-                    "RetryAttemptSeconds": str(remediation["retryAttemptSeconds"]),
-                    **{k: v for k, v in params.items() if k != "DataSource"},
-                },
-            )
-        )
+        steps.append(stack("alerts", {"RuleName": rule, "AlertEmail": alerts["email"]}))
     if organization["enabled"]:
         steps.append(
             stack(
                 "organization",
                 {
-                    "FunctionArn": "<rule.FunctionArn>",
-                    "FunctionRoleName": "<rule.FunctionRoleArn>",
-                    "OrganizationId": organization_id or "<organization id>",
-                    "ExecutionRoleName": organization["executionRoleName"],
-                    "ExcludedAccounts": ",".join(organization["excludedAccounts"]),
-                    "SweepFrequency": settings["sweepFrequency"],
-                    **params,
+                    **rule_parameters,
+                    "TemplateURL": f"<template URL of {TEMPLATES_PREFIX}{code_key}.yaml>",
+                    "OrganizationalUnitIds": ",".join(organization["organizationalUnitIds"]),
+                    "CallAs": organization["callAs"],
                 },
             )
         )
+        return steps
+    lambda_settings, remediation = settings["lambda"], settings["remediation"]
+    steps.append(
+        stack(
+            "rule",
+            {
+                **rule_parameters,
+                "TimeoutSeconds": str(lambda_settings["timeoutSeconds"]),
+                "MemorySize": str(lambda_settings["memoryMB"]),
+                "LogRetentionDays": str(lambda_settings["logRetentionDays"]),
+                "AlarmTopicArn": "<alerts.TopicArn>" if alerts["enabled"] else "",
+                "MaximumAutomaticAttempts": str(remediation["maximumAutomaticAttempts"]),
+                "RetryAttemptSeconds": str(remediation["retryAttemptSeconds"]),
+            },
+        )
+    )
     return steps
 
 
 def _resolve(value: str, outputs: dict[str, dict[str, str]]) -> str:
     """Fill '<stack.Output>' placeholders from the outputs of stacks deployed before."""
-    if not (value.startswith("<") and value.endswith(">") and "." in value):
+    if not (value.startswith("<") and value.endswith(">") and "." in value and " " not in value):
         return value
     stack, output = value[1:-1].split(".", 1)
-    resolved = outputs[stack][output]
-    return resolved.rsplit("/", 1)[-1] if output == "FunctionRoleArn" else resolved
+    return outputs[stack][output]
 
 
 class Deployer:
@@ -129,18 +131,25 @@ class Deployer:
         self.cfn = aws.client("cloudformation")
 
     def run(self) -> dict[str, dict[str, str]]:
-        account = self.aws.client("sts").get_caller_identity()["Account"]
+        identity = self.aws.client("sts").get_caller_identity()
+        account, partition = identity["Account"], identity["Arn"].split(":")[1]
         region = self.aws.region_name
         bucket = self.settings["codeBucket"] or f"iam-console-mfa-{account}-{region}"
         code = package()
         code_key = f"{self.settings['ruleName']}-{hashlib.sha256(code).hexdigest()[:16]}.zip"
         self._upload(bucket, code_key, code, region, account)
-        organization_id = ""
+        template_url = ""
         if self.settings["organization"]["enabled"]:
             organization_id = self.aws.client("organizations").describe_organization()["Organization"]["Id"]
+            self._share_with_organization(bucket, account, partition, organization_id)
+            template_key = f"{TEMPLATES_PREFIX}{code_key}.yaml"
+            self._put(bucket, template_key, (STACKS / "rule.yaml").read_bytes(), account)
+            template_url = f"https://{bucket}.s3.{region}.amazonaws.com/{template_key}"
         outputs: dict[str, dict[str, str]] = {}
-        for step in plan(self.settings, bucket, code_key, organization_id):
+        for step in plan(self.settings, bucket, code_key):
             parameters = {k: _resolve(v, outputs) for k, v in step.parameters.items()}
+            if "TemplateURL" in parameters:
+                parameters["TemplateURL"] = template_url
             outputs[step.key] = self._deploy_stack(step, parameters)
         return outputs
 
@@ -172,11 +181,36 @@ class Deployer:
                     "RestrictPublicBuckets": True,
                 },
             )
-        s3.put_object(Bucket=bucket, Key=key, Body=code, ServerSideEncryption="AES256", **owner)
-        self.say(f"uploaded s3://{bucket}/{key} ({len(code) // 1024} KiB)")
+        self._put(bucket, key, code, account)
+
+    def _put(self, bucket: str, key: str, body: bytes, account: str) -> None:
+        self.aws.client("s3").put_object(
+            Bucket=bucket, Key=key, Body=body, ServerSideEncryption="AES256", ExpectedBucketOwner=account
+        )
+        self.say(f"uploaded s3://{bucket}/{key} ({len(body) // 1024} KiB)")
+
+    def _share_with_organization(self, bucket: str, account: str, partition: str, organization_id: str) -> None:
+        """Member accounts' CloudFormation fetches the Lambda code: reads by the organization only.
+
+        aws:PrincipalOrgID works here: the callers are account principals of the organization
+        (unlike a service principal such as config.amazonaws.com).
+        """
+        statement = {
+            "Sid": "OrganizationReadsRulePackage",
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": "s3:GetObject",
+            "Resource": f"arn:{partition}:s3:::{bucket}/*",
+            "Condition": {"StringEquals": {"aws:PrincipalOrgID": organization_id}},
+        }
+        policy = {"Version": "2012-10-17", "Statement": [statement]}
+        self.aws.client("s3").put_bucket_policy(
+            Bucket=bucket, Policy=json.dumps(policy), ExpectedBucketOwner=account
+        )
+        self.say(f"s3://{bucket}: readable by organization {organization_id}")
 
     def _deploy_stack(self, step: StackPlan, parameters: dict[str, str]) -> dict[str, str]:
-        body = (templates.OUT / step.template).read_text()
+        body = (STACKS / step.template).read_text()
         arguments = {
             "StackName": step.name,
             "TemplateBody": body,

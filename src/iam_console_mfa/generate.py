@@ -1,21 +1,15 @@
-"""``make generate``: write every generated artifact from its single source.
+"""``make generate``: write rules/IAM_USER_CONSOLE_MFA/parameters.json from rdk-config.json.
 
-- cloudformation/IAM_USER_CONSOLE_MFA-remediation.json: the SSM document, from the engine
-- cloudformation/*.json: the stacks
-- rules/IAM_USER_CONSOLE_MFA/parameters.json: the RDK rule definition, from rdk-config.json
-Tests fail when a committed file differs from what this writes.
+It is the only generated file committed; a test fails when it differs from what this writes.
+The stacks in cloudformation/ are written by hand and tested against the engine's registries.
 """
 
 from __future__ import annotations
 
-from . import document, settings, templates
+from . import settings
 
 
 def main() -> int:
-    document.DOCUMENT.write_text(document.render())
-    print(f"wrote {document.DOCUMENT}")
-    for path in templates.write_all():
-        print(f"wrote {path}")
     settings.PARAMETERS.write_text(settings.render_parameters(settings.load()))
     print(f"wrote {settings.PARAMETERS}")
     return 0

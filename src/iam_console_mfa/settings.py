@@ -8,29 +8,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import jsonschema
 from console_mfa.errors import InvalidRuleParameter
-from console_mfa.parameters import REMEDIATION_PARAMETERS
 from console_mfa.policy import parse_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = ROOT / "rdk-config.json"
 SCHEMA = ROOT / "rdk-config.schema.json"
 PARAMETERS = ROOT / "rules" / "IAM_USER_CONSOLE_MFA" / "parameters.json"
-DOCUMENT_FROM_RULES = "../cloudformation/IAM_USER_CONSOLE_MFA-remediation.json"  # rdk runs from rules/
-# What the remediation script calls (a test derives the same set from the script's calls).
-REMEDIATION_ACTIONS = (
-    "config:ListDiscoveredResources",
-    "iam:DeleteLoginProfile",
-    "iam:GetLoginProfile",
-    "iam:GetUser",
-    "iam:ListMFADevices",
-    "iam:ListUserTags",
-    "iam:ListUsers",
-    "iam:TagUser",
-)
 
 
 class SettingsError(Exception):
@@ -74,14 +61,13 @@ def non_empty(parameters: dict[str, str]) -> dict[str, str]:
 
 
 def parameters_json(settings: dict[str, Any]) -> dict[str, Any]:
-    """The RDK rule definition for these settings."""
+    """The RDK rule definition for these settings.
+
+    The remediation is not part of it: it runs as a second Lambda that ``rdk deploy`` does not
+    create. With the RDK, deploy cloudformation/rule.yaml's remediation (README, "With the RDK").
+    """
     rule_name = settings["ruleName"]
     rule_parameters = non_empty(settings["ruleParameters"])
-    remediation_parameters = {
-        k: {"StaticValue": {"Values": [v]}}
-        for k, v in rule_parameters.items()
-        if k in {p.name for p in REMEDIATION_PARAMETERS}
-    }
     parameters: dict[str, Any] = {
         "RuleName": rule_name,
         "Description": "Flags IAM users that have a console password and no MFA device of any kind "
@@ -94,27 +80,16 @@ def parameters_json(settings: dict[str, Any]) -> dict[str, Any]:
         "SourceEvents": "AWS::IAM::User",
         "SourcePeriodic": settings["sweepFrequency"],
     }
-    remediation = settings["remediation"]
-    if remediation["enabled"]:
-        parameters["Remediation"] = {
-            "ConfigRuleName": rule_name,
-            "TargetType": "SSM_DOCUMENT",
-            "TargetId": f"{rule_name}-DisableConsoleAccess",  # rdk deploy replaces it with the document
-            "Automatic": remediation["automatic"],
-            "MaximumAutomaticAttempts": remediation["maximumAutomaticAttempts"],
-            "RetryAttemptSeconds": remediation["retryAttemptSeconds"],
-            "Parameters": {
-                "IAMUserId": {"ResourceValue": {"Value": "RESOURCE_ID"}},
-                # rdk deploy replaces the role with the one it creates from SSMAutomation.IAM
-                "AutomationAssumeRole": {
-                    "StaticValue": {"Values": ["arn:aws:iam::123456789012:role/rdk-replaces"]}
-                },
-                **remediation_parameters,
-            },
-        }
-        parameters["SSMAutomation"] = {"Document": DOCUMENT_FROM_RULES, "IAM": list(REMEDIATION_ACTIONS)}
     return {"Version": "1.0", "Parameters": parameters, "Tags": "[]"}
 
 
 def render_parameters(settings: dict[str, Any]) -> str:
     return json.dumps(parameters_json(settings), indent=2) + "\n"
+
+
+def remediation_mode(settings: dict[str, Any]) -> Literal["none", "manual", "automatic"]:
+    """rule.yaml's RemediationMode for the settings' remediation block."""
+    remediation = settings["remediation"]
+    if not remediation["enabled"]:
+        return "none"
+    return "automatic" if remediation["automatic"] else "manual"

@@ -1,7 +1,8 @@
 """Remediation: remove the console password of a user who is still NON_COMPLIANT.
 
-Runs inside the SSM Automation document (bundled with the engine it imports, see
-``iam_console_mfa.document``) and behind ``iam-console-mfa enforce``. Deleting a login
+Runs as the remediation Lambda (``handler``, invoked by the SSM Automation document in
+cloudformation/rule.yaml, with its own role: the only one allowed DeleteLoginProfile) and
+behind ``iam-console-mfa enforce``. Deleting a login
 profile locks a person out of the console, so the verdict is recomputed from live facts
 with the rule's own ``decide`` and nothing happens unless it is still NON_COMPLIANT: a user
 who enrolled MFA meanwhile, an exempt break-glass user or one inside the grace period is
@@ -11,6 +12,7 @@ left alone. Idempotent: a second run finds no console password and does nothing.
 from __future__ import annotations
 
 import logging
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -153,11 +155,24 @@ def remediate(
     return {**summary, "Action": "tagged the user and deleted its login profile"}
 
 
-def handler(events: dict[str, Any], context: Any) -> dict[str, str]:
-    """Entry point of the SSM aws:executeScript step (InputPayload = the document's parameters)."""
-    policy = parse_policy({p.name: str(events.get(p.name, p.default)) for p in REMEDIATION_PARAMETERS})
-    dry_run = str(events.get("DryRun", False)).lower() == "true"
-    # executeScript does not retry throttled calls: botocore's standard mode does it here.
+USER_ID = re.compile(r"[A-Za-z0-9]{16,128}")  # IAM UserIds (AIDA...), Config's RESOURCE_ID
+
+
+def handler(event: Any, context: Any) -> dict[str, str]:
+    """Lambda entry point: the event carries the document's parameters.
+
+    Any exception fails the invocation, which fails the Automation step (and so Config's
+    remediation attempt): nothing is reported as done that was not.
+    """
+    if not isinstance(event, dict):
+        raise RemediationFailed(f"expected an object, got {type(event).__name__}")
+    user_id = event.get("IAMUserId")
+    if not isinstance(user_id, str) or not USER_ID.fullmatch(user_id):
+        raise RemediationFailed(f"IAMUserId {user_id!r:.60} is not an IAM UserId")
+    dry_run = event.get("DryRun", False)
+    if not isinstance(dry_run, bool):
+        raise RemediationFailed(f"DryRun must be true or false, got {dry_run!r:.20}")
+    policy = parse_policy({p.name: event.get(p.name, p.default) for p in REMEDIATION_PARAMETERS})
     iam = boto3.client("iam", config=RETRY_CONFIG)
     config = boto3.client("config", config=RETRY_CONFIG)
-    return remediate(iam, config, UserId(str(events["IAMUserId"])), policy, datetime.now(UTC), dry_run)
+    return remediate(iam, config, UserId(user_id), policy, datetime.now(UTC), dry_run)

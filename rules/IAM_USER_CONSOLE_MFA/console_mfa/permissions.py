@@ -1,0 +1,39 @@
+"""Every AWS action the code calls, per role, in one place.
+
+The stacks grant exactly these (a test compares each role in cloudformation/ with this
+registry, and this registry with the calls the code makes under test); ``iam-console-mfa
+policy`` prints them. Actions are grouped by the resource they can be scoped to, per the
+Service Authorization Reference (a test checks that too, against cfn-lint's copy).
+"""
+
+from __future__ import annotations
+
+# The rule (Lambda role, and the execution role it assumes in other accounts).
+RULE_USER_ACTIONS = ("iam:GetLoginProfile", "iam:ListMFADevices", "iam:ListUserTags")  # user/*
+# No resource type: only "*" can allow these.
+RULE_ACCOUNT_ACTIONS = (
+    "config:GetResourceConfigHistory",
+    "config:PutEvaluations",
+    "iam:GenerateCredentialReport",
+    "iam:GetCredentialReport",
+    "iam:ListUsers",
+)
+# rdklib's clean-up read: a config-rule resource. A rule's ARN ends in a generated id, not
+# its name, and the role exists before the rule: scoped to the account's and region's rules.
+RULE_CONFIG_RULE_ACTIONS = ("config:GetComplianceDetailsByConfigRule",)
+RULE_ACTIONS = RULE_USER_ACTIONS + RULE_ACCOUNT_ACTIONS + RULE_CONFIG_RULE_ACTIONS
+
+# The remediation Lambda: the only role that writes to IAM.
+REMEDIATION_USER_ACTIONS = (
+    "iam:DeleteLoginProfile",
+    "iam:GetLoginProfile",
+    "iam:GetUser",
+    "iam:ListMFADevices",
+    "iam:ListUserTags",
+)
+REMEDIATION_TAG_ACTIONS = ("iam:TagUser",)  # user/*, and only the audit tag key
+REMEDIATION_ACCOUNT_ACTIONS = ("config:ListDiscoveredResources", "iam:ListUsers")
+REMEDIATION_ACTIONS = REMEDIATION_USER_ACTIONS + REMEDIATION_TAG_ACTIONS + REMEDIATION_ACCOUNT_ACTIONS
+
+# The Automation document's role: it only invokes the remediation Lambda.
+AUTOMATION_ACTIONS = ("lambda:InvokeFunction",)
