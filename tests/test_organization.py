@@ -1,0 +1,186 @@
+"""Organization mode: every account's Config can invoke that account's own rule Lambda, and
+no other account's Config can.
+
+moto stores Lambda resource policies but evaluates none, so the policy Lambda keeps is read
+back from moto (two accounts) and judged here by IAM's documented rules for a service
+principal's request: Principal, Action, and each condition key as the request context holds
+it. Config's invocation carries aws:SourceAccount and aws:SourceArn; it carries no
+aws:PrincipalOrgID (only account principals of an organization have one), so a condition on
+a key absent from the context does not match.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from fnmatch import fnmatchcase
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from iam_console_mfa.deploy import Deployer, plan
+from iam_console_mfa.settings import load
+from tests.stacks import STACKS
+
+CONFIG = "config.amazonaws.com"
+ACCOUNTS = ("111111111111", "222222222222")
+
+
+def allows(policy: dict[str, Any], principal: str, action: str, context: dict[str, str]) -> bool:
+    """Does any Allow statement match this service principal's request (no Deny is used here)?"""
+    for statement in policy["Statement"]:
+        services = statement["Principal"].get("Service", [])
+        if statement["Effect"] != "Allow" or principal not in (
+            [services] if isinstance(services, str) else services
+        ):
+            continue
+        if statement["Action"] != action:
+            continue
+        if all(
+            _condition(operator, key.lower(), value, context)
+            for operator, keys in statement.get("Condition", {}).items()
+            for key, value in keys.items()
+        ):
+            return True
+    return False
+
+
+def _condition(operator: str, key: str, expected: Any, context: dict[str, str]) -> bool:
+    actual = {k.lower(): v for k, v in context.items()}.get(key)
+    if actual is None:  # the key is not in the request context: the condition does not match
+        return False
+    values = expected if isinstance(expected, list) else [expected]
+    if operator == "StringEquals":
+        return actual in values
+    if operator == "ArnLike":
+        return any(fnmatchcase(actual, v) for v in values)
+    raise AssertionError(f"operator {operator} not modelled")
+
+
+def account_session(sts: Any, account: str) -> boto3.Session:
+    credentials = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/deployer", RoleSessionName="deploy")[
+        "Credentials"
+    ]
+    return boto3.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name="us-east-1",
+    )
+
+
+def new_function(session: Any, name: str) -> Any:
+    """A Lambda function in the session's account (its code does not matter here)."""
+    role = session.client("iam").create_role(RoleName=f"{name}-role", AssumeRolePolicyDocument="{}")["Role"][
+        "Arn"
+    ]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("f.py", "def handler(event, context): pass\n")
+    lam = session.client("lambda")
+    lam.create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=role,
+        Handler="f.handler",
+        Code={"ZipFile": code.getvalue()},
+    )
+    return lam
+
+
+def rule_function_policy(session: boto3.Session, account: str) -> dict[str, Any]:
+    """The rule Lambda's resource policy as rule.yaml's ConfigPermission makes it, in one account."""
+    lam = new_function(session, "IAM_USER_CONSOLE_MFA-evaluator")
+    declared = STACKS["rule.yaml"]["Resources"]["ConfigPermission"]["Properties"]
+    assert declared["SourceAccount"] == {"Ref": "AWS::AccountId"}
+    lam.add_permission(
+        FunctionName="IAM_USER_CONSOLE_MFA-evaluator",
+        StatementId="config",
+        Action=declared["Action"],
+        Principal=declared["Principal"],
+        SourceAccount=account,  # !Ref AWS::AccountId, in the account the StackSet deploys to
+    )
+    return json.loads(lam.get_policy(FunctionName="IAM_USER_CONSOLE_MFA-evaluator")["Policy"])
+
+
+def test_each_accounts_config_may_invoke_only_its_own_rule_lambda(account: None) -> None:
+    sts = boto3.client("sts", region_name="us-east-1")
+    policies = {a: rule_function_policy(account_session(sts, a), a) for a in ACCOUNTS}
+    for owner, policy in policies.items():
+        for caller in ACCOUNTS:
+            context = {
+                "aws:SourceAccount": caller,
+                "aws:SourceArn": f"arn:aws:config:us-east-1:{caller}:config-rule/x",
+            }
+            assert allows(policy, CONFIG, "lambda:InvokeFunction", context) is (caller == owner), (
+                owner,
+                caller,
+            )
+
+
+def test_a_principal_org_id_condition_would_admit_no_config_invocation(account: None) -> None:
+    """Why the organization Config rule with a PrincipalOrgID permission was replaced."""
+    lam = new_function(boto3.Session(region_name="us-east-1"), "f")
+    lam.add_permission(
+        FunctionName="f",
+        StatementId="org",
+        Action="lambda:InvokeFunction",
+        Principal=CONFIG,
+        PrincipalOrgID="o-abcdefghij",
+    )
+    policy = json.loads(lam.get_policy(FunctionName="f")["Policy"])
+    assert json.dumps(policy).count("PrincipalOrgID") == 1  # moto stored the condition as Lambda does
+    member = {"aws:SourceAccount": ACCOUNTS[0]}  # a service principal's context has no aws:PrincipalOrgID
+    assert not allows(policy, CONFIG, "lambda:InvokeFunction", member)
+
+
+def test_no_stack_puts_principal_org_id_on_a_service_principal() -> None:
+    for name, template in STACKS.items():
+        for logical_id, resource in template["Resources"].items():
+            props = resource.get("Properties", {})
+            if resource["Type"] == "AWS::Lambda::Permission" and props["Principal"].endswith(".amazonaws.com"):
+                assert "PrincipalOrgID" not in props, (name, logical_id)
+                assert props["SourceAccount"] == {"Ref": "AWS::AccountId"}, (name, logical_id)
+
+
+@pytest.fixture
+def organization_settings() -> dict[str, Any]:
+    settings = load()
+    settings["organization"] = {"enabled": True, "organizationalUnitIds": ["r-ab12"], "callAs": "SELF"}
+    return settings
+
+
+def test_organization_plan_deploys_the_stackset_instead_of_the_account_stack(
+    organization_settings: dict[str, Any],
+) -> None:
+    steps = plan(organization_settings, "bucket", "IAM_USER_CONSOLE_MFA-abc.zip")
+    assert [s.template for s in steps] == ["alerts.yaml", "organization.yaml"]
+    parameters = steps[-1].parameters
+    assert set(parameters) <= set(STACKS["organization.yaml"]["Parameters"])
+    required = {k for k, v in STACKS["organization.yaml"]["Parameters"].items() if "Default" not in v}
+    assert required <= set(parameters)
+    assert parameters["OrganizationalUnitIds"] == "r-ab12"
+
+
+def test_the_code_bucket_is_shared_with_the_organization_only() -> None:
+    """Member accounts' CloudFormation fetches the Lambda code: S3 checks aws:PrincipalOrgID."""
+    s3 = boto3.client("s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    deployer = Deployer.__new__(Deployer)
+    deployer.aws = type("Aws", (), {"client": staticmethod(lambda service: s3)})()
+    deployer.say = lambda line: None
+    sent: list[dict[str, Any]] = []
+    s3.meta.events.register(
+        "before-parameter-build.s3.PutBucketPolicy", lambda params, **_: sent.append(params)
+    )
+    with Stubber(s3) as stub:
+        stub.add_response("put_bucket_policy", {})
+        deployer._share_with_organization("b", "123456789012", "aws-us-gov", "o-abcdefghij")
+        stub.assert_no_pending_responses()
+    (params,) = sent
+    assert params["ExpectedBucketOwner"] == "123456789012"
+    (statement,) = json.loads(params["Policy"])["Statement"]
+    assert statement["Action"] == "s3:GetObject" and statement["Resource"] == "arn:aws-us-gov:s3:::b/*"
+    assert statement["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": "o-abcdefghij"}}
