@@ -220,3 +220,36 @@ def test_policy_command() -> None:
     )
     done = run(None, "policy", "--enforce", env=dict(FAKE))
     assert "iam:DeleteLoginProfile" in json.loads(done.stdout)["Statement"][0]["Action"]
+
+
+WITHOUT_DEV_PACKAGES = """
+import sys
+class Block:
+    # what `pip install .` does not bring: the dev and demo extras
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {"moto", "pytest", "hypothesis", "cfnlint", "rdk"}:
+            raise ImportError(f"No module named {name!r} (blocked)")
+sys.meta_path.insert(0, Block())
+from iam_console_mfa.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "stream", "expected"),
+    [
+        (["policy"], 0, "stdout", '"iam:ListUsers"'),
+        (["policy", "--enforce"], 0, "stdout", '"iam:DeleteLoginProfile"'),
+        (["deploy", "--dry-run"], 0, "stdout", "stack iam-console-mfa-rule <- cloudformation/rule.yaml"),
+        (["demo"], 2, "stderr", "error: the demo needs moto: pip install 'iam-console-mfa[demo]'\n"),
+    ],
+)
+def test_commands_work_with_the_runtime_dependencies_alone(
+    args: list[str], code: int, stream: str, expected: str
+) -> None:
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")}, **FAKE}
+    done = subprocess.run(
+        [sys.executable, "-c", WITHOUT_DEV_PACKAGES, *args], capture_output=True, text=True, env=env, cwd=ROOT
+    )
+    assert done.returncode == code, done.stderr
+    assert expected in getattr(done, stream)

@@ -229,6 +229,11 @@ def cmd_deploy(args: argparse.Namespace, console: Console) -> int:
 def cmd_demo(args: argparse.Namespace, console: Console) -> int:
     from . import demo
 
+    try:
+        import moto  # noqa: F401
+    except ImportError:
+        raise CliError("the demo needs moto: pip install 'iam-console-mfa[demo]'") from None
+
     return demo.run(console)
 
 
