@@ -1,4 +1,4 @@
-# make test: lint + pytest + rdk test-local.  make demo: the rule end to end on an embedded moto account.
+# make test: lint + type check + pytest + rdk test-local.  make demo: the rule end to end on an embedded moto account.
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -7,7 +7,7 @@ RULE := IAM_USER_CONSOLE_MFA
 # Offline defaults: the tests and the demo never reach AWS.
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: test lint pytest rdk-test demo bench generate deploy clean
+.PHONY: test lint typecheck pytest rdk-test demo bench generate deploy clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || { py=$$(scripts/find-python312) && "$$py" -m venv $(VENV); }
@@ -16,11 +16,14 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	@touch $@
 
-test: lint pytest rdk-test
+test: lint typecheck pytest rdk-test
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
 
 pytest: $(STAMP)
 	$(VENV)/bin/pytest -q

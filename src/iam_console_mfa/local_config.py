@@ -16,6 +16,7 @@ from typing import Any
 
 import boto3
 from botocore.awsrequest import AWSResponse
+from botocore.compat import HTTPHeaders
 
 Responder = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -29,7 +30,7 @@ class LocalConfig:
             "PutEvaluations": self._put_evaluations,
             "GetComplianceDetailsByConfigRule": self._compliance_details,
         }
-        session.events.register_first("before-call.config-service", self._answer)
+        session.events.register_first("before-call.config-service", self._answer)  # type: ignore[arg-type]
 
     def _answer(self, model: Any, params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict] | None:
         respond = self.responses.get(model.name)
@@ -37,7 +38,7 @@ class LocalConfig:
             return None
         request = json.loads(params["body"] or b"{}")
         self.requests.setdefault(model.name, []).append(request)
-        return AWSResponse(params["url"], 200, {}, None), respond(request)
+        return AWSResponse(params["url"], 200, HTTPHeaders(), None), respond(request)
 
     def _put_evaluations(self, request: dict[str, Any]) -> dict[str, Any]:
         if not request.get("TestMode"):

@@ -37,7 +37,8 @@ def rows(assessments: Iterable[Assessment], now: datetime) -> list[dict[str, str
     """One row per console user (users without a password are counted, not listed)."""
     out = []
     for a in sorted(assessments, key=lambda a: a.user.user_name.lower()):
-        if not a.facts.has_password:
+        created = a.facts.password_created
+        if created is None:  # no console password: not listed
             continue
         last_used = a.facts.password_last_used
         out.append(
@@ -46,7 +47,7 @@ def rows(assessments: Iterable[Assessment], now: datetime) -> list[dict[str, str
                 "user_id": a.user.user_id,
                 "verdict": a.verdict.compliance.value,
                 "mfa": ", ".join(kind.value for kind in a.facts.mfa_kinds) or "none",
-                "password_set": a.facts.password_created.date().isoformat(),
+                "password_set": created.date().isoformat(),
                 "password_last_used": last_used.date().isoformat()
                 if isinstance(last_used, datetime)
                 else last_used.value,

@@ -65,4 +65,4 @@ def backdate(
     now = datetime.now(UTC).replace(tzinfo=None)  # moto keeps naive UTC datetimes
     user.create_date = now - timedelta(days=days)
     if password_last_used_days is not None:
-        user.password_last_used = now - timedelta(days=password_last_used_days)
+        user.password_last_used = now - timedelta(days=password_last_used_days)  # type: ignore[assignment]

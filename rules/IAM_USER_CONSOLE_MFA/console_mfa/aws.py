@@ -38,10 +38,12 @@ def configured_session() -> boto3.Session:
     if session is None or not getattr(session, _MARK, False):
         core = botocore.session.get_session()
         core.set_default_client_config(RETRY_CONFIG)
-        core.register("needs-retry.config-service.PutEvaluations", _retry_failed_evaluations_once)
-        core.register("after-call.config-service.PutEvaluations", _raise_on_failed_evaluations)
-        core.register("after-call.config-service.GetResourceConfigHistory", _check_config_history)
-        core.register("before-parameter-build.config-service.PutEvaluations", WRITE_BUDGET.before_batch)
+        # botocore handlers take keyword arguments and may return a value; the stubs' handler
+        # type (kwargs only, returns None) does not describe that: hence the ignores.
+        core.register("needs-retry.config-service.PutEvaluations", _retry_failed_evaluations_once)  # type: ignore[arg-type]
+        core.register("after-call.config-service.PutEvaluations", _raise_on_failed_evaluations)  # type: ignore[arg-type]
+        core.register("after-call.config-service.GetResourceConfigHistory", _check_config_history)  # type: ignore[arg-type]
+        core.register("before-parameter-build.config-service.PutEvaluations", WRITE_BUDGET.before_batch)  # type: ignore[arg-type]
         session = boto3.Session(botocore_session=core)
         setattr(session, _MARK, True)
         boto3.DEFAULT_SESSION = session
@@ -85,24 +87,27 @@ def _check_config_history(parsed: dict[str, Any], **_: Any) -> None:
     if not isinstance(items, list) or not items or not isinstance(items[0], dict):
         raise InvalidEvent("GetResourceConfigHistory returned no configuration item for the oversized change")
     item = items[0]
-    configuration = item.get("configuration")
-    try:
-        decoded = json.loads(configuration) if isinstance(configuration, str) else None
-    except ValueError:
-        decoded = None
-    if not isinstance(decoded, dict):
+    if not isinstance(_decoded(item.get("configuration")), dict):
         raise InvalidEvent(
             "GetResourceConfigHistory: configurationItems[0].configuration is missing or not a JSON object"
         )
     supplementary = item.get("supplementaryConfiguration") or {}
-    for key, value in supplementary.items() if isinstance(supplementary, dict) else [(None, None)]:
-        try:
-            json.loads(value)
-        except (TypeError, ValueError):
-            raise InvalidEvent(
-                f"GetResourceConfigHistory: supplementaryConfiguration[{key!r}] is not JSON"
-            ) from None
+    if not isinstance(supplementary, dict) or any(_decoded(v) is _NOT_JSON for v in supplementary.values()):
+        raise InvalidEvent("GetResourceConfigHistory: supplementaryConfiguration values must be JSON strings")
     item.setdefault("relationships", [])
+
+
+_NOT_JSON = object()
+
+
+def _decoded(text: object) -> object:
+    """The JSON value of a string, or _NOT_JSON."""
+    if not isinstance(text, str):
+        return _NOT_JSON
+    try:
+        return json.loads(text)
+    except ValueError:
+        return _NOT_JSON
 
 
 class WriteBudget:
