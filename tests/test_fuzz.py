@@ -138,6 +138,8 @@ def test_any_event_ends_in_a_correct_verdict_or_a_named_error(iam: Any, config_a
     def check(case: tuple[dict[str, Any], Any]) -> None:
         event, history = case
         config_api.requests.clear()
+        config_api.results.clear()  # Config holds nothing yet: a sweep writes every user
+        config_api.recorded_at.clear()
         config_api.responses["GetResourceConfigHistory"] = lambda request: json.loads(json.dumps(history))
         try:
             lambda_handler(event, None)

@@ -61,7 +61,12 @@ def test_invalid_parameters_name_the_parameter_and_value(params: dict, name: str
 
 def test_settings_schema_takes_its_patterns_from_the_registry() -> None:
     schema = json.loads(SCHEMA.read_text())["properties"]["ruleParameters"]["properties"]
-    for parameter in (parameters.EXEMPT_USER_NAMES, parameters.EXEMPT_TAG, parameters.GRACE_PERIOD_DAYS):
+    for parameter in (
+        parameters.EXEMPT_USER_NAMES,
+        parameters.EXEMPT_TAG,
+        parameters.GRACE_PERIOD_DAYS,
+        parameters.REFRESH_DAYS,
+    ):
         assert schema[parameter.name]["pattern"] == parameter.pattern, parameter.name
     assert {""} | set(schema["DataSource"]["enum"]) == {
         v for v in ("", *DataSource, "both") if parameters.DATA_SOURCE.accepts(v)

@@ -257,9 +257,7 @@ def test_iam_errors_raise_and_write_nothing(iam: Any, config_api: LocalConfig, c
 
 def test_errors_rdklib_would_swallow_are_raised(iam: Any, config_api: LocalConfig) -> None:
     create_user(iam, "bob")
-    fail_operation(
-        configured_session(), "config-service", "GetComplianceDetailsByConfigRule", "AccessDeniedException"
-    )
+    fail_operation(configured_session(), "config-service", "PutEvaluations", "AccessDeniedException")
     with pytest.raises(RuleInvocationFailed, match="AccessDeniedException"):
         lambda_handler(scheduled_event(token=REAL_TOKEN), None)
     assert "PutEvaluations" not in config_api.requests

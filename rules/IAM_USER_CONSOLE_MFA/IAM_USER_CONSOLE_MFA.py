@@ -17,9 +17,11 @@ from console_mfa.config_event import user_from_configuration_item, validate_even
 from console_mfa.decision import decide
 from console_mfa.errors import InvalidEvent, RuleError, UserGone
 from console_mfa.live import LiveIam
-from console_mfa.model import RESOURCE_TYPE, UserId, Verdict
+from console_mfa.model import RESOURCE_TYPE, Compliance, UserId
 from console_mfa.policy import Policy, parse_policy
+from console_mfa.recorded import recorded_results
 from console_mfa.sweep import NO_DEADLINE, Deadline, sweep
+from console_mfa.writes import plan_writes
 from rdklib import ConfigRule, Evaluation, Evaluator
 
 APPLICABLE_RESOURCES = [RESOURCE_TYPE]
@@ -32,6 +34,10 @@ class RuleInvocationFailed(RuleError):
 
 
 class IAM_USER_CONSOLE_MFA(ConfigRule):  # noqa: N801 - the class name rdk expects
+    # The rule reads Config's results itself and writes only what changed (console_mfa.writes),
+    # vanished users included: rdklib's clean-up would re-read them for nothing.
+    delete_old_evaluations_on_scheduled_notification = False
+
     def __init__(self, deadline: Deadline = NO_DEADLINE, now: datetime | None = None) -> None:
         super().__init__()
         self.deadline = deadline
@@ -56,28 +62,31 @@ class IAM_USER_CONSOLE_MFA(ConfigRule):  # noqa: N801 - the class name rdk expec
             LOG.info("user %s deleted while being evaluated: skipped", user.user_name)
             return []
         verdict = decide(facts, valid_rule_parameters, self._now())
-        return [_evaluation(user.user_id, verdict)]
+        return [_evaluation(user.user_id, verdict.compliance, verdict.annotation)]
 
     def evaluate_periodic(
         self, event: dict, client_factory: Any, valid_rule_parameters: Policy
     ) -> list[Evaluation]:
         live = LiveIam(client_factory.build_client("iam"))
-        assessments = sweep(live, valid_rule_parameters, self._now(), self.deadline)
-        LOG.info("sweep assessed %d users", len(assessments))
-        WRITE_BUDGET.expect(self.deadline.remaining_ms, len(assessments))
-        return [_evaluation(a.user.user_id, a.verdict) for a in assessments]
+        now = self._now()
+        assessments = sweep(live, valid_rule_parameters, now, self.deadline)
+        recorded = recorded_results(client_factory.build_client("config"), event["configRuleName"])
+        plan = plan_writes(
+            ((a.user.user_id, a.verdict) for a in assessments),
+            recorded,
+            now,
+            valid_rule_parameters.refresh_days,
+        )
+        LOG.info("sweep of %d users: writes %s", len(assessments), plan.counts())
+        WRITE_BUDGET.expect(self.deadline.remaining_ms, len(plan.writes))
+        return [_evaluation(w.user_id, w.compliance, w.annotation) for w in plan.writes]
 
     def _now(self) -> datetime:
         return self.now or datetime.now(UTC)
 
 
-def _evaluation(user_id: UserId, verdict: Verdict) -> Evaluation:
-    return Evaluation(
-        verdict.compliance.value,
-        resourceId=user_id,
-        resourceType=RESOURCE_TYPE,
-        annotation=verdict.annotation,
-    )
+def _evaluation(user_id: UserId, compliance: Compliance, annotation: str) -> Evaluation:
+    return Evaluation(compliance.value, resourceId=user_id, resourceType=RESOURCE_TYPE, annotation=annotation)
 
 
 def lambda_handler(event: dict, context: Any) -> list[dict]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -26,6 +26,7 @@ class LocalConfig:
         self.rule_name = rule_name
         self.requests: dict[str, list[dict[str, Any]]] = {}
         self.results: dict[str, dict[str, Any]] = {}  # ComplianceResourceId -> latest evaluation
+        self.recorded_at: dict[str, datetime] = {}  # ComplianceResourceId -> when it was written
         self.responses: dict[str, Responder] = {
             "PutEvaluations": self._put_evaluations,
             "GetComplianceDetailsByConfigRule": self._compliance_details,
@@ -44,6 +45,7 @@ class LocalConfig:
         if not request.get("TestMode"):
             for evaluation in request["Evaluations"]:
                 self.results[evaluation["ComplianceResourceId"]] = evaluation
+                self.recorded_at[evaluation["ComplianceResourceId"]] = datetime.now(UTC)
         return {"FailedEvaluations": []}
 
     def _compliance_details(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -52,7 +54,7 @@ class LocalConfig:
         start = int(request.get("NextToken") or 0)
         limit = request.get("Limit") or 100
         page = matching[start : start + limit]
-        now = datetime.now(UTC).timestamp()
+        now = datetime.now(UTC)  # botocore parses the API's timestamps into datetimes
         response: dict[str, Any] = {
             "EvaluationResults": [
                 {
@@ -65,7 +67,7 @@ class LocalConfig:
                         "OrderingTimestamp": now,
                     },
                     "ComplianceType": e["ComplianceType"],
-                    "ResultRecordedTime": now,
+                    "ResultRecordedTime": self.recorded_at[e["ComplianceResourceId"]],
                     "ConfigRuleInvokedTime": now,
                     **({"Annotation": e["Annotation"]} if "Annotation" in e else {}),
                 }
@@ -75,6 +77,10 @@ class LocalConfig:
         if start + limit < len(matching):
             response["NextToken"] = str(start + limit)
         return response
+
+    def age(self, days: float) -> None:
+        """Move every recorded result into the past (Config's ResultRecordedTime)."""
+        self.recorded_at = {k: v - timedelta(days=days) for k, v in self.recorded_at.items()}
 
     @property
     def evaluations(self) -> list[dict[str, Any]]:

@@ -57,8 +57,14 @@ DATA_SOURCE = Parameter(
     r"^(|auto|live|credential-report)$",
     "Where a periodic sweep reads its facts: auto, live or credential-report (README, Cost and scale).",
 )
-RULE_PARAMETERS = (EXEMPT_USER_NAMES, EXEMPT_TAG, GRACE_PERIOD_DAYS, DATA_SOURCE)
-# What the remediation re-decides with (DataSource only concerns sweeps).
+REFRESH_DAYS = Parameter(
+    "RefreshDays",
+    "7",
+    r"^(|[1-9]|[1-8][0-9]|90)$",
+    "Days (1 to 90) after which a sweep writes a user's unchanged result again (README, Cost and scale).",
+)
+RULE_PARAMETERS = (EXEMPT_USER_NAMES, EXEMPT_TAG, GRACE_PERIOD_DAYS, DATA_SOURCE, REFRESH_DAYS)
+# What the remediation re-decides with (DataSource and RefreshDays only concern sweeps).
 REMEDIATION_PARAMETERS = (EXEMPT_USER_NAMES, EXEMPT_TAG, GRACE_PERIOD_DAYS)
 
 # rdklib reads these itself, before our code runs: validated here so that a bad value is a

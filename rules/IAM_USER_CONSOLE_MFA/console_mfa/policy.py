@@ -18,6 +18,7 @@ from .parameters import (
     GRACE_PERIOD_DAYS,
     MAX_GRACE_DAYS,
     RDKLIB_PARAMETERS,
+    REFRESH_DAYS,
     Parameter,
 )
 
@@ -54,6 +55,7 @@ class Policy(NamedTuple):
     exempt_tag: ExemptTag | None = None
     grace_period_days: int = 0
     data_source: DataSource = DataSource.AUTO
+    refresh_days: int = 7
 
     def exempting_pattern(self, user_name: str) -> str | None:
         """The first ExemptUserNames pattern that matches (IAM names are case-insensitive)."""
@@ -99,6 +101,12 @@ def _grace_days(raw: str) -> int:
     return int(raw or "0")
 
 
+def _refresh_days(raw: str) -> int:
+    if not REFRESH_DAYS.accepts(raw):
+        raise InvalidRuleParameter(REFRESH_DAYS.name, raw, "must be a whole number of days from 1 to 90")
+    return int(raw or REFRESH_DAYS.default)
+
+
 def _data_source(raw: str) -> DataSource:
     try:
         return DataSource(raw or DATA_SOURCE.default)
@@ -112,6 +120,7 @@ _PARSERS: dict[str, tuple[str, Callable[[str], object]]] = {
     EXEMPT_TAG.name: ("exempt_tag", _exempt_tag),
     GRACE_PERIOD_DAYS.name: ("grace_period_days", _grace_days),
     DATA_SOURCE.name: ("data_source", _data_source),
+    REFRESH_DAYS.name: ("refresh_days", _refresh_days),
 }
 KNOWN_PARAMETERS = tuple(BY_NAME)
 

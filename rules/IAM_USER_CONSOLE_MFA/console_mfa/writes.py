@@ -1,0 +1,81 @@
+"""Which evaluations a sweep writes: only what changed since Config's last results. Pure.
+
+AWS Config bills every recorded evaluation (README, "Cost and scale"). A sweep that wrote
+every user would pay N evaluations for an account where nothing changed; this plan writes:
+- users new to Config, or whose verdict changed (compliance type, or annotation beyond the
+  drifting "last used" date);
+- users whose last recorded result is RefreshDays old or older (age >= RefreshDays: a lost
+  or wrong write heals by itself, and audit evidence stays recent);
+- users Config still holds as COMPLIANT or NON_COMPLIANT who no longer exist: NOT_APPLICABLE.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import NamedTuple
+
+from .model import Compliance, UserId, Verdict
+
+# The only part of an annotation that changes while the verdict does not (decision._last_use).
+_LAST_USE = re.compile(r", (last used \d{4}-\d{2}-\d{2}|never used)")
+DELETED = "the user no longer exists"
+
+
+class Recorded(NamedTuple):
+    """One result as Config holds it (GetComplianceDetailsByConfigRule)."""
+
+    compliance: Compliance
+    annotation: str
+    recorded: datetime
+
+
+class Write(NamedTuple):
+    user_id: UserId
+    compliance: Compliance
+    annotation: str
+    why: str  # new, changed, refresh, deleted
+
+
+class WritePlan(NamedTuple):
+    writes: list[Write]
+    unchanged: int  # verdicts equal to Config's, recorded less than RefreshDays ago: not written
+
+    def counts(self) -> dict[str, int]:
+        counted = {"new": 0, "changed": 0, "refresh": 0, "deleted": 0}
+        for write in self.writes:
+            counted[write.why] += 1
+        return {**counted, "unchanged": self.unchanged}
+
+
+def stable(annotation: str) -> str:
+    return _LAST_USE.sub("", annotation)
+
+
+def plan_writes(
+    verdicts: Iterable[tuple[UserId, Verdict]],
+    recorded: Mapping[UserId, Recorded],
+    now: datetime,
+    refresh_days: int,
+) -> WritePlan:
+    writes: list[Write] = []
+    unchanged = 0
+    seen: set[UserId] = set()
+    for user_id, verdict in verdicts:
+        seen.add(user_id)
+        held = recorded.get(user_id)
+        if held is None:
+            why = "new"
+        elif held.compliance is not verdict.compliance or stable(held.annotation) != stable(verdict.annotation):
+            why = "changed"
+        elif now - held.recorded >= timedelta(days=refresh_days):
+            why = "refresh"
+        else:
+            unchanged += 1
+            continue
+        writes.append(Write(user_id, verdict.compliance, verdict.annotation, why))
+    for user_id, held in recorded.items():
+        if user_id not in seen and held.compliance is not Compliance.NOT_APPLICABLE:
+            writes.append(Write(user_id, Compliance.NOT_APPLICABLE, DELETED, "deleted"))
+    return WritePlan(writes, unchanged)

@@ -1,0 +1,162 @@
+"""A sweep writes only the evaluations that changed (console_mfa.writes, console_mfa.recorded).
+
+Config's GetComplianceDetailsByConfigRule is not in moto: LocalConfig answers it from what
+the rule wrote before, paged by NextToken at most 100 a page and with ResultRecordedTime, as
+Config does; a test moves those times into the past to cross RefreshDays.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from console_mfa.aws import configured_session
+from console_mfa.errors import AwsCallFailed, InvalidRuleParameter
+from console_mfa.model import Compliance, Reason, UserId, Verdict
+from console_mfa.policy import parse_policy
+from console_mfa.writes import DELETED, Recorded, plan_writes
+from IAM_USER_CONSOLE_MFA import lambda_handler
+
+from iam_console_mfa.events import scheduled_event
+from iam_console_mfa.local_config import LocalConfig
+from iam_console_mfa.seed import Mfa, create_user, enable_mfa
+from tests.support import REAL_TOKEN, fail_operation
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+PARAMETERS = {"AssumeRoleMode": "False", "ExemptTag": "BreakGlass", "DataSource": "live"}
+NO_MFA = Verdict(
+    Compliance.NON_COMPLIANT, Reason.NO_MFA, "bob: console password without MFA (password set 2026-01-01"
+)
+
+
+def verdict(annotation_tail: str = ", last used 2026-11-20). Enable...") -> Verdict:
+    return NO_MFA._replace(annotation=NO_MFA.annotation + annotation_tail)
+
+
+def held(v: Verdict, days_ago: float) -> Recorded:
+    return Recorded(v.compliance, v.annotation, NOW - timedelta(days=days_ago))
+
+
+def test_plan_writes_new_changed_refreshed_and_deleted_only() -> None:
+    same, drifted, changed, stale, new = (UserId(u) for u in ("same", "drifted", "changed", "stale", "new"))
+    compliant = Verdict(Compliance.COMPLIANT, Reason.MFA, "bob: console password with 1 MFA device (1 virtual)")
+    recorded = {
+        same: held(verdict(), 1),
+        drifted: held(verdict(", never used). Enable..."), 1),  # only the last-use part differs
+        changed: held(compliant, 1),
+        stale: held(verdict(), 7),  # exactly RefreshDays old: rewritten
+        UserId("gone"): held(verdict(), 1),
+        UserId("gone-already"): Recorded(Compliance.NOT_APPLICABLE, DELETED, NOW - timedelta(days=30)),
+    }
+    plan = plan_writes(
+        [(same, verdict()), (drifted, verdict()), (changed, verdict()), (stale, verdict()), (new, verdict())],
+        recorded,
+        NOW,
+        refresh_days=7,
+    )
+    assert {(w.user_id, w.why) for w in plan.writes} == {
+        (changed, "changed"),
+        (stale, "refresh"),
+        (new, "new"),
+        (UserId("gone"), "deleted"),
+    }
+    (deleted,) = [w for w in plan.writes if w.why == "deleted"]
+    assert (deleted.compliance, deleted.annotation) == (Compliance.NOT_APPLICABLE, DELETED)
+    assert plan.counts() == {"new": 1, "changed": 1, "refresh": 1, "deleted": 1, "unchanged": 2}
+
+
+def test_a_result_just_younger_than_refresh_days_is_not_rewritten() -> None:
+    user = UserId("u")
+    younger = plan_writes([(user, verdict())], {user: held(verdict(), 7 - 1 / 86400)}, NOW, refresh_days=7)
+    assert younger.writes == [] and younger.unchanged == 1
+
+
+def sweep(config: LocalConfig) -> set[str]:
+    """One scheduled invocation; the UserIds it wrote."""
+    before = len(config.evaluations)
+    lambda_handler(scheduled_event(PARAMETERS, REAL_TOKEN), None)
+    return {e["ComplianceResourceId"] for e in config.evaluations[before:]}
+
+
+@pytest.fixture
+def account_with_results(iam: Any, config_api: LocalConfig) -> dict[str, dict[str, Any]]:
+    users = {
+        "enrols": create_user(iam, "enrols"),
+        "loses-mfa": create_user(iam, "loses-mfa", mfa=Mfa.VIRTUAL),
+        "loses-password": create_user(iam, "loses-password"),
+        "exempted": create_user(iam, "exempted"),
+        "deleted": create_user(iam, "deleted", mfa=Mfa.VIRTUAL),
+        "steady": create_user(iam, "steady", mfa=Mfa.HARDWARE),
+    }
+    assert sweep(config_api) == {u["UserId"] for u in users.values()}  # the first sweep writes everyone
+    return users
+
+
+def test_second_sweep_on_an_unchanged_account_writes_nothing(
+    account_with_results: dict, config_api: Any
+) -> None:
+    assert sweep(config_api) == set()
+    # rdklib's own clean-up did not run: every read is ours, asking for all three types
+    reads = config_api.requests["GetComplianceDetailsByConfigRule"]
+    assert len(reads) == 2
+    assert all(set(r["ComplianceTypes"]) == {"COMPLIANT", "NON_COMPLIANT", "NOT_APPLICABLE"} for r in reads)
+
+
+def test_only_the_users_that_changed_are_written(iam: Any, account_with_results: dict, config_api: Any) -> None:
+    users = account_with_results
+    enable_mfa(iam, users["enrols"], Mfa.VIRTUAL)
+    (device,) = iam.list_mfa_devices(UserName="loses-mfa")["MFADevices"]
+    iam.deactivate_mfa_device(UserName="loses-mfa", SerialNumber=device["SerialNumber"])
+    iam.delete_login_profile(UserName="loses-password")
+    iam.tag_user(UserName="exempted", Tags=[{"Key": "BreakGlass", "Value": "yes"}])
+    iam.deactivate_mfa_device(
+        UserName="deleted",
+        SerialNumber=iam.list_mfa_devices(UserName="deleted")["MFADevices"][0]["SerialNumber"],
+    )
+    iam.delete_login_profile(UserName="deleted")
+    iam.delete_user(UserName="deleted")
+    newcomer = create_user(iam, "newcomer")
+    changed = {"enrols", "loses-mfa", "loses-password", "exempted", "deleted"}
+    assert sweep(config_api) == {users[n]["UserId"] for n in changed} | {newcomer["UserId"]}
+    results = config_api.results
+    assert results[users["deleted"]["UserId"]]["ComplianceType"] == "NOT_APPLICABLE"
+    assert results[users["enrols"]["UserId"]]["ComplianceType"] == "COMPLIANT"
+    assert results[users["loses-mfa"]["UserId"]]["ComplianceType"] == "NON_COMPLIANT"
+
+
+@pytest.mark.parametrize(("days", "rewritten"), [(7, True), (6.99, False)])
+def test_results_older_than_refresh_days_are_written_again(
+    account_with_results: dict, config_api: LocalConfig, days: float, rewritten: bool
+) -> None:
+    config_api.age(days)
+    written = sweep(config_api)
+    assert written == ({u["UserId"] for u in account_with_results.values()} if rewritten else set())
+
+
+def test_the_read_pages_through_every_result(iam: Any, config_api: LocalConfig) -> None:
+    for i in range(150):
+        create_user(iam, f"user{i:03}", password=False)
+    assert len(sweep(config_api)) == 150
+    assert sweep(config_api) == set()
+    reads = config_api.requests["GetComplianceDetailsByConfigRule"][-2:]  # the second sweep: 2 pages
+    assert [r.get("NextToken") for r in reads] == [None, "100"]
+    assert all(r["Limit"] == 100 for r in reads)
+
+
+def test_a_failed_read_fails_loudly_and_writes_nothing(iam: Any, config_api: LocalConfig) -> None:
+    create_user(iam, "bob")
+    fail_operation(
+        configured_session(), "config-service", "GetComplianceDetailsByConfigRule", "ThrottlingException"
+    )
+    with pytest.raises(AwsCallFailed, match="GetComplianceDetailsByConfigRule failed: ThrottlingException"):
+        lambda_handler(scheduled_event(PARAMETERS, REAL_TOKEN), None)
+    assert "PutEvaluations" not in config_api.requests
+
+
+@pytest.mark.parametrize("value", ["0", "91", "7.5", "-1", "07", "seven"])
+def test_refresh_days_are_whole_days_from_1_to_90(value: str) -> None:
+    with pytest.raises(InvalidRuleParameter, match=f"Invalid rule parameter RefreshDays='{value}'.*1 to 90"):
+        parse_policy({"RefreshDays": value})
+    assert parse_policy({"RefreshDays": "90"}).refresh_days == 90
+    assert parse_policy({}).refresh_days == 7
