@@ -4,8 +4,9 @@
 ``baseline``: ListUsers, then GetLoginProfile and ListMFADevices for every user, then the
 same PutEvaluations batches: the per-user approach of the common open-source rules.
 
-Config's API is answered in-process by LocalConfig (moto lacks it); AWS calls are counted
-with a botocore hook. Prints one JSON object: calls by operation, wall seconds, peak RSS.
+Config's API is answered in-process by LocalConfig (moto lacks it), holding the previous
+sweep's results when given; AWS calls are counted with a botocore hook. Prints one JSON
+object: calls by operation, evaluations written, wall seconds, peak RSS, Config's results.
 """
 
 from __future__ import annotations
@@ -67,7 +68,9 @@ def main() -> None:
 
     session = configured_session()
     config = LocalConfig(session)
-    config.results.update(previous.get(PREVIOUS_RESULTS, {}))
+    held = previous.get(PREVIOUS_RESULTS, {})
+    config.results.update(held)  # what Config holds from the last sweep, recorded just now
+    config.recorded_at.update({uid: datetime.now(UTC) for uid in held})
     calls: Counter[str] = Counter()
 
     def count(model: Any, **_: Any) -> None:
@@ -91,8 +94,11 @@ def main() -> None:
                 "import_seconds": import_seconds,
                 "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                 "non_compliant": non_compliant,
+                "written": len(config.evaluations),
                 "results": {k: v["ComplianceType"] for k, v in config.results.items()},
-            }
+                "held": config.results,
+            },
+            default=str,
         )
     )
 
