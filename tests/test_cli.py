@@ -253,3 +253,25 @@ def test_commands_work_with_the_runtime_dependencies_alone(
     )
     assert done.returncode == code, done.stderr
     assert expected in getattr(done, stream)
+
+
+def test_report_says_what_a_sweep_would_write_and_skip(
+    iam: Any, config_api: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from console_mfa.aws import configured_session
+    from IAM_USER_CONSOLE_MFA import lambda_handler
+
+    from iam_console_mfa.events import scheduled_event
+    from tests.support import REAL_TOKEN
+
+    for name in ("alice", "bob", "carol"):
+        create_user(iam, name, mfa=Mfa.VIRTUAL)
+    lambda_handler(scheduled_event({"AssumeRoleMode": "False", "DataSource": "live"}, REAL_TOKEN), None)
+    (device,) = iam.list_mfa_devices(UserName="bob")["MFADevices"]
+    iam.deactivate_mfa_device(UserName="bob", SerialNumber=device["SerialNumber"])
+    monkeypatch.setattr(cli, "session", lambda args: configured_session())  # Config answered by LocalConfig
+    assert cli.main(["report", "--rule-name", "IAM_USER_CONSOLE_MFA", "--format", "json"]) == 1
+    assert (
+        "a sweep of IAM_USER_CONSOLE_MFA would write 1 evaluation(s) (new 0, changed 1, refresh 0, deleted 0) "
+        "and skip 2 unchanged" in capsys.readouterr().err
+    )

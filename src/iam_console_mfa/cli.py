@@ -40,11 +40,18 @@ def build_parser() -> argparse.ArgumentParser:
     rule.add_argument(
         "--data-source", default=DataSource.LIVE.value, choices=[d.value for d in DataSource], help="DataSource"
     )
+    rule.add_argument("--refresh-days", default="7", metavar="N", help="RefreshDays (report --rule-name)")
     commands = parser.add_subparsers(dest="command", required=True)
 
     report = commands.add_parser("report", parents=[aws, rule], help="read-only: every console user's verdict")
     report.add_argument("--format", choices=("table", "json", "csv"), default="table")
     report.add_argument("--output", type=Path, metavar="FILE", help="write there instead of the terminal")
+    report.add_argument(
+        "--rule-name",
+        metavar="NAME",
+        help="also read this Config rule's results and say what a sweep would write and skip "
+        "(needs config:GetComplianceDetailsByConfigRule)",
+    )
 
     enforce = commands.add_parser("enforce", parents=[aws, rule], help="remove console passwords without MFA")
     enforce.add_argument("--apply", action="store_true", help="act (default: dry run, nothing changes)")
@@ -115,6 +122,7 @@ def rule_policy(args: argparse.Namespace) -> Policy:
             "ExemptTag": args.exempt_tag,
             "GracePeriodDays": args.grace_days,
             "DataSource": args.data_source,
+            "RefreshDays": args.refresh_days,
         }
     )
 
@@ -137,8 +145,23 @@ def run_sweep(args: argparse.Namespace, aws: Any, policy: Policy) -> list[Any]:
 
 def cmd_report(args: argparse.Namespace, console: Console) -> int:
     policy = rule_policy(args)
-    assessments = run_sweep(args, session(args), policy)
+    aws = session(args)
+    assessments = run_sweep(args, aws, policy)
     now = datetime.now(UTC)
+    if args.rule_name:
+        from console_mfa.recorded import recorded_results
+        from console_mfa.writes import plan_writes
+
+        recorded = recorded_results(aws.client("config"), args.rule_name)
+        plan = plan_writes(
+            ((a.user.user_id, a.verdict) for a in assessments), recorded, now, policy.refresh_days
+        )
+        counts = plan.counts()
+        sys.stderr.write(
+            f"a sweep of {args.rule_name} would write {len(plan.writes)} evaluation(s) "
+            f"({', '.join(f'{k} {v}' for k, v in counts.items() if k != 'unchanged')}) "
+            f"and skip {counts['unchanged']} unchanged\n"
+        )
     if args.format == "table":
         target = Console(file=args.output.open("w"), width=200) if args.output else console
         output.print_table(target, assessments, now)
