@@ -219,6 +219,14 @@ def cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
     config = LocalConfig(configured_session())  # Config is answered here: nothing is written
     lambda_handler(event, None)
     output.print_evaluations(console, config.evaluations)
+    if json.loads(event["invokingEvent"]).get("messageType") == "ScheduledNotification":
+        # The sweep read Config's results from the local stand-in, which holds none.
+        console.print(
+            f"A sweep writes only what changed since Config's last results: here Config holds none, so all "
+            f"{len(config.evaluations)} are new. `report --rule-name` compares with a deployed rule.",
+            markup=False,
+            highlight=False,
+        )
     return EXIT_OK
 
 
