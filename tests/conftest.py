@@ -16,12 +16,13 @@ from console_mfa.aws import configured_session
 
 from iam_console_mfa.local_config import LocalConfig
 from iam_console_mfa.moto_server import start as start_moto
-from tests.support import CallLog
+from tests.support import CallLog, TrailEvents
 
 
 @pytest.fixture
 def account() -> Iterator[None]:
-    with mock_aws():
+    with mock_aws():  # a fresh default session: the hooks below are registered on it
+        configured_session().events.register_first("before-call.cloudtrail.LookupEvents", _answer_lookup_events)
         yield
 
 
@@ -53,3 +54,19 @@ def moto_server() -> Iterator[str]:
     yield url
     server.terminate()
     server.wait()
+
+
+_TRAIL: list[TrailEvents] = []
+
+
+def _answer_lookup_events(**kwargs: Any) -> Any:
+    return (_TRAIL[-1] if _TRAIL else TrailEvents()).answer(**kwargs)
+
+
+@pytest.fixture(autouse=True)
+def trail() -> Iterator[TrailEvents]:
+    """CloudTrail LookupEvents for every test (moto lacks it): no events unless a test records some."""
+    events = TrailEvents()
+    _TRAIL.append(events)
+    yield events
+    _TRAIL.remove(events)

@@ -5,8 +5,10 @@ Config's API is answered by ``iam_console_mfa.local_config.LocalConfig`` (moto l
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -107,3 +109,64 @@ def inventory_says(user_id: str, name: str) -> None:
             ]
         },
     )
+
+
+class TrailEvents:
+    """CloudTrail LookupEvents, which moto lacks, answered from events a test records.
+
+    Shaped as CloudTrail answers: Events (at most 50 a page, NextToken), each with EventId,
+    EventName, EventTime, EventSource, Resources and CloudTrailEvent, a JSON string holding
+    eventName, eventTime, eventSource and requestParameters. One lookup attribute per request,
+    StartTime/EndTime honoured. ``fail_with`` makes every lookup answer that error code.
+    """
+
+    PAGE = 50
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.requests: list[dict[str, Any]] = []
+        self.fail_with: str | None = None
+
+    def record(self, event_name: str, user_name: str, when: datetime, **parameters: str) -> None:
+        request = {"userName": user_name, **parameters} if user_name else parameters
+        self.events.append(
+            {
+                "EventId": f"event-{len(self.events)}",
+                "EventName": event_name,
+                "EventTime": when,
+                "EventSource": "iam.amazonaws.com",
+                "Resources": [{"ResourceType": "AWS::IAM::User", "ResourceName": user_name}]
+                if user_name
+                else [],
+                "CloudTrailEvent": json.dumps(
+                    {
+                        "eventName": event_name,
+                        "eventTime": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                        "eventSource": "iam.amazonaws.com",
+                        "requestParameters": request,
+                    }
+                ),
+            }
+        )
+
+    def answer(self, params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        request = json.loads(params["body"])
+        self.requests.append(request)
+        if self.fail_with:
+            error = {"Error": {"Code": self.fail_with, "Message": f"stubbed {self.fail_with}"}}
+            return AWSResponse(params["url"], 400, {}, None), {**error, "ResponseMetadata": {}}
+        (attribute,) = request["LookupAttributes"]
+        assert attribute["AttributeKey"] == "EventName"
+        start = datetime.fromtimestamp(request["StartTime"], UTC)
+        end = datetime.fromtimestamp(request["EndTime"], UTC)
+        matching = [
+            e
+            for e in reversed(self.events)  # newest first, as CloudTrail lists them
+            if e["EventName"] == attribute["AttributeValue"] and start <= e["EventTime"] <= end
+        ]
+        first = int(request.get("NextToken") or 0)
+        size = min(request.get("MaxResults") or self.PAGE, self.PAGE)
+        answer: dict[str, Any] = {"Events": matching[first : first + size]}
+        if first + size < len(matching):
+            answer["NextToken"] = str(first + size)
+        return AWSResponse(params["url"], 200, {}, None), answer

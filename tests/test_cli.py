@@ -210,6 +210,7 @@ def test_policy_command() -> None:
         json.loads(done.stdout)["Statement"][0]["Action"]
         == cli.read_actions()
         == [
+            "cloudtrail:LookupEvents",  # the credential report's delta
             "iam:GenerateCredentialReport",
             "iam:GetCredentialReport",
             "iam:GetLoginProfile",

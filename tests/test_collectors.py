@@ -40,10 +40,11 @@ def test_report_budget_is_half_the_time_the_deadline_leaves(iam: Any, monkeypatc
     monkeypatch.setattr(report, "fetch_report", no_report)
     deadline = sweep.Deadline(lambda: 30_000, reserve_ms=20_000)  # 10 s usable
     policy = Policy(data_source=DataSource.CREDENTIAL_REPORT)
-    assessments = sweep.sweep(LiveIam(iam), policy, datetime.now(UTC), deadline)
+    trail = configured_session().client("cloudtrail", region_name="us-east-1")
+    assessments = sweep.sweep(LiveIam(iam), policy, datetime.now(UTC), deadline, trail=trail)
     assert budgets == [5.0]
     assert len(assessments) == 3  # then the live fallback
-    sweep.sweep(LiveIam(iam), policy, datetime.now(UTC))  # no deadline: the fixed budget
+    sweep.sweep(LiveIam(iam), policy, datetime.now(UTC), trail=trail)  # no deadline: the fixed budget
     assert budgets[1] == sweep.REPORT_BUDGET_SECONDS
 
 

@@ -27,7 +27,7 @@ from IAM_USER_CONSOLE_MFA import lambda_handler
 from iam_console_mfa.events import ACCOUNT_ID, scheduled_event
 from iam_console_mfa.local_config import LocalConfig
 from iam_console_mfa.seed import Mfa, backdate, create_user, enable_mfa
-from tests.support import REAL_TOKEN, CallLog, Throttler, answer_operation
+from tests.support import REAL_TOKEN, CallLog, Throttler, TrailEvents, answer_operation
 
 HEADER = (
     "user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,"
@@ -76,7 +76,8 @@ def verdicts_by_name(policy: Policy) -> dict[str, str]:
     """Sweep with a new client, so that hooks registered by the test apply to it."""
     iam = configured_session().client("iam")
     now = datetime.now(UTC)
-    return {a.user.user_name: a.verdict.compliance.value for a in sweep(LiveIam(iam), policy, now)}
+    trail = configured_session().client("cloudtrail", region_name="us-east-1")
+    return {a.user.user_name: a.verdict.compliance.value for a in sweep(LiveIam(iam), policy, now, trail=trail)}
 
 
 REPORT = Policy(data_source=DataSource.CREDENTIAL_REPORT)
@@ -114,11 +115,14 @@ def test_report_answers_without_live_reads_when_nothing_to_flag(iam: Any, call_l
     assert "GetLoginProfile" not in call_log.operations("iam")
 
 
-def test_known_limit_mfa_removed_after_report_stays_compliant_until_next_report(iam: Any) -> None:
-    # The report is trusted for users it shows with MFA (README, "Limits"): at most 4 hours.
+def test_mfa_removed_after_the_report_is_seen_through_the_cloudtrail_delta(
+    iam: Any, trail: TrailEvents
+) -> None:
+    # The report (06:00) still shows MFA; CloudTrail has the DeactivateMFADevice after it.
     user = create_user(iam, "removed-mfa")
     stub_report(configured_session(), [report_row(user, True, True)])
-    assert verdicts_by_name(REPORT) == {"removed-mfa": "COMPLIANT"}
+    trail.record("DeactivateMFADevice", "removed-mfa", datetime(2026, 11, 23, 7, 0, tzinfo=UTC))
+    assert verdicts_by_name(REPORT) == {"removed-mfa": "NON_COMPLIANT"}
 
 
 def test_user_absent_from_report_or_recreated_is_read_live(iam: Any, call_log: CallLog) -> None:
@@ -368,9 +372,10 @@ def test_live_and_report_sweeps_agree(states: list[str], account: None) -> None:
         if mfa is not Mfa.NONE:
             enable_mfa(iam, iam.get_user(UserName=name)["User"], mfa)
     base = Policy(exempt_user_names=("svc-*",), exempt_tag=ExemptTag("BreakGlass", "yes"), grace_period_days=7)
-    live = {a.user.user_id: a.verdict for a in sweep(LiveIam(iam), base, NOW)}
+    trail = configured_session().client("cloudtrail", region_name="us-east-1")
+    live = {a.user.user_id: a.verdict for a in sweep(LiveIam(iam), base, NOW, trail=trail)}
     report_policy = Policy(base.exempt_user_names, base.exempt_tag, 7, DataSource.CREDENTIAL_REPORT)
-    report = {a.user.user_id: a.verdict for a in sweep(LiveIam(iam), report_policy, NOW)}
+    report = {a.user.user_id: a.verdict for a in sweep(LiveIam(iam), report_policy, NOW, trail=trail)}
     assert {k: v.compliance for k, v in report.items()} == {k: v.compliance for k, v in live.items()}
     assert {k: v.reason for k, v in report.items()} == {k: v.reason for k, v in live.items()}
     assert len(live) == len(states)

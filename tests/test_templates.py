@@ -26,7 +26,7 @@ from iam_console_mfa.seed import Mfa, create_user
 from tests.stacks import DOCUMENT, STACKS, STACKS_DIR
 from tests.support import REAL_TOKEN, CallLog
 
-SERVICE_PREFIX = {"iam": "iam", "config-service": "config"}
+SERVICE_PREFIX = {"iam": "iam", "config-service": "config", "cloudtrail": "cloudtrail"}
 READ_VERBS = ("Get", "List", "Describe", "GenerateCredentialReport")
 MESSAGE_TYPES = [
     "ConfigurationItemChangeNotification",
@@ -197,7 +197,7 @@ def role_grants(role: str) -> set[str]:
     granted = set()
     for logical_id, statement in statements(STACKS["rule.yaml"]):
         if logical_id == role:
-            granted.update(a for a in actions(statement) if a.split(":")[0] in ("iam", "config"))
+            granted.update(a for a in actions(statement) if a.split(":")[0] in ("iam", "config", "cloudtrail"))
     return granted
 
 

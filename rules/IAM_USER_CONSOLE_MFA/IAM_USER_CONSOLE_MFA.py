@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +22,7 @@ from console_mfa.model import RESOURCE_TYPE, Compliance, UserId
 from console_mfa.policy import Policy, parse_policy
 from console_mfa.recorded import recorded_results
 from console_mfa.sweep import NO_DEADLINE, Deadline, sweep
+from console_mfa.trail import iam_event_region
 from console_mfa.writes import plan_writes
 from rdklib import ConfigRule, Evaluation, Evaluator
 
@@ -69,7 +71,11 @@ class IAM_USER_CONSOLE_MFA(ConfigRule):  # noqa: N801 - the class name rdk expec
     ) -> list[Evaluation]:
         live = LiveIam(client_factory.build_client("iam"))
         now = self._now()
-        assessments = sweep(live, valid_rule_parameters, now, self.deadline)
+        # IAM's events are recorded in the partition's IAM region, whatever region this runs in.
+        trail = client_factory.build_client(
+            "cloudtrail", region=iam_event_region(os.environ.get("AWS_REGION", ""))
+        )
+        assessments = sweep(live, valid_rule_parameters, now, self.deadline, trail=trail)
         recorded = recorded_results(client_factory.build_client("config"), event["configRuleName"])
         plan = plan_writes(
             ((a.user.user_id, a.verdict) for a in assessments),

@@ -130,9 +130,11 @@ def rule_policy(args: argparse.Namespace) -> Policy:
 def run_sweep(args: argparse.Namespace, aws: Any, policy: Policy) -> list[Any]:
     from console_mfa.live import LiveIam
     from console_mfa.sweep import sweep
+    from console_mfa.trail import iam_event_region
     from rich.progress import Progress
 
     iam = aws.client("iam")
+    trail = aws.client("cloudtrail", region_name=iam_event_region(aws.region_name or ""))
     with Progress(console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("inspecting IAM users", total=None)
         return sweep(
@@ -140,6 +142,7 @@ def run_sweep(args: argparse.Namespace, aws: Any, policy: Policy) -> list[Any]:
             policy,
             datetime.now(UTC),
             progress=lambda done, total: bar.update(task, completed=done, total=total),
+            trail=trail,
         )
 
 
@@ -272,7 +275,7 @@ def read_actions() -> list[str]:
     """What `report` calls: the rule's IAM reads (the rule stack grants the same)."""
     from console_mfa.permissions import RULE_ACCOUNT_ACTIONS, RULE_USER_ACTIONS
 
-    return sorted(a for a in RULE_USER_ACTIONS + RULE_ACCOUNT_ACTIONS if a.startswith("iam:"))
+    return sorted(a for a in RULE_USER_ACTIONS + RULE_ACCOUNT_ACTIONS if a.startswith(("iam:", "cloudtrail:")))
 
 
 def iam_policy(enforce: bool) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 RULE_USER_ACTIONS = ("iam:GetLoginProfile", "iam:ListMFADevices", "iam:ListUserTags")  # user/*
 # No resource type: only "*" can allow these.
 RULE_ACCOUNT_ACTIONS = (
+    "cloudtrail:LookupEvents",  # the credential report's delta (console_mfa.trail)
     "config:GetResourceConfigHistory",
     "config:PutEvaluations",
     "iam:GenerateCredentialReport",

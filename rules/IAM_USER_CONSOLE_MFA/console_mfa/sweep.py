@@ -16,12 +16,12 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .decision import decide
 from .errors import OutOfTime, UserGone
 from .live import ListedUser, LiveIam
-from .model import MfaKind, UserFacts, UserRef, Verdict
+from .model import MfaKind, UserFacts, UserName, UserRef, Verdict
 from .policy import DataSource, Policy
 
 if TYPE_CHECKING:
@@ -86,19 +86,31 @@ def sweep(
     now: datetime,
     deadline: Deadline = NO_DEADLINE,
     progress: Progress = _no_progress,
+    *,
+    trail: Any | None,
 ) -> list[Assessment]:
+    """Every user's assessment. ``trail``: a CloudTrail client in IAM's event region, or None.
+
+    The report path is only taken with its CloudTrail delta (``trail``): without it, or when
+    the report or the delta cannot be had, every user is read live (within the deadline, else
+    OutOfTime): a report is never trusted blind.
+    """
     users = list(live.list_users())
     if choose_source(policy, len(users)) is DataSource.CREDENTIAL_REPORT:
         left = deadline.seconds_left()
         budget = REPORT_BUDGET_SECONDS if left is None else min(REPORT_BUDGET_SECONDS, left / 2)
-        from .report import ReportUnavailable, fetch_report  # only the report path needs csv
+        from . import report  # only the report path needs csv
+        from .trail import DeltaUnavailable, changed_since
 
         try:
-            report = fetch_report(live.iam, budget)
-        except ReportUnavailable as error:
+            if trail is None:
+                raise DeltaUnavailable("no CloudTrail client for the report's delta")
+            fetched = report.fetch_report(live.iam, budget)
+            changed = changed_since(trail, fetched.generated, now, deadline)
+        except (report.ReportUnavailable, DeltaUnavailable) as error:
             LOG.warning("falling back to live reads for %d users: %s", len(users), error)
         else:
-            return list(sweep_with_report(live, users, report, policy, now, deadline, progress))
+            return list(sweep_with_report(live, users, fetched, changed, policy, now, deadline, progress))
     return list(sweep_live(live, users, policy, now, deadline, progress))
 
 
@@ -128,6 +140,7 @@ def sweep_with_report(
     live: LiveIam,
     users: list[ListedUser],
     report: CredentialReport,
+    changed: set[UserName],
     policy: Policy,
     now: datetime,
     deadline: Deadline,
@@ -137,7 +150,9 @@ def sweep_with_report(
     for done, listed in enumerate(users, start=1):
         progress(done, len(users))
         row = report.rows.get(listed.user.user_name)
-        facts = report_facts(listed, row) if row is not None else None
+        # A user CloudTrail shows changed after the report is read live, whatever its row says.
+        fresh = listed.user.user_name not in changed
+        facts = report_facts(listed, row) if row is not None and fresh else None
         if facts is not None and not needs_confirmation(facts, policy):
             yield Assessment(listed.user, facts, decide(facts, policy, now))
             continue
@@ -147,7 +162,13 @@ def sweep_with_report(
             yield assess_live(live, listed, policy, now)
         except UserGone:
             LOG.info("user %s deleted during the sweep: skipped", listed.user.user_name)
-    LOG.info("credential report of %s: %d of %d users read live", report.generated, confirmed, len(users))
+    LOG.info(
+        "credential report of %s: %d of %d users read live (%d named by the CloudTrail delta)",
+        report.generated,
+        confirmed,
+        len(users),
+        len(changed & {u.user.user_name for u in users}),
+    )
 
 
 def needs_confirmation(facts: UserFacts, policy: Policy) -> bool:

@@ -1,0 +1,114 @@
+"""The credential report's delta: which users changed after the report, from CloudTrail.
+
+The credential report can be up to 4 hours old. Trusting a row that shows MFA (or no
+password) for a user who since lost MFA (or got a password) would be a false COMPLIANT /
+NOT_APPLICABLE on exactly the user who just changed. So every user named by an IAM event that
+can change a verdict, since the report's GeneratedTime (minus a clock-skew margin), is read
+live, whatever the report says.
+
+CloudTrail event history (LookupEvents) exists in every account without a trail: 90 days of
+management events, one lookup attribute per call, at most 50 events a page, 2 requests per
+second per account and region (throttling is retried by botocore's standard mode). IAM is
+global: its events are recorded in the partition's IAM home region only (us-east-1 for
+``aws``; CloudTrail Lookup has shown global service events there only since November 2021),
+so the client must go there whatever region the rule runs in.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+from .aws import translated
+from .errors import RuleError
+from .model import UserName
+
+LOG = logging.getLogger(__name__)
+
+# IAM events after which a user's verdict can differ from the report's row. A virtual MFA
+# device must be deactivated (DeactivateMFADevice, which names the user) before it can be
+# deleted; DeleteVirtualMFADevice is still read, its device name taken for the user's.
+# CreateUser: a user deleted and recreated under the same name within the second keeps the
+# report row's ARN and creation second, so the row alone cannot tell them apart.
+VERDICT_EVENTS = (
+    "CreateUser",
+    "CreateLoginProfile",
+    "DeleteLoginProfile",
+    "EnableMFADevice",
+    "DeactivateMFADevice",
+    "DeleteVirtualMFADevice",
+)
+CLOCK_SKEW = timedelta(minutes=5)
+# IAM's home region per partition: where CloudTrail records IAM's events.
+IAM_EVENT_REGION = {"aws": "us-east-1", "aws-us-gov": "us-gov-west-1", "aws-cn": "cn-north-1"}
+
+
+class DeltaUnavailable(RuleError):
+    """The delta could not be had: the sweep must not trust the report (it reads live instead)."""
+
+
+def iam_event_region(region: str) -> str:
+    """The region CloudTrail records IAM events in, for the partition of ``region``."""
+    if region.startswith("us-gov-"):
+        return IAM_EVENT_REGION["aws-us-gov"]
+    if region.startswith("cn-"):
+        return IAM_EVENT_REGION["aws-cn"]
+    return IAM_EVENT_REGION["aws"]
+
+
+def changed_since(cloudtrail: Any, since: datetime, until: datetime, deadline: Any) -> set[UserName]:
+    """User names of every verdict-changing IAM event in [since - skew, until].
+
+    Raises DeltaUnavailable when any lookup fails or time runs out: a partial delta would
+    trust report rows it never checked.
+    """
+    names: set[UserName] = set()
+    lookups = 0
+    try:
+        for event_name in VERDICT_EVENTS:
+            deadline.check(f"CloudTrail delta before {event_name}")
+            for event in _events(cloudtrail, event_name, since - CLOCK_SKEW, until):
+                lookups += 1
+                name = _user_name(event)
+                if name is None:  # who changed is unknown: no row of the report can be trusted
+                    raise DeltaUnavailable(f"{event_name} event {event.get('EventId')} names no user")
+                names.add(name)
+    except DeltaUnavailable:
+        raise
+    except RuleError as error:  # AwsCallFailed (AccessDenied, throttled past retries), OutOfTime
+        raise DeltaUnavailable(f"CloudTrail delta unavailable ({error})") from error
+    LOG.info("CloudTrail delta since %s: %d event(s), %d user(s) to read live", since, lookups, len(names))
+    return names
+
+
+def _events(cloudtrail: Any, event_name: str, start: datetime, end: datetime) -> Iterator[dict[str, Any]]:
+    with translated("LookupEvents"):
+        pages = cloudtrail.get_paginator("lookup_events").paginate(
+            LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": event_name}],
+            StartTime=start,
+            EndTime=end,
+            PaginationConfig={"PageSize": 50},  # the API's maximum
+        )
+        for page in pages:
+            yield from page.get("Events", [])
+
+
+def _user_name(event: dict[str, Any]) -> UserName | None:
+    """The user an IAM event acted on, from its CloudTrailEvent JSON."""
+    try:
+        detail = json.loads(event.get("CloudTrailEvent") or "{}")
+    except ValueError:
+        detail = {}
+    parameters = detail.get("requestParameters") or {}
+    if isinstance(parameters.get("userName"), str):
+        return UserName(parameters["userName"])
+    serial = parameters.get("serialNumber")
+    if isinstance(serial, str) and ":mfa/" in serial:  # a virtual device: arn:...:mfa/<path><name>
+        return UserName(serial.rsplit("/", 1)[-1])
+    for resource in event.get("Resources") or []:  # the lookup's own summary, when present
+        if resource.get("ResourceType") == "AWS::IAM::User" and resource.get("ResourceName"):
+            return UserName(resource["ResourceName"])
+    return None

@@ -1,0 +1,252 @@
+"""Fresh in both directions: the credential report path with its CloudTrail delta gives the
+verdicts of reading every user live, whatever changed after the report was generated.
+
+The report is frozen at the moment of the test's choosing (moto's always reflects the
+present): GetCredentialReport answers with the content captured then. CloudTrail
+LookupEvents, which moto lacks, is answered by tests.support.TrailEvents with AWS-shaped
+events the test records for each change it makes (as CloudTrail would).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar
+
+import pytest
+from console_mfa.aws import configured_session
+from console_mfa.errors import OutOfTime
+from console_mfa.live import LiveIam
+from console_mfa.policy import DataSource, Policy
+from console_mfa.sweep import Deadline, sweep
+from console_mfa.trail import VERDICT_EVENTS, iam_event_region
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from iam_console_mfa.seed import Mfa, create_user, enable_mfa
+from tests.conftest import _answer_lookup_events
+from tests.support import CallLog, TrailEvents, answer_operation
+
+LIVE = Policy(data_source=DataSource.LIVE)
+REPORT = Policy(data_source=DataSource.CREDENTIAL_REPORT)
+
+
+def freeze_report(iam: Any) -> datetime:
+    """From now on IAM serves the report of this moment, generated an hour ago."""
+    iam.generate_credential_report()
+    content = iam.get_credential_report()["Content"]
+    generated = datetime.now(UTC) - timedelta(hours=1)
+    session = configured_session()
+    answer_operation(session, "iam", "GenerateCredentialReport", lambda: {"State": "COMPLETE"})
+    answer_operation(
+        session,
+        "iam",
+        "GetCredentialReport",
+        lambda: {"Content": content, "ReportFormat": "text/csv", "GeneratedTime": generated},
+    )
+    return generated
+
+
+def verdicts(policy: Policy, deadline: Deadline | None = None) -> dict[str, str]:
+    session = configured_session()
+    iam, trail = session.client("iam"), session.client("cloudtrail", region_name="us-east-1")
+    assessed = sweep(LiveIam(iam), policy, datetime.now(UTC), deadline or Deadline(), trail=trail)
+    return {a.user.user_name: a.verdict.compliance.value for a in assessed}
+
+
+def serial(iam: Any, name: str) -> str:
+    return iam.list_mfa_devices(UserName=name)["MFADevices"][0]["SerialNumber"]
+
+
+def change(iam: Any, trail: TrailEvents, name: str, what: str) -> None:
+    """Make one change to a user and record the CloudTrail events IAM would."""
+    now = datetime.now(UTC)
+    user = iam.get_user(UserName=name)["User"]
+    has_password = bool(iam.list_mfa_devices(UserName=name)) and _has_password(iam, name)
+    devices = iam.list_mfa_devices(UserName=name)["MFADevices"]
+    if what == "add-password" and not has_password:
+        iam.create_login_profile(UserName=name, Password="Correct-Horse-9!")
+        trail.record("CreateLoginProfile", name, now)
+    elif what == "remove-password" and has_password:
+        iam.delete_login_profile(UserName=name)
+        trail.record("DeleteLoginProfile", name, now)
+    elif what == "enable-mfa" and not devices:
+        enable_mfa(iam, user, Mfa.HARDWARE)
+        trail.record("EnableMFADevice", name, now, serialNumber=serial(iam, name))
+    elif what == "deactivate-mfa" and devices:
+        iam.deactivate_mfa_device(UserName=name, SerialNumber=devices[0]["SerialNumber"])
+        trail.record("DeactivateMFADevice", name, now, serialNumber=devices[0]["SerialNumber"])
+        if ":mfa/" in devices[0]["SerialNumber"]:  # a virtual device: delete it too
+            iam.delete_virtual_mfa_device(SerialNumber=devices[0]["SerialNumber"])
+            trail.record("DeleteVirtualMFADevice", "", now, serialNumber=devices[0]["SerialNumber"])
+    elif what == "recreate":
+        for device in devices:
+            iam.deactivate_mfa_device(UserName=name, SerialNumber=device["SerialNumber"])
+            if ":mfa/" in device["SerialNumber"]:
+                iam.delete_virtual_mfa_device(SerialNumber=device["SerialNumber"])
+        if has_password:
+            iam.delete_login_profile(UserName=name)
+        iam.delete_user(UserName=name)
+        create_user(iam, name)  # same name and ARN, a new UserId, a password, no MFA
+        trail.record("CreateUser", name, now)
+
+
+def _has_password(iam: Any, name: str) -> bool:
+    try:
+        iam.get_login_profile(UserName=name)
+    except iam.exceptions.NoSuchEntityException:
+        return False
+    return True
+
+
+def seed(iam: Any) -> list[str]:
+    states = [Mfa.VIRTUAL, Mfa.HARDWARE, Mfa.NONE, Mfa.FIDO]
+    names = []
+    for i, mfa in enumerate(states * 2):
+        name = f"user-{i}"
+        create_user(iam, name, password=i % 3 != 2, mfa=mfa)
+        names.append(name)
+    return names
+
+
+@pytest.mark.parametrize(
+    ("what", "user", "verdict"),
+    [
+        ("add-password", "user-2", "NON_COMPLIANT"),  # no password in the report, one now
+        ("remove-password", "user-1", "NOT_APPLICABLE"),
+        ("enable-mfa", "user-6", "COMPLIANT"),  # user-6: password, no MFA in the report
+        ("deactivate-mfa", "user-1", "NON_COMPLIANT"),  # hardware device deactivated
+        ("deactivate-mfa", "user-0", "NON_COMPLIANT"),  # virtual device deactivated and deleted
+        ("recreate", "user-4", "NON_COMPLIANT"),
+    ],
+)
+def test_each_change_after_the_report_gives_the_live_verdict(
+    iam: Any, trail: TrailEvents, what: str, user: str, verdict: str
+) -> None:
+    seed(iam)
+    freeze_report(iam)
+    change(iam, trail, user, what)
+    report_path = verdicts(REPORT)
+    assert report_path[user] == verdict
+    assert report_path == verdicts(LIVE)
+
+
+CHANGES = st.lists(
+    st.tuples(
+        st.integers(0, 7),
+        st.sampled_from(["add-password", "remove-password", "enable-mfa", "deactivate-mfa", "recreate"]),
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+@given(changes=CHANGES)
+def test_report_path_with_the_delta_equals_live_after_any_changes(
+    account: None, trail: TrailEvents, changes: list[tuple[int, str]]
+) -> None:
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.iam.models import iam_backends
+
+    iam_backends[DEFAULT_ACCOUNT_ID]["global"].reset()
+    trail.events.clear()
+    iam = configured_session().client("iam")
+    names = seed(iam)
+    freeze_report(iam)
+    for index, what in changes:
+        change(iam, trail, names[index], what)
+    assert verdicts(REPORT) == verdicts(LIVE)
+
+
+def test_lookups_page_through_every_event_and_name_each_user_once(
+    iam: Any, trail: TrailEvents, call_log: CallLog
+) -> None:
+    for i in range(120):
+        create_user(iam, f"u{i:03}", password=False)
+    freeze_report(iam)
+    now = datetime.now(UTC)
+    for i in range(120):  # 120 events of one kind: 3 pages of at most 50
+        iam.create_login_profile(UserName=f"u{i:03}", Password="Correct-Horse-9!")
+        trail.record("CreateLoginProfile", f"u{i:03}", now)
+    assert set(verdicts(REPORT).values()) == {"NON_COMPLIANT"}
+    lookups = [r for r in trail.requests if r["LookupAttributes"][0]["AttributeValue"] == "CreateLoginProfile"]
+    assert [r.get("NextToken") for r in lookups] == [None, "50", "100"]
+    assert {r["LookupAttributes"][0]["AttributeValue"] for r in trail.requests} == set(VERDICT_EVENTS)
+
+
+class ThrottledCloudTrail(BaseHTTPRequestHandler):
+    """A CloudTrail endpoint that throttles every request: botocore's retries really run."""
+
+    attempts: ClassVar[int] = 0
+
+    def do_POST(self) -> None:
+        type(self).attempts += 1
+        self.rfile.read(int(self.headers["Content-Length"]))
+        payload = b'{"__type": "ThrottlingException", "message": "Rate exceeded"}'
+        self.send_response(400)
+        self.send_header("Content-Type", "application/x-amz-json-1.1")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def throttled_cloudtrail(account: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[type[ThrottledCloudTrail]]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), ThrottledCloudTrail)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDTRAIL", f"http://127.0.0.1:{server.server_port}")
+    configured_session().events.unregister("before-call.cloudtrail.LookupEvents", _answer_lookup_events)
+    ThrottledCloudTrail.attempts = 0
+    yield ThrottledCloudTrail
+    server.shutdown()
+
+
+def test_no_delta_means_live_reads_never_a_trusted_stale_row(
+    iam: Any, trail: TrailEvents, caplog: pytest.LogCaptureFixture
+) -> None:
+    create_user(iam, "bob", mfa=Mfa.VIRTUAL)
+    freeze_report(iam)
+    iam.deactivate_mfa_device(UserName="bob", SerialNumber=serial(iam, "bob"))  # CloudTrail unreadable
+    trail.fail_with = "AccessDeniedException"
+    with caplog.at_level(logging.WARNING):
+        assert verdicts(REPORT) == {"bob": "NON_COMPLIANT"}
+    assert "CloudTrail delta unavailable (LookupEvents failed: AccessDeniedException" in caplog.text
+
+
+def test_throttling_is_retried_then_the_sweep_reads_live(
+    iam: Any, throttled_cloudtrail: type[ThrottledCloudTrail], caplog: pytest.LogCaptureFixture
+) -> None:
+    create_user(iam, "bob", mfa=Mfa.VIRTUAL)
+    freeze_report(iam)
+    iam.deactivate_mfa_device(UserName="bob", SerialNumber=serial(iam, "bob"))
+    with caplog.at_level(logging.WARNING):
+        assert verdicts(REPORT) == {"bob": "NON_COMPLIANT"}
+    assert "LookupEvents failed: ThrottlingException" in caplog.text
+    assert throttled_cloudtrail.attempts == 9  # the first attempt and botocore's 8 retries (standard mode)
+
+
+def test_no_time_for_the_delta_nor_for_live_reads_fails_loudly(iam: Any, trail: TrailEvents) -> None:
+    for i in range(5):
+        create_user(iam, f"u{i}")
+    freeze_report(iam)
+    clock = [200_000]
+
+    def remaining() -> int:  # the report takes its half, then time runs out
+        clock[0] -= 60_000
+        return clock[0]
+
+    with pytest.raises(OutOfTime):
+        verdicts(REPORT, Deadline(remaining))
+
+
+def test_iam_events_are_read_in_the_partitions_iam_region() -> None:
+    assert iam_event_region("eu-west-1") == "us-east-1"
+    assert iam_event_region("us-east-1") == "us-east-1"
+    assert iam_event_region("us-gov-east-1") == "us-gov-west-1"
+    assert iam_event_region("cn-northwest-1") == "cn-north-1"
