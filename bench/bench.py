@@ -132,7 +132,8 @@ def measure(url: str, n: int) -> dict[str, Any]:
     confirmed = ours["non_compliant"]
     generate = ours["calls"].get("GenerateCredentialReport", 0)
     polls = max(0, generate - 1)
-    floor = 1 + 1 + math.ceil(n / 1000) + math.ceil(n / 100) + 1  # the clean-up read: 1 page, Config was empty
+    lookups = ours["calls"].get("LookupEvents", 0)  # the report's CloudTrail delta: 1 page per event name
+    floor = 1 + 1 + math.ceil(n / 1000) + math.ceil(n / 100) + 1 + lookups  # 1 results page: Config was empty
     ours_total = real_iam_total(ours["calls"], math.ceil(n / 1000))
     base_total = real_iam_total(base["calls"], math.ceil(n / 100))  # ListUsers' default page: 100
     # Steady state: each result is re-asserted every RefreshDays, whatever the sweep frequency,
@@ -147,6 +148,7 @@ def measure(url: str, n: int) -> dict[str, Any]:
         "confirmed_non_compliant": confirmed,
         "polls": polls,
         "budget": floor + 2 * confirmed + polls,
+        "delta_lookups": lookups,
         "ratio_to_floor": ours_total / floor,
         "baseline_calls": base_total,
         "baseline_call_ratio": base_total / ours_total,

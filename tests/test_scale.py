@@ -342,9 +342,9 @@ def test_sweep_fails_before_lambda_timeout_and_writes_nothing(iam: Any, config_a
     assert "PutEvaluations" not in config_api.requests
 
 
-def test_auto_picks_live_up_to_100_users() -> None:
-    assert choose_source(Policy(), 100) is DataSource.LIVE
-    assert choose_source(Policy(), 101) is DataSource.CREDENTIAL_REPORT
+def test_auto_picks_live_up_to_20_users() -> None:
+    assert choose_source(Policy(), 20) is DataSource.LIVE
+    assert choose_source(Policy(), 21) is DataSource.CREDENTIAL_REPORT
     assert choose_source(Policy(data_source=DataSource.LIVE), 5000) is DataSource.LIVE
 
 
