@@ -111,6 +111,7 @@ def plan(settings: dict[str, Any], bucket: str, code_key: str) -> list[StackPlan
                 "AlarmTopicArn": "<alerts.TopicArn>" if alerts["enabled"] else "",
                 "MaximumAutomaticAttempts": str(remediation["maximumAutomaticAttempts"]),
                 "RetryAttemptSeconds": str(remediation["retryAttemptSeconds"]),
+                "ReevaluateOnIamChange": str(settings["reevaluateOnIamChange"]).lower(),
             },
         )
     )

@@ -38,3 +38,8 @@ REMEDIATION_ACTIONS = REMEDIATION_USER_ACTIONS + REMEDIATION_TAG_ACTIONS + REMED
 
 # The Automation document's role: it only invokes the remediation Lambda.
 AUTOMATION_ACTIONS = ("lambda:InvokeFunction",)
+
+# The near-real-time re-evaluation Lambda (console_mfa.reevaluate). Lambda's SQS event source
+# mapping also uses its role to read the queue (sqs:ReceiveMessage, DeleteMessage,
+# GetQueueAttributes): granted in rule.yaml, called by Lambda, not by this code.
+REEVALUATE_ACTIONS = ("config:StartConfigRulesEvaluation",)
