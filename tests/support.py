@@ -155,14 +155,14 @@ class TrailEvents:
         if self.fail_with:
             error = {"Error": {"Code": self.fail_with, "Message": f"stubbed {self.fail_with}"}}
             return AWSResponse(params["url"], 400, {}, None), {**error, "ResponseMetadata": {}}
-        (attribute,) = request["LookupAttributes"]
-        assert attribute["AttributeKey"] == "EventName"
-        start = datetime.fromtimestamp(request["StartTime"], UTC)
-        end = datetime.fromtimestamp(request["EndTime"], UTC)
+        attributes = request.get("LookupAttributes") or []  # at most one, as CloudTrail allows
+        assert len(attributes) <= 1 and all(a["AttributeKey"] == "EventName" for a in attributes)
+        start = datetime.fromtimestamp(request.get("StartTime", 0), UTC)
+        end = datetime.fromtimestamp(request["EndTime"], UTC) if "EndTime" in request else datetime.now(UTC)
         matching = [
             e
             for e in reversed(self.events)  # newest first, as CloudTrail lists them
-            if e["EventName"] == attribute["AttributeValue"] and start <= e["EventTime"] <= end
+            if all(e["EventName"] == a["AttributeValue"] for a in attributes) and start <= e["EventTime"] <= end
         ]
         first = int(request.get("NextToken") or 0)
         size = min(request.get("MaxResults") or self.PAGE, self.PAGE)

@@ -67,6 +67,17 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--settings", type=Path, default=None, metavar="FILE", help="default: rdk-config.json")
     deploy.add_argument("--dry-run", action="store_true", help="print the plan; call nothing")
 
+    doctor = commands.add_parser(
+        "doctor",
+        parents=[aws],
+        help="read-only: is the account (or organization) ready? exit 0 ready, 1 not, 2 error",
+    )
+    doctor.add_argument("--settings", type=Path, default=None, metavar="FILE", help="default: rdk-config.json")
+    doctor.add_argument(
+        "--organization", action="store_true", help="also every member account's stack instance (StackSet)"
+    )
+    doctor.add_argument("--format", choices=("text", "json"), default="text")
+
     commands.add_parser("demo", help="the rule end to end on an embedded moto account (no AWS needed)")
     policy = commands.add_parser("policy", help="print the IAM policy this CLI needs")
     policy.add_argument("--enforce", action="store_true", help="include what `enforce --apply` needs")
@@ -291,8 +302,30 @@ def cmd_policy(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
+def cmd_doctor(args: argparse.Namespace, console: Console) -> int:
+    from . import doctor, settings
+
+    try:
+        chosen = settings.load(args.settings or settings.SETTINGS)
+    except settings.SettingsError as error:
+        raise CliError(str(error)) from None
+    args.region = args.region or chosen["region"]
+    aws = session(args)
+    checks = list(doctor.account_checks(aws, chosen))
+    if args.organization:
+        checks += list(doctor.organization_checks(aws, chosen, doctor.STACK_SET))
+    if args.format == "json":
+        sys.stdout.write(json.dumps([c._asdict() for c in checks], indent=2) + "\n")
+    else:
+        for check in checks:
+            fix = f" -> {check.fix}" if not check.ok and check.fix else ""
+            sys.stdout.write(f"{'ok' if check.ok else 'MISSING':<8}{check.name}: {check.detail}{fix}\n")
+    return EXIT_OK if all(c.ok for c in checks) else EXIT_NON_COMPLIANT
+
+
 COMMANDS = {
     "report": cmd_report,
+    "doctor": cmd_doctor,
     "enforce": cmd_enforce,
     "evaluate": cmd_evaluate,
     "deploy": cmd_deploy,

@@ -1,0 +1,202 @@
+"""``iam-console-mfa doctor`` on a moto account that is ready, and missing one thing at a time.
+
+moto lacks DescribeConfigRuleEvaluationStatus and ListEnabledProductsForImport: both are
+answered at the botocore level with AWS's shapes; LookupEvents by the suite's CloudTrail stub.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from datetime import UTC, datetime
+
+import pytest
+from console_mfa.aws import configured_session
+
+from iam_console_mfa import cli
+from tests.support import answer_operation, fail_operation
+
+ACCOUNT = "123456789012"
+RULE = "IAM_USER_CONSOLE_MFA"
+CONFIG_PRODUCT = f"arn:aws:securityhub:us-east-1:{ACCOUNT}:product-subscription/aws/config"
+
+
+def function(name: str, config_may_invoke: bool = False) -> str:
+    session = configured_session()
+    role = session.client("iam").create_role(RoleName=f"{name}-role", AssumeRolePolicyDocument="{}")["Role"][
+        "Arn"
+    ]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("f.py", "def handler(event, context): pass\n")
+    lam = session.client("lambda")
+    arn = lam.create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=role,
+        Handler="f.handler",
+        Code={"ZipFile": code.getvalue()},
+    )["FunctionArn"]
+    if config_may_invoke:
+        lam.add_permission(
+            FunctionName=name,
+            StatementId="config",
+            Action="lambda:InvokeFunction",
+            Principal="config.amazonaws.com",
+            SourceAccount=ACCOUNT,
+        )
+    return arn
+
+
+def ready_account(skip: str = "") -> None:
+    session = configured_session()
+    config = session.client("config")
+    if skip != "recorder":
+        session.client("s3").create_bucket(Bucket="config-bucket")
+        config.put_configuration_recorder(
+            ConfigurationRecorder={
+                "name": "default",
+                "roleARN": f"arn:aws:iam::{ACCOUNT}:role/config",
+                "recordingGroup": {"allSupported": True, "includeGlobalResourceTypes": True},
+            }
+        )
+        config.put_delivery_channel(DeliveryChannel={"name": "default", "s3BucketName": "config-bucket"})
+        config.start_configuration_recorder(ConfigurationRecorderName="default")
+    evaluator = function(f"{RULE}-evaluator", config_may_invoke=skip != "permission")
+    if skip != "remediation":
+        function(f"{RULE}-remediation")
+    if skip != "rule":
+        config.put_config_rule(
+            ConfigRule={
+                "ConfigRuleName": RULE,
+                "Scope": {"ComplianceResourceTypes": ["AWS::IAM::User"]},
+                "Source": {
+                    "Owner": "CUSTOM_LAMBDA",
+                    "SourceIdentifier": evaluator,
+                    "SourceDetails": [{"EventSource": "aws.config", "MessageType": "ScheduledNotification"}],
+                },
+            }
+        )
+    answer_operation(
+        session,
+        "config-service",
+        "DescribeConfigRuleEvaluationStatus",
+        lambda: {
+            "ConfigRulesEvaluationStatus": [
+                {
+                    "ConfigRuleName": RULE,
+                    "LastSuccessfulEvaluationTime": datetime(2026, 11, 24, 6, 0, tzinfo=UTC),
+                }
+            ]
+        },
+    )
+    if skip != "securityhub":
+        session.client("securityhub").enable_security_hub()
+    products = [] if skip == "integration" else [CONFIG_PRODUCT]
+    answer_operation(
+        session, "securityhub", "ListEnabledProductsForImport", lambda: {"ProductSubscriptions": products}
+    )
+
+
+def doctor(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
+    monkeypatch.setattr(cli, "session", lambda args: configured_session())
+    return cli.main(["doctor", *args])
+
+
+def test_a_ready_account_passes_every_check(account: None, monkeypatch, capsys) -> None:
+    ready_account()
+    assert doctor(monkeypatch) == 0
+    out = capsys.readouterr().out
+    for name in (
+        "recorder",
+        "delivery channel",
+        "rule",
+        "last evaluation",
+        "invoke permission",
+        "remediation",
+        "Security Hub",
+        "CloudTrail event history",
+        "credential report",
+    ):
+        assert f"ok      {name}: " in out, name
+    assert "MISSING" not in out
+
+
+@pytest.mark.parametrize(
+    ("skip", "line"),
+    [
+        (
+            "recorder",
+            "MISSING recorder: no recorder records AWS::IAM::User in us-east-1 -> record global resources",
+        ),
+        ("rule", "MISSING rule: IAM_USER_CONSOLE_MFA in us-east-1 -> deploy it: iam-console-mfa deploy"),
+        ("permission", "MISSING invoke permission: no config.amazonaws.com permission with SourceAccount"),
+        ("remediation", "MISSING remediation: IAM_USER_CONSOLE_MFA-remediation -> deploy it"),
+        ("securityhub", "MISSING Security Hub: not enabled in us-east-1 -> enable Security Hub"),
+        (
+            "integration",
+            "MISSING Security Hub: AWS Config integration off -> enable the AWS Config integration",
+        ),
+    ],
+)
+def test_each_missing_piece_is_one_line_with_its_fix(
+    account: None, monkeypatch, capsys, skip: str, line: str
+) -> None:
+    ready_account(skip)
+    assert doctor(monkeypatch) == 1
+    assert line in capsys.readouterr().out
+
+
+def test_json_output(account: None, monkeypatch, capsys) -> None:
+    ready_account("integration")
+    assert doctor(monkeypatch, "--format", "json") == 1
+    checks = {c["name"]: c for c in json.loads(capsys.readouterr().out)}
+    assert checks["recorder"]["ok"] is True
+    assert checks["Security Hub"] == {
+        "name": "Security Hub",
+        "ok": False,
+        "detail": "AWS Config integration off",
+        "fix": "enable the AWS Config integration in Security Hub",
+    }
+
+
+def test_access_denied_exits_2_naming_the_call(account: None, monkeypatch, capsys) -> None:
+    ready_account()
+    fail_operation(
+        configured_session(), "config-service", "DescribeConfigurationRecorders", "AccessDeniedException"
+    )
+    assert doctor(monkeypatch) == 2
+    assert "error: DescribeConfigurationRecorders failed: AccessDeniedException" in capsys.readouterr().err
+
+
+def test_organization_lists_every_member_accounts_stack_instance(account: None, monkeypatch, capsys) -> None:
+    ready_account()
+    answer_operation(
+        configured_session(),
+        "cloudformation",
+        "ListStackInstances",
+        lambda: {
+            "Summaries": [
+                {
+                    "Account": "111111111111",
+                    "Region": "us-east-1",
+                    "StackSetId": "s",
+                    "Status": "CURRENT",
+                    "StackInstanceStatus": {"DetailedStatus": "SUCCEEDED"},
+                },
+                {
+                    "Account": "222222222222",
+                    "Region": "us-east-1",
+                    "StackSetId": "s",
+                    "Status": "OUTDATED",
+                    "StatusReason": "Role AWSCloudFormationStackSetExecutionRole is invalid",
+                    "StackInstanceStatus": {"DetailedStatus": "FAILED"},
+                },
+            ]
+        },
+    )
+    assert doctor(monkeypatch, "--organization") == 1
+    out = capsys.readouterr().out
+    assert "ok      account 111111111111: us-east-1: SUCCEEDED" in out
+    assert "MISSING account 222222222222: us-east-1: FAILED -> see the StackSet's operations: Role" in out
