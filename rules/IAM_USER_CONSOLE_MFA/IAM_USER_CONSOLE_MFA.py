@@ -20,10 +20,7 @@ from console_mfa.errors import InvalidEvent, RuleError, UserGone
 from console_mfa.live import LiveIam
 from console_mfa.model import RESOURCE_TYPE, Compliance, UserId
 from console_mfa.policy import Policy, parse_policy
-from console_mfa.recorded import recorded_results
 from console_mfa.sweep import NO_DEADLINE, Deadline, sweep
-from console_mfa.trail import iam_event_region
-from console_mfa.writes import plan_writes
 from rdklib import ConfigRule, Evaluation, Evaluator
 
 APPLICABLE_RESOURCES = [RESOURCE_TYPE]
@@ -69,6 +66,11 @@ class IAM_USER_CONSOLE_MFA(ConfigRule):  # noqa: N801 - the class name rdk expec
     def evaluate_periodic(
         self, event: dict, client_factory: Any, valid_rule_parameters: Policy
     ) -> list[Evaluation]:
+        # Only sweeps need these: imported here to keep the cold start of change evaluations short.
+        from console_mfa.recorded import recorded_results
+        from console_mfa.trail import iam_event_region
+        from console_mfa.writes import plan_writes
+
         live = LiveIam(client_factory.build_client("iam"))
         now = self._now()
         # IAM's events are recorded in the partition's IAM region, whatever region this runs in.
