@@ -66,6 +66,7 @@ def test_settings_schema_takes_its_patterns_from_the_registry() -> None:
         parameters.EXEMPT_TAG,
         parameters.GRACE_PERIOD_DAYS,
         parameters.REFRESH_DAYS,
+        parameters.SECURITY_HUB_FINDINGS,
     ):
         assert schema[parameter.name]["pattern"] == parameter.pattern, parameter.name
     assert {""} | set(schema["DataSource"]["enum"]) == {

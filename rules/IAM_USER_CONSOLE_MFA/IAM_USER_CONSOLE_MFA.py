@@ -20,7 +20,7 @@ from console_mfa.errors import InvalidEvent, RuleError, UserGone
 from console_mfa.live import LiveIam
 from console_mfa.model import RESOURCE_TYPE, Compliance, UserId
 from console_mfa.policy import Policy, parse_policy
-from console_mfa.sweep import NO_DEADLINE, Deadline, sweep
+from console_mfa.sweep import NO_DEADLINE, Assessment, Deadline, sweep
 from rdklib import ConfigRule, Evaluation, Evaluator
 
 APPLICABLE_RESOURCES = [RESOURCE_TYPE]
@@ -61,6 +61,9 @@ class IAM_USER_CONSOLE_MFA(ConfigRule):  # noqa: N801 - the class name rdk expec
             LOG.info("user %s deleted while being evaluated: skipped", user.user_name)
             return []
         verdict = decide(facts, valid_rule_parameters, self._now())
+        if valid_rule_parameters.security_hub_findings:
+            arn = str(configuration_item.get("ARN") or "")
+            _publish_findings(event, client_factory, [Assessment(user, facts, verdict, arn)], self._now())
         return [_evaluation(user.user_id, verdict.compliance, verdict.annotation)]
 
     def evaluate_periodic(
@@ -86,11 +89,37 @@ class IAM_USER_CONSOLE_MFA(ConfigRule):  # noqa: N801 - the class name rdk expec
             valid_rule_parameters.refresh_days,
         )
         LOG.info("sweep of %d users: writes %s", len(assessments), plan.counts())
+        if valid_rule_parameters.security_hub_findings:
+            _publish_findings(event, client_factory, assessments, now, sweep=True)
         WRITE_BUDGET.expect(self.deadline.remaining_ms, len(plan.writes))
         return [_evaluation(w.user_id, w.compliance, w.annotation) for w in plan.writes]
 
     def _now(self) -> datetime:
         return self.now or datetime.now(UTC)
+
+
+def _publish_findings(
+    event: dict, client_factory: Any, assessments: list[Assessment], now: datetime, sweep: bool = False
+) -> None:
+    """Native Security Hub findings (console_mfa.findings): open ones re-imported, fixed ones archived.
+
+    A sweep resolves every open finding whose user is no longer flagged (deleted users too); a
+    change evaluation only its own user's.
+    """
+    from console_mfa.findings import Context, finding_id, plan_findings
+    from console_mfa.securityhub import import_findings, open_findings
+
+    if "configRuleArn" not in event:
+        raise InvalidEvent("Invalid Config event: event.configRuleArn is missing (needed for Security Hub)")
+    _, partition, _, region, account, _ = event["configRuleArn"].split(":", 5)
+    context = Context(partition, region, account, event["configRuleName"])
+    hub = client_factory.build_client("securityhub")
+    held = open_findings(hub, context)
+    if not sweep:
+        wanted = {finding_id(context, a.user.user_id) for a in assessments}
+        held = {k: v for k, v in held.items() if k in wanted}
+    published = import_findings(hub, plan_findings(assessments, held, context, now))
+    LOG.info("Security Hub: %d finding(s) imported", published)
 
 
 def _evaluation(user_id: UserId, compliance: Compliance, annotation: str) -> Evaluation:

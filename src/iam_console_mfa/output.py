@@ -6,31 +6,22 @@ import csv
 import io
 import json
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from console_mfa.model import Compliance, Reason
+from console_mfa.risk import risk as engine_risk
 from console_mfa.sweep import Assessment
 from rich.console import Console
 from rich.table import Table
 
-RECENT_USE = timedelta(days=30)
 COLUMNS = ("user", "user_id", "verdict", "mfa", "password_set", "password_last_used", "risk", "annotation")
 STYLE = {"COMPLIANT": "green", "NON_COMPLIANT": "bold red", "NOT_APPLICABLE": "dim"}
 RISK_STYLE = {"CRITICAL": "bold red", "HIGH": "red", "LOW": "green"}
 
 
 def risk(assessment: Assessment, now: datetime) -> str:
-    """CRITICAL: no MFA and the password used in the last 30 days; HIGH: no MFA; LOW: MFA.
-
-    Exempt users and users in their grace period carry the risk of a password without MFA
-    too: the verdict spares them, the risk level does not hide it.
-    """
-    if assessment.facts.mfa_kinds:
-        return "LOW"
-    last_used = assessment.facts.password_last_used
-    recently = isinstance(last_used, datetime) and now - last_used <= RECENT_USE
-    return "CRITICAL" if recently else "HIGH"
+    return engine_risk(assessment.facts, now).value
 
 
 def rows(assessments: Iterable[Assessment], now: datetime) -> list[dict[str, str]]:

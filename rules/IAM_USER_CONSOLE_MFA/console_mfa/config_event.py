@@ -30,6 +30,7 @@ _CI_FIELDS = ("resourceType", "resourceId", "configurationItemStatus", "configur
 
 _STATUSES = ("OK", "ResourceDiscovered", "ResourceNotRecorded", "ResourceDeleted", "ResourceDeletedNotRecorded")
 # IAM user names: [\w+=,.@-]{1,64} (ASCII word characters).
+_RULE_ARN = re.compile(r"arn:[a-z-]+:config:[a-z0-9-]+:[0-9]{12}:config-rule/.+")
 _USER_NAME = re.compile(r"[A-Za-z0-9_+=,.@-]{1,64}")
 
 
@@ -97,6 +98,8 @@ def validate_event(event: Any) -> str:
     _require(event, ("invokingEvent", "resultToken", "executionRoleArn", "configRuleName"), "event")
     for key in ("resultToken", "executionRoleArn", "configRuleName"):
         _text(event, key, "event")
+    if "configRuleArn" in event and not _RULE_ARN.fullmatch(_text(event, "configRuleArn", "event")):
+        raise _bad(f"event.configRuleArn {event['configRuleArn']!r:.80} is not a Config rule ARN")
     invoking = _json_object(event, "invokingEvent")
     if "ruleParameters" in event:
         parse_policy(_json_object(event, "ruleParameters"))  # rdklib reads some of them first

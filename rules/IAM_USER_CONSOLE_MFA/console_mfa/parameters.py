@@ -63,7 +63,20 @@ REFRESH_DAYS = Parameter(
     r"^(|[1-9]|[1-8][0-9]|90)$",
     "Days (1 to 90) after which a sweep writes a user's unchanged result again (README, Cost and scale).",
 )
-RULE_PARAMETERS = (EXEMPT_USER_NAMES, EXEMPT_TAG, GRACE_PERIOD_DAYS, DATA_SOURCE, REFRESH_DAYS)
+SECURITY_HUB_FINDINGS = Parameter(
+    "SecurityHubFindings",
+    "false",
+    r"^(|true|false)$",
+    "true: also import native Security Hub findings with the rule's risk as severity (README, Security Hub).",
+)
+RULE_PARAMETERS = (
+    EXEMPT_USER_NAMES,
+    EXEMPT_TAG,
+    GRACE_PERIOD_DAYS,
+    DATA_SOURCE,
+    REFRESH_DAYS,
+    SECURITY_HUB_FINDINGS,
+)
 # What the remediation re-decides with (DataSource and RefreshDays only concern sweeps).
 REMEDIATION_PARAMETERS = (EXEMPT_USER_NAMES, EXEMPT_TAG, GRACE_PERIOD_DAYS)
 

@@ -43,3 +43,6 @@ AUTOMATION_ACTIONS = ("lambda:InvokeFunction",)
 # mapping also uses its role to read the queue (sqs:ReceiveMessage, DeleteMessage,
 # GetQueueAttributes): granted in rule.yaml, called by Lambda, not by this code.
 REEVALUATE_ACTIONS = ("config:StartConfigRulesEvaluation",)
+
+# With SecurityHubFindings=true, the rule's role also (rule.yaml, SecurityHubFindingsPolicy):
+SECURITY_HUB_ACTIONS = ("securityhub:BatchImportFindings", "securityhub:GetFindings")

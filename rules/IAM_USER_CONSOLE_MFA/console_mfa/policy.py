@@ -19,6 +19,7 @@ from .parameters import (
     MAX_GRACE_DAYS,
     RDKLIB_PARAMETERS,
     REFRESH_DAYS,
+    SECURITY_HUB_FINDINGS,
     Parameter,
 )
 
@@ -56,6 +57,7 @@ class Policy(NamedTuple):
     grace_period_days: int = 0
     data_source: DataSource = DataSource.AUTO
     refresh_days: int = 7
+    security_hub_findings: bool = False
 
     def exempting_pattern(self, user_name: str) -> str | None:
         """The first ExemptUserNames pattern that matches (IAM names are case-insensitive)."""
@@ -121,6 +123,7 @@ _PARSERS: dict[str, tuple[str, Callable[[str], object]]] = {
     GRACE_PERIOD_DAYS.name: ("grace_period_days", _grace_days),
     DATA_SOURCE.name: ("data_source", _data_source),
     REFRESH_DAYS.name: ("refresh_days", _refresh_days),
+    SECURITY_HUB_FINDINGS.name: ("security_hub_findings", lambda raw: raw == "true"),
 }
 KNOWN_PARAMETERS = tuple(BY_NAME)
 

@@ -43,6 +43,7 @@ class Assessment(NamedTuple):
     user: UserRef
     facts: UserFacts
     verdict: Verdict
+    arn: str = ""  # the user's ARN (with its path), for Security Hub findings
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,7 @@ def sweep(
 
 def assess_live(live: LiveIam, listed: ListedUser, policy: Policy, now: datetime) -> Assessment:
     facts = live.confirm(listed.user, policy, listed.password_last_used)
-    return Assessment(listed.user, facts, decide(facts, policy, now))
+    return Assessment(listed.user, facts, decide(facts, policy, now), listed.arn)
 
 
 def sweep_live(
@@ -158,7 +159,7 @@ def sweep_with_report(
         fresh = listed.user.user_name not in changed
         facts = report_facts(listed, row) if row is not None and fresh else None
         if facts is not None and not needs_confirmation(facts, policy):
-            yield Assessment(listed.user, facts, decide(facts, policy, now))
+            yield Assessment(listed.user, facts, decide(facts, policy, now), listed.arn)
             continue
         deadline.check(f"{confirmed} users confirmed live after the credential report")
         confirmed += 1

@@ -1,0 +1,26 @@
+"""How urgent a user's missing MFA is: the severity of its Security Hub finding. Pure."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timedelta
+
+from .model import LastUse, UserFacts
+
+RECENT_USE = timedelta(days=30)
+
+
+class Risk(enum.StrEnum):
+    CRITICAL = "CRITICAL"  # no MFA, and the password was used in the last 30 days
+    HIGH = "HIGH"  # no MFA
+    LOW = "LOW"  # MFA
+
+
+def risk(facts: UserFacts, now: datetime) -> Risk:
+    """Exempt users and users in their grace period carry the risk of a password without MFA
+    too: the verdict spares them, the risk level does not hide it."""
+    if facts.mfa_kinds:
+        return Risk.LOW
+    last_used = facts.password_last_used
+    recently = not isinstance(last_used, LastUse) and now - last_used <= RECENT_USE
+    return Risk.CRITICAL if recently else Risk.HIGH
