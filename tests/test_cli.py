@@ -276,3 +276,18 @@ def test_report_says_what_a_sweep_would_write_and_skip(
         "a sweep of IAM_USER_CONSOLE_MFA would write 1 evaluation(s) (new 0, changed 1, refresh 0, deleted 0) "
         "and skip 2 unchanged" in capsys.readouterr().err
     )
+
+
+def test_report_asff_writes_the_findings_the_rule_would_import(
+    iam: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from console_mfa.aws import configured_session
+
+    create_user(iam, "bob")
+    create_user(iam, "alice", mfa=Mfa.VIRTUAL)
+    monkeypatch.setattr(cli, "session", lambda args: configured_session())
+    assert cli.main(["report", "--format", "asff"]) == 1
+    (finding,) = json.loads(capsys.readouterr().out)
+    assert finding["Resources"][0]["Details"]["AwsIamUser"]["UserName"] == "bob"
+    assert finding["Severity"] == {"Label": "HIGH"} and finding["Compliance"]["Status"] == "FAILED"
+    assert finding["ProductArn"] == "arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default"

@@ -44,7 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     report = commands.add_parser("report", parents=[aws, rule], help="read-only: every console user's verdict")
-    report.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    report.add_argument(
+        "--format",
+        choices=("table", "json", "csv", "asff"),
+        default="table",
+        help="asff: the Security Hub findings the rule would import (SecurityHubFindings=true)",
+    )
     report.add_argument("--output", type=Path, metavar="FILE", help="write there instead of the terminal")
     report.add_argument(
         "--rule-name",
@@ -180,13 +185,26 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
         target = Console(file=args.output.open("w"), width=200) if args.output else console
         output.print_table(target, assessments, now)
     else:
-        text = output.as_json(assessments, now) if args.format == "json" else output.as_csv(assessments, now)
+        text = {
+            "json": lambda: output.as_json(assessments, now),
+            "csv": lambda: output.as_csv(assessments, now),
+            "asff": lambda: asff(aws, args.rule_name or "IAM_USER_CONSOLE_MFA", assessments, now),
+        }[args.format]()
         if args.output:
             args.output.write_text(text)
         else:
             sys.stdout.write(text)
     flagged = any(a.verdict.compliance.value == "NON_COMPLIANT" for a in assessments)
     return EXIT_NON_COMPLIANT if flagged else EXIT_OK
+
+
+def asff(aws: Any, rule_name: str, assessments: list[Any], now: datetime) -> str:
+    """The findings a sweep would import into Security Hub, as a JSON list."""
+    from console_mfa.findings import Context, plan_findings
+
+    identity = aws.client("sts").get_caller_identity()
+    context = Context(identity["Arn"].split(":")[1], aws.region_name, identity["Account"], rule_name)
+    return json.dumps(plan_findings(assessments, {}, context, now), indent=2) + "\n"
 
 
 def cmd_enforce(args: argparse.Namespace, console: Console) -> int:

@@ -76,6 +76,30 @@ def dashboard(title: str, results: dict[str, dict[str, Any]], names: dict[str, s
     return table
 
 
+def findings_summary(iam: Any) -> str:
+    """The native findings a sweep would import: user and severity (the rule's risk)."""
+    from datetime import UTC, datetime
+
+    from console_mfa.findings import Context, plan_findings
+    from console_mfa.live import LiveIam
+    from console_mfa.policy import parse_policy
+    from console_mfa.sweep import sweep
+
+    policy = parse_policy(
+        {k: v for k, v in PARAMETERS.items() if k != "AssumeRoleMode"} | {"DataSource": "live"}
+    )
+    now = datetime.now(UTC)
+    findings = plan_findings(
+        sweep(LiveIam(iam), policy, now, trail=None),
+        {},
+        Context("aws", "us-east-1", ACCOUNT_ID, "IAM_USER_CONSOLE_MFA"),
+        now,
+    )
+    return ", ".join(
+        f"{f['Resources'][0]['Details']['AwsIamUser']['UserName']} {f['Severity']['Label']}" for f in findings
+    )
+
+
 def run(console: Console) -> int:
     import boto3
     from console_mfa.aws import configured_session
@@ -105,6 +129,7 @@ def run(console: Console) -> int:
         console.print(dashboard("Config dashboard: IAM_USER_CONSOLE_MFA", config.results, names))
         flagged = [uid for uid, e in config.results.items() if e["ComplianceType"] == "NON_COMPLIANT"]
         console.print(f"{len(flagged)} NON_COMPLIANT of {len(config.results)} users.\n")
+        console.print(f"Security Hub (SecurityHubFindings=true) would import: {findings_summary(iam)}\n")
 
         console.print(
             "Remediation: the remediation Lambda (what the SSM document invokes), per NON_COMPLIANT user"

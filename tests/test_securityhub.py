@@ -1,0 +1,182 @@
+"""Security Hub findings: the pure builder, and the publisher against moto's Security Hub.
+
+moto implements BatchImportFindings and GetFindings (filters on GeneratorId, AwsAccountId,
+RecordState, Id). A refused finding (FailedFindings) is injected at the botocore level with
+the API's answer shape.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from console_mfa.aws import configured_session
+from console_mfa.findings import (
+    DESCRIPTION_LIMIT,
+    TITLE_LIMIT,
+    Context,
+    finding_id,
+    open_finding,
+    plan_findings,
+)
+from console_mfa.model import (
+    Compliance,
+    LastUse,
+    MfaKind,
+    Reason,
+    UserFacts,
+    UserId,
+    UserName,
+    UserRef,
+    Verdict,
+)
+from console_mfa.securityhub import FindingsRejected, import_findings
+from console_mfa.sweep import Assessment
+from IAM_USER_CONSOLE_MFA import lambda_handler
+
+from iam_console_mfa.events import scheduled_event
+from iam_console_mfa.local_config import LocalConfig
+from iam_console_mfa.seed import Mfa, create_user, enable_mfa
+from tests.support import REAL_TOKEN, CallLog
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+CONTEXT = Context("aws", "us-east-1", "123456789012", "IAM_USER_CONSOLE_MFA")
+PARAMETERS = {"AssumeRoleMode": "False", "DataSource": "live", "SecurityHubFindings": "true"}
+
+
+def assessment(
+    name: str = "bob", last_used: datetime | LastUse = LastUse.NEVER, mfa: bool = False
+) -> Assessment:
+    user = UserRef(UserId(f"AIDA{name.upper():0<17}"[:21]), UserName(name))
+    facts = UserFacts(user, NOW - timedelta(days=90), (MfaKind.VIRTUAL,) if mfa else (), last_used)
+    verdict = (
+        Verdict(Compliance.COMPLIANT, Reason.MFA, f"{name}: console password with 1 MFA device (1 virtual)")
+        if mfa
+        else Verdict(
+            Compliance.NON_COMPLIANT, Reason.NO_MFA, f"{name}: console password without MFA. Enable..."
+        )
+    )
+    return Assessment(user, facts, verdict, f"arn:aws:iam::123456789012:user/team/{name}")
+
+
+@pytest.mark.parametrize(
+    ("last_used", "severity"), [(NOW - timedelta(days=2), "CRITICAL"), (NOW - timedelta(days=45), "HIGH")]
+)
+def test_open_finding_fields(last_used: datetime, severity: str) -> None:
+    finding = open_finding(assessment(last_used=last_used), CONTEXT, NOW)
+    assert finding["Id"] == "iam-console-mfa/123456789012/" + assessment().user.user_id
+    assert finding["ProductArn"] == "arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default"
+    assert finding["GeneratorId"] == "iam-console-mfa/IAM_USER_CONSOLE_MFA"
+    assert finding["Types"] == [
+        "Software and Configuration Checks/Industry and Regulatory Standards/CIS AWS Foundations Benchmark"
+    ]
+    assert finding["Severity"] == {"Label": severity}
+    (resource,) = finding["Resources"]
+    assert resource["Type"] == "AwsIamUser" and resource["Id"] == "arn:aws:iam::123456789012:user/team/bob"
+    assert resource["Details"]["AwsIamUser"] == {"UserName": "bob", "UserId": assessment().user.user_id}
+    assert finding["Compliance"]["Status"] == "FAILED"
+    assert (
+        "AWS Foundational Security Best Practices v1.0.0/IAM.5" in finding["Compliance"]["RelatedRequirements"]
+    )
+    assert "CIS AWS Foundations Benchmark v1.4.0/1.10" in finding["Compliance"]["RelatedRequirements"]
+    assert finding["Remediation"]["Recommendation"]["Url"].startswith("https://docs.aws.amazon.com/")
+    assert finding["Description"].startswith("bob: console password without MFA")
+    assert (finding["RecordState"], finding["Workflow"]) == ("ACTIVE", {"Status": "NEW"})
+
+
+def test_ids_are_stable_and_fields_within_asff_limits() -> None:
+    long_name = "u" * 64
+    first = open_finding(assessment(long_name), CONTEXT, NOW)
+    again = open_finding(assessment(long_name), CONTEXT, NOW + timedelta(days=1))
+    assert first["Id"] == again["Id"] == finding_id(CONTEXT, assessment(long_name).user.user_id)
+    assert len(first["Title"]) <= TITLE_LIMIT and len(first["Description"]) <= DESCRIPTION_LIMIT
+
+
+def test_plan_resolves_open_findings_of_users_no_longer_flagged() -> None:
+    fixed, gone, still = assessment("fixed", mfa=True), assessment("gone"), assessment("still")
+    held = {finding_id(CONTEXT, a.user.user_id): open_finding(a, CONTEXT, NOW) for a in (fixed, gone, still)}
+    planned = {f["Id"]: f for f in plan_findings([fixed, still], held, CONTEXT, NOW)}
+    assert planned[finding_id(CONTEXT, still.user.user_id)]["RecordState"] == "ACTIVE"
+    for user, why in (
+        (fixed, "fixed: console password with 1 MFA device"),
+        (gone, "the user no longer exists"),
+    ):
+        resolved = planned[finding_id(CONTEXT, user.user.user_id)]
+        assert (resolved["RecordState"], resolved["Workflow"]["Status"]) == ("ARCHIVED", "RESOLVED")
+        assert resolved["Compliance"]["Status"] == "PASSED" and resolved["Description"].startswith(why)
+        assert resolved["Resources"][0]["Id"] == user.arn
+
+
+def by_state(hub: Any, state: str) -> dict[str, dict[str, Any]]:
+    """Findings in a RecordState, by user name (moto's GetFindings ignores Filters: filtered here)."""
+    findings = hub.get_findings()["Findings"]
+    return {
+        f["Resources"][0]["Details"]["AwsIamUser"]["UserName"]: f for f in findings if f["RecordState"] == state
+    }
+
+
+def active(hub: Any) -> dict[str, str]:
+    return {name: f["Severity"]["Label"] for name, f in by_state(hub, "ACTIVE").items()}
+
+
+def test_sweeps_import_then_archive_fixed_and_deleted_users(iam: Any, config_api: LocalConfig) -> None:
+    hub = configured_session().client("securityhub")
+    hub.enable_security_hub()
+    for name in ("bob", "carol", "dave"):
+        create_user(iam, name)
+    lambda_handler(scheduled_event(PARAMETERS, REAL_TOKEN), None)
+    assert active(hub) == {"bob": "HIGH", "carol": "HIGH", "dave": "HIGH"}
+    enable_mfa(iam, iam.get_user(UserName="carol")["User"], Mfa.VIRTUAL)
+    iam.delete_login_profile(UserName="dave")
+    iam.delete_user(UserName="dave")
+    lambda_handler(scheduled_event(PARAMETERS, REAL_TOKEN), None)
+    assert active(hub) == {"bob": "HIGH"}
+    archived = by_state(hub, "ARCHIVED")
+    assert set(archived) == {"carol", "dave"}
+    assert {f["Compliance"]["Status"] for f in archived.values()} == {"PASSED"}
+
+
+def test_250_flagged_users_go_out_in_3_batches(iam: Any, config_api: LocalConfig, call_log: CallLog) -> None:
+    configured_session().client("securityhub").enable_security_hub()
+    for i in range(250):
+        create_user(iam, f"u{i:03}")
+    lambda_handler(scheduled_event({**PARAMETERS, "DataSource": "credential-report"}, REAL_TOKEN), None)
+    assert call_log.operations("securityhub").count("BatchImportFindings") == 3
+
+
+def test_failed_findings_are_retried_once_then_fail_loudly(account: None) -> None:
+    hub = configured_session().client("securityhub")
+    answers = [
+        {
+            "FailedCount": 1,
+            "SuccessCount": 1,
+            "FailedFindings": [{"Id": "b", "ErrorCode": "Throttled", "ErrorMessage": "x"}],
+        },
+        {"FailedCount": 0, "SuccessCount": 1, "FailedFindings": []},
+    ]
+    sent: list[list[str]] = []
+
+    def answer(params: dict[str, Any], **_: Any) -> Any:
+        from botocore.awsrequest import AWSResponse
+
+        sent.append([f["Id"] for f in json.loads(params["body"])["Findings"]])
+        return AWSResponse(params["url"], 200, {}, None), answers.pop(0)
+
+    configured_session().events.register_first("before-call.securityhub.BatchImportFindings", answer)
+    hub = configured_session().client("securityhub")
+    findings = [open_finding(assessment(n), CONTEXT, NOW) | {"Id": n} for n in ("a", "b")]
+    assert import_findings(hub, findings) == 2
+    assert sent == [["a", "b"], ["b"]]  # only the refused one again
+    answers.extend(
+        [{"FailedCount": 1, "SuccessCount": 0, "FailedFindings": [{"Id": "a", "ErrorCode": "E"}]}] * 2
+    )
+    with pytest.raises(FindingsRejected, match="refused 1 finding"):
+        import_findings(hub, findings[:1])
+
+
+def test_publisher_off_makes_no_security_hub_call(iam: Any, config_api: LocalConfig, call_log: CallLog) -> None:
+    create_user(iam, "bob")
+    lambda_handler(scheduled_event({"AssumeRoleMode": "False", "DataSource": "live"}, REAL_TOKEN), None)
+    assert call_log.operations("securityhub") == []
