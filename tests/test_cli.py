@@ -131,7 +131,7 @@ def test_enforce_dry_run_then_apply(moto_server: str, server_iam: Any) -> None:
     }
     assert logins == {"alice", "hank", "bob", "dave", "svc-ci", "oncall"}  # nothing changed
 
-    applied = run(moto_server, "enforce", *RULE_OPTIONS, "--apply")
+    applied = run(moto_server, "enforce", *RULE_OPTIONS, "--apply", "--yes")
     assert applied.returncode == 0, applied.stderr
     after = {u["UserName"] for u in server_iam.list_users()["Users"] if has_password(server_iam, u["UserName"])}
     assert logins - after == {"bob", "dave"}  # exactly the NON_COMPLIANT users
@@ -140,7 +140,7 @@ def test_enforce_dry_run_then_apply(moto_server: str, server_iam: Any) -> None:
 
 def test_enforce_one_user(moto_server: str, server_iam: Any) -> None:
     seed_every_verdict(server_iam)
-    done = run(moto_server, "enforce", "--user", "BOB", "--apply")
+    done = run(moto_server, "enforce", "--user", "BOB", "--apply", "--yes")
     assert done.returncode == 0, done.stderr
     assert not has_password(server_iam, "bob") and has_password(server_iam, "dave")
     missing = run(moto_server, "enforce", "--user", "nobody")
@@ -151,7 +151,7 @@ def test_evaluate_saved_events(moto_server: str, server_iam: Any) -> None:
     create_user(server_iam, "bob")
     create_user(server_iam, "svc-x")
     done = run(moto_server, "evaluate", "examples/events/change-event.json")
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 1, done.stderr  # NON_COMPLIANT found: the same contract as report
     assert "AIDAEXAMPLEBOB0000001" in done.stdout and "NON_COMPLIANT" in done.stdout
     done = run(
         moto_server,
@@ -162,7 +162,7 @@ def test_evaluate_saved_events(moto_server: str, server_iam: Any) -> None:
     )
     assert "NOT_APPLICABLE" in done.stdout and "exempt by ExemptUserNames" in done.stdout
     done = run(moto_server, "evaluate", "examples/events/scheduled-event.json")
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 1, done.stderr  # bob
     assert (
         done.stdout.count("AWS::IAM::User") == 2
         and "svc-x: console password without MFA, exempt" in done.stdout
@@ -179,7 +179,9 @@ def test_no_credentials(tmp_path: Path) -> None:
     }
     done = run(None, "report", env=env)
     assert done.returncode == 2
-    assert done.stderr.strip() == "error: no AWS credentials found: set AWS_PROFILE or pass --profile"
+    *parameters, error = done.stderr.strip().splitlines()  # where each rule parameter came from, the error
+    assert parameters[0].startswith("rule parameters: ExemptUserNames=''")
+    assert error == "error: no AWS credentials found: set AWS_PROFILE or pass --profile"
 
 
 def test_invalid_options() -> None:
@@ -291,3 +293,78 @@ def test_report_asff_writes_the_findings_the_rule_would_import(
     assert finding["Resources"][0]["Details"]["AwsIamUser"]["UserName"] == "bob"
     assert finding["Severity"] == {"Label": "HIGH"} and finding["Compliance"]["Status"] == "FAILED"
     assert finding["ProductArn"] == "arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default"
+
+
+# -- traps a newcomer met (each failed before it was fixed) ------------------------------------
+
+
+def test_enforce_takes_the_deployed_rules_exemptions_from_rdk_config(
+    moto_server: str, server_iam: Any, tmp_path: Path
+) -> None:
+    from iam_console_mfa.settings import SETTINGS
+
+    settings = json.loads(SETTINGS.read_text())
+    settings["ruleParameters"].update(ExemptUserNames="svc-*", ExemptTag="BreakGlass=approved")
+    chosen = tmp_path / "rdk-config.json"
+    chosen.write_text(json.dumps(settings))
+    create_user(server_iam, "breakglass", tags={"BreakGlass": "approved"})
+    create_user(server_iam, "svc-ci")
+    create_user(server_iam, "bob")
+    dry = run(moto_server, "enforce", "--settings", str(chosen))
+    assert dry.returncode == 0, dry.stderr
+    assert "bob" in dry.stdout and "breakglass" not in dry.stdout and "svc-ci" not in dry.stdout
+    assert "ExemptUserNames='svc-*' (rdk-config.json)" in dry.stderr
+    assert "GracePeriodDays='0' (rdk-config.json)" in dry.stderr
+    # --apply without --yes away from a terminal: refused, nothing changed
+    refused = run(moto_server, "enforce", "--settings", str(chosen), "--apply")
+    assert refused.returncode == 2
+    assert refused.stderr.splitlines()[-1] == (
+        "error: --apply removes console passwords: confirm with --yes when not on a terminal"
+    )
+    assert has_password(server_iam, "bob")
+
+
+@pytest.mark.parametrize("content", ["[]", '"a string"', "42"])
+def test_evaluate_refuses_a_file_that_is_not_an_event(tmp_path: Path, content: str) -> None:
+    event = tmp_path / "event.json"
+    event.write_text(content)
+    done = run(None, "evaluate", str(event))
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"error: {event}: a Config event is a JSON object, got {type(json.loads(content)).__name__}"
+    ]
+
+
+@pytest.mark.parametrize("target", ["missing/report.json", "."])
+def test_report_output_is_checked_before_the_sweep(tmp_path: Path, target: str) -> None:
+    path = tmp_path / target
+    done = run(None, "report", "--output", str(path))  # no AWS reachable: the check comes first
+    assert done.returncode == 2
+    error = done.stderr.strip().splitlines()[-1]
+    assert error in (
+        f"error: --output {path} is a directory",
+        f"error: --output {path}: directory {path.parent} does not exist",
+    )
+
+
+def test_demo_ignores_the_callers_aws_environment() -> None:
+    env = {
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+        "AWS_PROFILE": "does-not-exist",
+        "AWS_DEFAULT_REGION": "eu-west-3",
+    }
+    done = run(None, "demo", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "2 NON_COMPLIANT of 9 users" in done.stdout
+
+
+def test_every_subcommand_help_explains_each_option_and_the_exit_codes() -> None:
+    parser = cli.build_parser()
+    (commands,) = [a for a in parser._actions if isinstance(a, __import__("argparse")._SubParsersAction)]
+    for name, command in commands.choices.items():
+        text = command.format_help()
+        assert "exit codes: 0" in text and "2 error" in text, name
+        assert command.description, name
+        for action in command._actions:
+            if action.option_strings and action.dest != "help":
+                assert action.help, f"{name} {action.option_strings}: no help"

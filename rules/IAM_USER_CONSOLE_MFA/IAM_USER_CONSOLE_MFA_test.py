@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 import boto3
+from botocore.awsrequest import AWSResponse
 from console_mfa.errors import InvalidRuleParameter
 from moto import mock_aws
 from rdklib import ComplianceType
@@ -23,8 +24,16 @@ MODULE = __import__("IAM_USER_CONSOLE_MFA")
 
 
 class StubClientFactory:
+    """rdklib's ClientFactory against moto; Config's results read (moto lacks it) holds nothing yet."""
+
     def build_client(self, service, region=None, assume_role_mode=True):
-        return boto3.client(service, region_name="us-east-1")
+        client = boto3.client(service, region_name="us-east-1")
+        if service == "config":
+            client.meta.events.register(
+                "before-call.config-service.GetComplianceDetailsByConfigRule",
+                lambda params, **_: (AWSResponse(params["url"], 200, {}, None), {"EvaluationResults": []}),
+            )
+        return client
 
 
 class ChangeTriggeredTest(unittest.TestCase):
@@ -76,7 +85,8 @@ class PeriodicTest(unittest.TestCase):
         ]
         rule = MODULE.IAM_USER_CONSOLE_MFA(now=datetime.now(UTC) + timedelta(days=1))
         policy = rule.evaluate_parameters({"GracePeriodDays": "3"})
-        evaluations = rule.evaluate_periodic({}, StubClientFactory(), policy)
+        event = {"configRuleName": "IAM_USER_CONSOLE_MFA"}
+        evaluations = rule.evaluate_periodic(event, StubClientFactory(), policy)
         verdicts = {e.complianceResourceId: e.complianceType for e in evaluations}
         self.assertEqual(
             verdicts,

@@ -10,13 +10,14 @@ import argparse
 import json
 import os
 import sys
+from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
 from console_mfa.errors import AwsCallFailed, InvalidEvent, RuleError
-from console_mfa.policy import DataSource, Policy, parse_policy
+from console_mfa.policy import Policy, parse_policy
 from rich.console import Console
 
 from . import output
@@ -28,19 +29,49 @@ class CliError(Exception):
     """A problem the user can fix; printed as one line, exit code 2."""
 
 
+EXIT_CODES = (
+    "exit codes: 0 no NON_COMPLIANT user (or done), 1 NON_COMPLIANT users found (or not ready), 2 error"
+)
+
+
+def _rule_options() -> list[tuple[str, Any, str]]:
+    from console_mfa import parameters as p
+
+    return [
+        ("--exempt", p.EXEMPT_USER_NAMES, "GLOBS"),
+        ("--exempt-tag", p.EXEMPT_TAG, "KEY[=VALUE]"),
+        ("--grace-days", p.GRACE_PERIOD_DAYS, "N"),
+        ("--data-source", p.DATA_SOURCE, "auto|live|credential-report"),
+        ("--refresh-days", p.REFRESH_DAYS, "N"),
+    ]
+
+
+RULE_OPTIONS = _rule_options()
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="iam-console-mfa", description=__doc__.splitlines()[0])
+    from importlib.metadata import PackageNotFoundError, version
+
+    parser = argparse.ArgumentParser(
+        prog="iam-console-mfa", description=__doc__.splitlines()[0], epilog=EXIT_CODES
+    )
+    with suppress(PackageNotFoundError):  # running from a source tree without installing
+        parser.add_argument("--version", action="version", version=version("iam-console-mfa"))
     aws = argparse.ArgumentParser(add_help=False)
     aws.add_argument("--profile", help="AWS profile (default: the environment's credentials)")
     aws.add_argument("--region", help="AWS region for the API endpoints (IAM is global)")
+    # Each rule option defaults to rdk-config.json's ruleParameters (the deployed rule's values),
+    # then to the rule's own default; the command says where each value came from.
     rule = argparse.ArgumentParser(add_help=False)
-    rule.add_argument("--exempt", default="", metavar="GLOBS", help="ExemptUserNames, e.g. 'break-glass,svc-*'")
-    rule.add_argument("--exempt-tag", default="", metavar="KEY[=VALUE]", help="ExemptTag")
-    rule.add_argument("--grace-days", default="0", metavar="N", help="GracePeriodDays")
-    rule.add_argument(
-        "--data-source", default=DataSource.LIVE.value, choices=[d.value for d in DataSource], help="DataSource"
-    )
-    rule.add_argument("--refresh-days", default="7", metavar="N", help="RefreshDays (report --rule-name)")
+    rule.add_argument("--settings", type=Path, default=None, metavar="FILE", help="default: ./rdk-config.json")
+    for flag, parameter, metavar in RULE_OPTIONS:
+        rule.add_argument(
+            flag,
+            dest=parameter.name,
+            metavar=metavar,
+            help=f"{parameter.name}: {parameter.description} Default: rdk-config.json, else "
+            f"{parameter.default!r}.",
+        )
     commands = parser.add_subparsers(dest="command", required=True)
 
     report = commands.add_parser("report", parents=[aws, rule], help="read-only: every console user's verdict")
@@ -60,10 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     enforce = commands.add_parser("enforce", parents=[aws, rule], help="remove console passwords without MFA")
     enforce.add_argument("--apply", action="store_true", help="act (default: dry run, nothing changes)")
+    enforce.add_argument("--yes", action="store_true", help="with --apply: do not ask for confirmation")
     enforce.add_argument("--user", metavar="NAME", help="only this user (default: every NON_COMPLIANT user)")
 
     evaluate = commands.add_parser("evaluate", parents=[aws], help="replay a saved Config event (TestMode)")
-    evaluate.add_argument("event", type=Path, metavar="EVENT.json")
+    evaluate.add_argument(
+        "event", type=Path, metavar="EVENT.json", help="a Config event as the rule's Lambda receives it"
+    )
     evaluate.add_argument("--parameters", metavar="JSON", help="ruleParameters to use instead of the event's")
 
     deploy = commands.add_parser(
@@ -81,11 +115,16 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument(
         "--organization", action="store_true", help="also every member account's stack instance (StackSet)"
     )
-    doctor.add_argument("--format", choices=("text", "json"), default="text")
+    doctor.add_argument(
+        "--format", choices=("text", "json"), default="text", help="one line per check, or JSON"
+    )
 
     commands.add_parser("demo", help="the rule end to end on an embedded moto account (no AWS needed)")
     policy = commands.add_parser("policy", help="print the IAM policy this CLI needs")
     policy.add_argument("--enforce", action="store_true", help="include what `enforce --apply` needs")
+    for action in commands._choices_actions:  # each subcommand's --help: what it does, exit codes
+        command = commands.choices[action.dest]
+        command.description, command.epilog = action.help, EXIT_CODES
     return parser
 
 
@@ -132,15 +171,28 @@ def session(args: argparse.Namespace) -> Any:
 
 
 def rule_policy(args: argparse.Namespace) -> Policy:
-    return parse_policy(
-        {
-            "ExemptUserNames": args.exempt,
-            "ExemptTag": args.exempt_tag,
-            "GracePeriodDays": args.grace_days,
-            "DataSource": args.data_source,
-            "RefreshDays": args.refresh_days,
-        }
-    )
+    """The rule parameters: option, else rdk-config.json, else the rule's default (said on stderr)."""
+    from . import settings
+
+    path = args.settings or Path("rdk-config.json")
+    configured: dict[str, str] = {}
+    if args.settings or path.exists():
+        try:
+            configured = settings.load(path)["ruleParameters"]
+        except settings.SettingsError as error:
+            raise CliError(str(error)) from None
+    values, sources = {}, []
+    for _, parameter, _ in RULE_OPTIONS:
+        given = getattr(args, parameter.name)
+        if given is not None:
+            values[parameter.name], source = given, "option"
+        elif parameter.name in configured:
+            values[parameter.name], source = configured[parameter.name], path.name
+        else:
+            values[parameter.name], source = parameter.default, "default"
+        sources.append(f"{parameter.name}={values[parameter.name]!r} ({source})")
+    sys.stderr.write("rule parameters: " + ", ".join(sources) + "\n")
+    return parse_policy(values)
 
 
 def run_sweep(args: argparse.Namespace, aws: Any, policy: Policy) -> list[Any]:
@@ -151,7 +203,8 @@ def run_sweep(args: argparse.Namespace, aws: Any, policy: Policy) -> list[Any]:
 
     iam = aws.client("iam")
     trail = aws.client("cloudtrail", region_name=iam_event_region(aws.region_name or ""))
-    with Progress(console=Console(stderr=True), transient=True) as bar:
+    # No bar when stderr is not a terminal: a transient bar still leaves a blank line there.
+    with Progress(console=Console(stderr=True), transient=True, disable=not sys.stderr.isatty()) as bar:
         task = bar.add_task("inspecting IAM users", total=None)
         return sweep(
             LiveIam(iam),
@@ -162,7 +215,18 @@ def run_sweep(args: argparse.Namespace, aws: Any, policy: Policy) -> list[Any]:
         )
 
 
+def check_output(path: Path | None) -> None:
+    """Refuse an output file that cannot be written, before the sweep runs."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise CliError(f"--output {path} is a directory")
+    if not path.parent.is_dir():
+        raise CliError(f"--output {path}: directory {path.parent} does not exist")
+
+
 def cmd_report(args: argparse.Namespace, console: Console) -> int:
+    check_output(args.output)
     policy = rule_policy(args)
     aws = session(args)
     assessments = run_sweep(args, aws, policy)
@@ -219,6 +283,15 @@ def cmd_enforce(args: argparse.Namespace, console: Console) -> int:
             raise CliError(f"no IAM user named {args.user!r}")
     else:
         targets = [a for a in assessments if a.verdict.compliance.value == "NON_COMPLIANT"]
+    if args.apply and targets and not args.yes:
+        if not sys.stdin.isatty():
+            raise CliError("--apply removes console passwords: confirm with --yes when not on a terminal")
+        names = ", ".join(a.user.user_name for a in targets)
+        if (
+            input(f"Remove the console password of {len(targets)} user(s) ({names})? [y/N] ").strip().lower()
+            != "y"
+        ):
+            raise CliError("nothing done: not confirmed")
     iam, config = aws.client("iam"), aws.client("config")
     now = datetime.now(UTC)
     summaries = [remediate(iam, config, a.user.user_id, policy, now, dry_run=not args.apply) for a in targets]
@@ -236,6 +309,8 @@ def cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
         event = json.loads(args.event.read_text())
     except (OSError, json.JSONDecodeError) as error:
         raise CliError(f"cannot read {args.event}: {error}") from None
+    if not isinstance(event, dict):
+        raise CliError(f"{args.event}: a Config event is a JSON object, got {type(event).__name__}")
     if args.parameters is not None:
         try:
             json.loads(args.parameters)
@@ -259,7 +334,8 @@ def cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
             markup=False,
             highlight=False,
         )
-    return EXIT_OK
+    flagged = any(e["ComplianceType"] == "NON_COMPLIANT" for e in config.evaluations)
+    return EXIT_NON_COMPLIANT if flagged else EXIT_OK
 
 
 def cmd_deploy(args: argparse.Namespace, console: Console) -> int:

@@ -54,10 +54,15 @@ USERS = (
 @contextmanager
 def embedded_account() -> Iterator[None]:
     """A moto account with fake credentials, whatever the caller's environment holds."""
+    from unittest import mock
+
     from moto import mock_aws
 
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    with mock_aws():
+    # Nothing of the caller's AWS environment may reach the demo: an exported endpoint would
+    # receive CreateUser calls, a profile could point at a real account.
+    isolated = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    isolated.update(AWS_DEFAULT_REGION="us-east-1", AWS_ACCESS_KEY_ID="demo", AWS_SECRET_ACCESS_KEY="demo")
+    with mock.patch.dict(os.environ, isolated, clear=True), mock_aws():
         yield
 
 
