@@ -6,9 +6,11 @@ Config's API is answered by ``iam_console_mfa.local_config.LocalConfig`` (moto l
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import boto3
@@ -170,3 +172,59 @@ class TrailEvents:
         if first + size < len(matching):
             answer["NextToken"] = str(first + size)
         return AWSResponse(params["url"], 200, {}, None), answer
+
+
+class JsonEndpoint(BaseHTTPRequestHandler):
+    """A local endpoint for an AWS JSON-protocol service: requests cross botocore's whole stack,
+    retries included (a before-call stub would skip them). Subclasses implement ``answer``."""
+
+    def answer(self, operation: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        raise NotImplementedError
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"{}")
+        status, answer = self.answer(self.headers["X-Amz-Target"].split(".")[-1], body)
+        payload = json.dumps(answer).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/x-amz-json-1.1")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def serving(
+    handler: type[JsonEndpoint], endpoint_variable: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """Serve ``handler`` on loopback and point the service's endpoint variable at it."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv(endpoint_variable, f"http://127.0.0.1:{server.server_port}")
+    try:
+        yield
+    finally:
+        server.shutdown()
+
+
+def new_function(session: Any, name: str) -> Any:
+    """A Lambda function in the session's account, its code irrelevant; returns the Lambda client."""
+    import io
+    import zipfile
+
+    iam = session.client("iam")
+    role = iam.create_role(RoleName=f"{name}-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("f.py", "def handler(event, context): pass\n")
+    lam = session.client("lambda")
+    lam.create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=role,
+        Handler="f.handler",
+        Code={"ZipFile": code.getvalue()},
+    )
+    return lam

@@ -6,16 +6,14 @@ answered at the botocore level with AWS's shapes; LookupEvents by the suite's Cl
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 from datetime import UTC, datetime
 
 import pytest
 from console_mfa.aws import configured_session
 
 from iam_console_mfa import cli
-from tests.support import answer_operation, fail_operation
+from tests.support import answer_operation, fail_operation, new_function
 
 ACCOUNT = "123456789012"
 RULE = "IAM_USER_CONSOLE_MFA"
@@ -23,21 +21,7 @@ CONFIG_PRODUCT = f"arn:aws:securityhub:us-east-1:{ACCOUNT}:product-subscription/
 
 
 def function(name: str, config_may_invoke: bool = False) -> str:
-    session = configured_session()
-    role = session.client("iam").create_role(RoleName=f"{name}-role", AssumeRolePolicyDocument="{}")["Role"][
-        "Arn"
-    ]
-    code = io.BytesIO()
-    with zipfile.ZipFile(code, "w") as archive:
-        archive.writestr("f.py", "def handler(event, context): pass\n")
-    lam = session.client("lambda")
-    arn = lam.create_function(
-        FunctionName=name,
-        Runtime="python3.12",
-        Role=role,
-        Handler="f.handler",
-        Code={"ZipFile": code.getvalue()},
-    )["FunctionArn"]
+    lam = new_function(configured_session(), name)
     if config_may_invoke:
         lam.add_permission(
             FunctionName=name,
@@ -46,7 +30,7 @@ def function(name: str, config_may_invoke: bool = False) -> str:
             Principal="config.amazonaws.com",
             SourceAccount=ACCOUNT,
         )
-    return arn
+    return lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
 
 
 def ready_account(skip: str = "") -> None:

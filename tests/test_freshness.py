@@ -10,10 +10,8 @@ events the test records for each change it makes (as CloudTrail would).
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 
 import pytest
@@ -28,7 +26,7 @@ from hypothesis import strategies as st
 
 from iam_console_mfa.seed import Mfa, create_user, enable_mfa
 from tests.conftest import _answer_lookup_events
-from tests.support import CallLog, TrailEvents, answer_operation
+from tests.support import CallLog, JsonEndpoint, TrailEvents, answer_operation, has_password, serving
 
 LIVE = Policy(data_source=DataSource.LIVE)
 REPORT = Policy(data_source=DataSource.CREDENTIAL_REPORT)
@@ -65,12 +63,12 @@ def change(iam: Any, trail: TrailEvents, name: str, what: str) -> None:
     """Make one change to a user and record the CloudTrail events IAM would."""
     now = datetime.now(UTC)
     user = iam.get_user(UserName=name)["User"]
-    has_password = bool(iam.list_mfa_devices(UserName=name)) and _has_password(iam, name)
+    password = has_password(iam, name)
     devices = iam.list_mfa_devices(UserName=name)["MFADevices"]
-    if what == "add-password" and not has_password:
+    if what == "add-password" and not password:
         iam.create_login_profile(UserName=name, Password="Correct-Horse-9!")
         trail.record("CreateLoginProfile", name, now)
-    elif what == "remove-password" and has_password:
+    elif what == "remove-password" and password:
         iam.delete_login_profile(UserName=name)
         trail.record("DeleteLoginProfile", name, now)
     elif what == "enable-mfa" and not devices:
@@ -87,19 +85,11 @@ def change(iam: Any, trail: TrailEvents, name: str, what: str) -> None:
             iam.deactivate_mfa_device(UserName=name, SerialNumber=device["SerialNumber"])
             if ":mfa/" in device["SerialNumber"]:
                 iam.delete_virtual_mfa_device(SerialNumber=device["SerialNumber"])
-        if has_password:
+        if password:
             iam.delete_login_profile(UserName=name)
         iam.delete_user(UserName=name)
         create_user(iam, name)  # same name and ARN, a new UserId, a password, no MFA
         trail.record("CreateUser", name, now)
-
-
-def _has_password(iam: Any, name: str) -> bool:
-    try:
-        iam.get_login_profile(UserName=name)
-    except iam.exceptions.NoSuchEntityException:
-        return False
-    return True
 
 
 def seed(iam: Any) -> list[str]:
@@ -177,34 +167,22 @@ def test_lookups_page_through_every_event_and_name_each_user_once(
     assert {r["LookupAttributes"][0]["AttributeValue"] for r in trail.requests} == set(VERDICT_EVENTS)
 
 
-class ThrottledCloudTrail(BaseHTTPRequestHandler):
+class ThrottledCloudTrail(JsonEndpoint):
     """A CloudTrail endpoint that throttles every request: botocore's retries really run."""
 
     attempts: ClassVar[int] = 0
 
-    def do_POST(self) -> None:
+    def answer(self, operation: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         type(self).attempts += 1
-        self.rfile.read(int(self.headers["Content-Length"]))
-        payload = b'{"__type": "ThrottlingException", "message": "Rate exceeded"}'
-        self.send_response(400)
-        self.send_header("Content-Type", "application/x-amz-json-1.1")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+        return 400, {"__type": "ThrottlingException", "message": "Rate exceeded"}
 
 
 @pytest.fixture
 def throttled_cloudtrail(account: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[type[ThrottledCloudTrail]]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), ThrottledCloudTrail)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDTRAIL", f"http://127.0.0.1:{server.server_port}")
     configured_session().events.unregister("before-call.cloudtrail.LookupEvents", _answer_lookup_events)
     ThrottledCloudTrail.attempts = 0
-    yield ThrottledCloudTrail
-    server.shutdown()
+    with serving(ThrottledCloudTrail, "AWS_ENDPOINT_URL_CLOUDTRAIL", monkeypatch):
+        yield ThrottledCloudTrail
 
 
 def test_no_delta_means_live_reads_never_a_trusted_stale_row(

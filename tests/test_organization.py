@@ -11,9 +11,7 @@ a key absent from the context does not match.
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -24,6 +22,7 @@ from botocore.stub import Stubber
 from iam_console_mfa.deploy import Deployer, plan
 from iam_console_mfa.settings import load
 from tests.stacks import STACKS
+from tests.support import new_function
 
 CONFIG = "config.amazonaws.com"
 ACCOUNTS = ("111111111111", "222222222222")
@@ -70,25 +69,6 @@ def account_session(sts: Any, account: str) -> boto3.Session:
         aws_session_token=credentials["SessionToken"],
         region_name="us-east-1",
     )
-
-
-def new_function(session: Any, name: str) -> Any:
-    """A Lambda function in the session's account (its code does not matter here)."""
-    role = session.client("iam").create_role(RoleName=f"{name}-role", AssumeRolePolicyDocument="{}")["Role"][
-        "Arn"
-    ]
-    code = io.BytesIO()
-    with zipfile.ZipFile(code, "w") as archive:
-        archive.writestr("f.py", "def handler(event, context): pass\n")
-    lam = session.client("lambda")
-    lam.create_function(
-        FunctionName=name,
-        Runtime="python3.12",
-        Role=role,
-        Handler="f.handler",
-        Code={"ZipFile": code.getvalue()},
-    )
-    return lam
 
 
 def rule_function_policy(session: boto3.Session, account: str) -> dict[str, Any]:

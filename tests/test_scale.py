@@ -3,12 +3,9 @@ PutEvaluations failures and the time budget."""
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 
 import boto3
@@ -27,7 +24,7 @@ from IAM_USER_CONSOLE_MFA import lambda_handler
 from iam_console_mfa.events import ACCOUNT_ID, scheduled_event
 from iam_console_mfa.local_config import LocalConfig
 from iam_console_mfa.seed import Mfa, backdate, create_user, enable_mfa
-from tests.support import REAL_TOKEN, CallLog, Throttler, TrailEvents, answer_operation
+from tests.support import REAL_TOKEN, CallLog, JsonEndpoint, Throttler, TrailEvents, answer_operation, serving
 
 HEADER = (
     "user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,"
@@ -254,39 +251,24 @@ def test_throttling_on_30_percent_of_calls_gives_the_same_verdicts(iam: Any, sou
 # -- PutEvaluations: batches and FailedEvaluations ------------------------------------------------
 
 
-class ConfigEndpoint(BaseHTTPRequestHandler):
-    """A local Config endpoint: requests cross botocore's full stack (retries included)."""
+class ConfigEndpoint(JsonEndpoint):
+    """Config's API on loopback: PutEvaluations answered from a script, retries real."""
 
     script: ClassVar[list[dict[str, Any]]] = []
     received: ClassVar[list[dict[str, Any]]] = []
 
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        operation = self.headers["X-Amz-Target"].split(".")[-1]
+    def answer(self, operation: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         self.received.append({"operation": operation, **body})
         if operation == "PutEvaluations":
-            answer = self.script.pop(0) if self.script else {"FailedEvaluations": []}
-        else:  # GetComplianceDetailsByConfigRule: nothing evaluated before
-            answer = {"EvaluationResults": []}
-        payload = json.dumps(answer).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-amz-json-1.1")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+            return 200, self.script.pop(0) if self.script else {"FailedEvaluations": []}
+        return 200, {"EvaluationResults": []}  # GetComplianceDetailsByConfigRule: nothing evaluated before
 
 
 @pytest.fixture
 def config_endpoint(account: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[type[ConfigEndpoint]]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), ConfigEndpoint)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setenv("AWS_ENDPOINT_URL_CONFIG_SERVICE", f"http://127.0.0.1:{server.server_port}")
     ConfigEndpoint.script, ConfigEndpoint.received = [], []
-    yield ConfigEndpoint
-    server.shutdown()
+    with serving(ConfigEndpoint, "AWS_ENDPOINT_URL_CONFIG_SERVICE", monkeypatch):
+        yield ConfigEndpoint
 
 
 def failed(evaluation_id: str) -> dict[str, Any]:
