@@ -368,3 +368,13 @@ def test_every_subcommand_help_explains_each_option_and_the_exit_codes() -> None
         for action in command._actions:
             if action.option_strings and action.dest != "help":
                 assert action.help, f"{name} {action.option_strings}: no help"
+
+
+def test_a_missing_region_names_the_option_and_the_variable(tmp_path: Path) -> None:
+    nowhere = str(tmp_path / "none")
+    env = {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_CONFIG_FILE": nowhere}
+    done = run(None, "report", env=env)
+    assert done.returncode == 2
+    assert (
+        done.stderr.strip().splitlines()[-1] == "error: no AWS region: pass --region or set AWS_DEFAULT_REGION"
+    )

@@ -10,12 +10,12 @@ import argparse
 import json
 import os
 import sys
-from contextlib import suppress
+from contextlib import redirect_stdout, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError, ProfileNotFound
 from console_mfa.errors import AwsCallFailed, InvalidEvent, RuleError
 from console_mfa.policy import Policy, parse_policy
 from rich.console import Console
@@ -139,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         errors.print(f"error: {error}", markup=False)
     except NoCredentialsError:
         errors.print("error: no AWS credentials found: set AWS_PROFILE or pass --profile")
+    except NoRegionError:
+        errors.print("error: no AWS region: pass --region or set AWS_DEFAULT_REGION")
     except ProfileNotFound as error:
         errors.print(f"error: {error}; check --profile or AWS_PROFILE", markup=False)
     except AwsCallFailed as error:
@@ -167,7 +169,10 @@ def session(args: argparse.Namespace) -> Any:
 
     core = botocore.session.Session(profile=args.profile)
     core.set_default_client_config(RETRY_CONFIG)
-    return boto3.Session(botocore_session=core, region_name=args.region or core.get_config_variable("region"))
+    region = args.region or core.get_config_variable("region")
+    if not region:  # IAM is global, but Config, CloudTrail and the stacks are regional
+        raise NoRegionError()
+    return boto3.Session(botocore_session=core, region_name=region)
 
 
 def rule_policy(args: argparse.Namespace) -> Policy:
@@ -324,7 +329,8 @@ def cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
     if args.region:
         os.environ["AWS_DEFAULT_REGION"] = args.region
     config = LocalConfig(configured_session())  # Config is answered here: nothing is written
-    lambda_handler(event, None)
+    with redirect_stdout(sys.stderr):  # rdklib prints its own notes: keep stdout for the result
+        lambda_handler(event, None)
     output.print_evaluations(console, config.evaluations)
     if json.loads(event["invokingEvent"]).get("messageType") == "ScheduledNotification":
         # The sweep read Config's results from the local stand-in, which holds none.
