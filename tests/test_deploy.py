@@ -235,3 +235,35 @@ def test_the_lambda_package_holds_exactly_the_rule_its_engine_and_rdklib() -> No
         "console_mfa",
         "parameters.json",
     } | ({"__pycache__"} if (RULE_DIR / "__pycache__").exists() else set())
+
+
+def test_organization_deploy_shares_the_package_and_deploys_the_stackset_not_the_rule(
+    server: dict[str, str], tmp_path: Path
+) -> None:
+    """moto creates the organization stack (it skips the StackSet and aggregator resources,
+    whose invariants test_templates.py checks); what deploy itself does is checked here."""
+    org = client(server, "organizations")
+    organization_id = org.create_organization(FeatureSet="ALL")["Organization"]["Id"]
+    root = org.list_roots()["Roots"][0]["Id"]
+    settings = json.loads(SETTINGS.read_text())
+    settings["organization"] = {"enabled": True, "organizationalUnitIds": [root], "callAs": "SELF"}
+    chosen = tmp_path / "rdk-config.json"
+    chosen.write_text(json.dumps(settings))
+    done = cli(server, "deploy", "--settings", str(chosen))
+    assert done.returncode == 0, done.stdout + done.stderr
+    stacks = {s["StackName"]: s for s in client(server, "cloudformation").describe_stacks()["Stacks"]}
+    assert set(stacks) == {"iam-console-mfa-alerts", "iam-console-mfa-organization"}  # no rule here too
+    given = {
+        p["ParameterKey"]: p["ParameterValue"] for p in stacks["iam-console-mfa-organization"]["Parameters"]
+    }
+    assert root in given["OrganizationalUnitIds"]  # moto shows a CommaDelimitedList as its repr
+    s3 = client(server, "s3")
+    bucket = "iam-console-mfa-123456789012-us-east-1"
+    key = given["TemplateURL"].split(".amazonaws.com/", 1)[1]
+    assert given["TemplateURL"].startswith(f"https://{bucket}.s3.us-east-1.amazonaws.com/templates/")
+    assert (
+        s3.get_object(Bucket=bucket, Key=key)["Body"].read() == (ROOT / "cloudformation/rule.yaml").read_bytes()
+    )
+    (statement,) = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])["Statement"]
+    assert statement["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": organization_id}}
+    assert statement["Action"] == "s3:GetObject" and given["CodeKey"].endswith(".zip")

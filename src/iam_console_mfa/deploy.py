@@ -92,7 +92,7 @@ def plan(settings: dict[str, Any], bucket: str, code_key: str) -> list[StackPlan
                 "organization",
                 {
                     **rule_parameters,
-                    "TemplateURL": f"<template URL of {TEMPLATES_PREFIX}{code_key}.yaml>",
+                    "TemplateURL": "<template URL of rule.yaml, uploaded beside the package>",
                     "OrganizationalUnitIds": ",".join(organization["organizationalUnitIds"]),
                     "CallAs": organization["callAs"],
                 },
@@ -143,7 +143,7 @@ class Deployer:
         if self.settings["organization"]["enabled"]:
             organization_id = self.aws.client("organizations").describe_organization()["Organization"]["Id"]
             self._share_with_organization(bucket, account, partition, organization_id)
-            template_key = f"{TEMPLATES_PREFIX}{code_key}.yaml"
+            template_key = f"{TEMPLATES_PREFIX}{code_key.removesuffix('.zip')}-rule.yaml"
             self._put(bucket, template_key, (STACKS / "rule.yaml").read_bytes(), account)
             template_url = f"https://{bucket}.s3.{region}.amazonaws.com/{template_key}"
         outputs: dict[str, dict[str, str]] = {}
