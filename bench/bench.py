@@ -8,6 +8,7 @@ botocore hook (deterministic); times are reported only as ratios within this run
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import os
@@ -15,7 +16,7 @@ import statistics
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -67,16 +68,19 @@ def seed(url: str, n: int) -> dict[str, tuple[str, str]]:
         return dict(pool.map(create, plan))
 
 
-def run_sweep(mode: str, url: str, previous: dict[str, Any]) -> dict[str, Any]:
+def run_sweep(mode: str, url: str, previous: dict[str, Any], **scenario: Any) -> dict[str, Any]:
+    """One sweep in a fresh interpreter; ``previous``: Config's results; ``scenario``: a frozen
+    report and CloudTrail events (see sweep_runner)."""
     env = {**os.environ, **FAKE_AWS, "AWS_ENDPOINT_URL": url, "AWS_REGION": "us-east-1"}
     done = subprocess.run(
         [sys.executable, str(HERE / "sweep_runner.py"), mode, json.dumps(PARAMETERS)],
-        input=json.dumps({"previous_results": previous}),
+        input=json.dumps({"previous_results": previous, **scenario}),
         capture_output=True,
         text=True,
         env=env,
-        check=True,
     )
+    if done.returncode:
+        raise SystemExit(f"sweep_runner {mode} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -119,6 +123,58 @@ def change_one_percent(url: str, expected: dict[str, tuple[str, str]]) -> set[st
     return changed
 
 
+def staleness(
+    url: str, expected: dict[str, tuple[str, str]], before: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """1% of users change after the credential report: the report path with its CloudTrail delta
+    must still give the live verdicts. Half lose MFA (NON_COMPLIANT now), half of the users
+    without a password get one; each change is recorded as CloudTrail would, after the report.
+    Returns the figures, and Config's results after a live sweep (the next sweep's base)."""
+    iam = boto3.client("iam", endpoint_url=url)
+    iam.generate_credential_report()
+    frozen = {
+        "content": base64.b64encode(iam.get_credential_report()["Content"]).decode(),
+        "generated": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
+    }
+    k = max(2, len(expected) // 100) // 2
+    with_mfa = sorted(uid for uid, (_, v) in expected.items() if v == "COMPLIANT")[-k:]
+    no_password = sorted(uid for uid, (_, v) in expected.items() if v == "NOT_APPLICABLE")[-k:]
+    now = datetime.now(UTC).isoformat()
+    events = []
+    for uid in with_mfa:
+        name = expected[uid][0]
+        for device in iam.list_mfa_devices(UserName=name)["MFADevices"]:
+            iam.deactivate_mfa_device(UserName=name, SerialNumber=device["SerialNumber"])
+        events.append(_event("DeactivateMFADevice", name, now))
+    for uid in no_password:
+        name = expected[uid][0]
+        if not name.startswith("svc-"):
+            iam.create_login_profile(UserName=name, Password="Correct-Horse-9!")
+            events.append(_event("CreateLoginProfile", name, now))
+    stale_run = run_sweep("ours", url, {}, frozen_report=frozen, events=events)
+    live_run = run_sweep("ours-live", url, {})
+    wrong = sum(stale_run["results"][uid] != verdict for uid, verdict in live_run["results"].items())
+    extra = real_iam_total(stale_run["calls"], 0) - real_iam_total(before["calls"], 0)
+    metrics = {
+        "stale_changed_users": len(events),
+        "stale_wrong_verdicts": wrong,
+        "stale_extra_calls": extra,
+        "stale_extra_budget": 2 * len(events) + math.ceil(len(events) / 50) + 5,
+    }
+    return metrics, live_run["held"]  # what Config holds now: the base for the next sweep
+
+
+def _event(name: str, user: str, when: str) -> dict[str, Any]:
+    detail = {"eventName": name, "eventTime": when, "eventSource": "iam.amazonaws.com"}
+    return {
+        "EventId": f"{name}-{user}",
+        "EventName": name,
+        "EventTime": when,
+        "EventSource": "iam.amazonaws.com",
+        "detail": {**detail, "requestParameters": {"userName": user}},
+    }
+
+
 def measure(url: str, n: int) -> dict[str, Any]:
     expected = seed(url, n)
     ours = run_sweep("ours", url, {})  # Config holds nothing yet: every user is new
@@ -127,8 +183,9 @@ def measure(url: str, n: int) -> dict[str, Any]:
         wrong = {k: (v, expected.get(k)) for k, v in ours["results"].items() if expected[k][1] != v}
         raise SystemExit(f"N={n}: verdicts differ from the seeded truth: {list(wrong.items())[:5]}")
     unchanged = run_sweep("ours", url, ours["held"])  # the next sweep, nothing changed
+    stale, held = staleness(url, expected, unchanged) if n == max(SIZES) else ({}, unchanged["held"])
     changed = change_one_percent(url, expected)
-    after_change = run_sweep("ours", url, unchanged["held"])
+    after_change = run_sweep("ours", url, held)
     confirmed = ours["non_compliant"]
     generate = ours["calls"].get("GenerateCredentialReport", 0)
     polls = max(0, generate - 1)
@@ -161,6 +218,7 @@ def measure(url: str, n: int) -> dict[str, Any]:
         "changed_users": len(changed),
         "written_after_change": after_change["written"],
         "baseline_written": base["written"],
+        **stale,
         "cost_daily": monthly_cost(steady_daily),
         "cost_hourly": monthly_cost(steady_daily),  # refreshes follow RefreshDays, not the sweep count
         "baseline_cost_daily": monthly_cost(30 * base["written"]),
@@ -278,6 +336,19 @@ def main() -> int:
         f"N={largest['users']}: peak RSS ≤ 128 MB": largest["peak_rss_mb"] <= 128,
         "handler import ≤ 1.15 × import rdklib": handler <= 1.15 * rdklib,
     }
+    if "stale_wrong_verdicts" in largest:
+        console.print(
+            f"Staleness at N={largest['users']}: {largest['stale_changed_users']} users changed after the "
+            "report; "
+            f"{largest['stale_wrong_verdicts']} wrong verdicts against live reads; the delta cost "
+            f"{largest['stale_extra_calls']} extra calls (budget {largest['stale_extra_budget']})"
+        )
+        targets[f"N={largest['users']}: 0 stale verdicts after changes past the report"] = (
+            largest["stale_wrong_verdicts"] == 0
+        )
+        targets[f"N={largest['users']}: delta ≤ 2×changed + ⌈events/50⌉ + 5 extra calls"] = (
+            largest["stale_extra_calls"] <= largest["stale_extra_budget"]
+        )
     for target, met in targets.items():
         console.print(f"[{'green' if met else 'red'}]{'PASS' if met else 'FAIL'}[/] {target}")
 

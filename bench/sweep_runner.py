@@ -11,6 +11,7 @@ object: calls by operation, evaluations written, wall seconds, peak RSS, Config'
 
 from __future__ import annotations
 
+import base64
 import json
 import resource
 import sys
@@ -79,17 +80,46 @@ def main() -> None:
         calls[model.name] += 1
 
     session.events.register("provide-client-params", count)
-    # CloudTrail LookupEvents (moto lacks it): no IAM event since the report, one empty page
-    # per event name, as CloudTrail answers when nothing happened.
-    session.events.register_first(
-        "before-call.cloudtrail.LookupEvents",
-        lambda params, **_: (AWSResponse(params["url"], 200, {}, None), {"Events": []}),
-    )
+    # CloudTrail LookupEvents (moto lacks it): the IAM events the benchmark recorded (none by
+    # default), filtered by event name, one page, shaped as CloudTrail answers.
+    events = previous.get("events", [])
+
+    def lookup(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        (attribute,) = json.loads(params["body"])["LookupAttributes"]
+        named = [e for e in events if e["EventName"] == attribute["AttributeValue"]]
+        page = [
+            {
+                **e,
+                "EventTime": datetime.fromisoformat(e["EventTime"]),
+                "CloudTrailEvent": json.dumps(e["detail"]),
+            }
+            for e in named
+        ]
+        return AWSResponse(params["url"], 200, {}, None), {"Events": page}
+
+    session.events.register_first("before-call.cloudtrail.LookupEvents", lookup)
+    frozen = previous.get("frozen_report")
+    if frozen:  # the report of an earlier moment (moto's always reflects the present)
+        report = {
+            "Content": base64.b64decode(frozen["content"]),
+            "ReportFormat": "text/csv",
+            "GeneratedTime": datetime.fromisoformat(frozen["generated"]),
+        }
+        session.events.register_first(
+            "before-call.iam.GenerateCredentialReport",
+            lambda params, **_: (AWSResponse(params["url"], 200, {}, None), {"State": "COMPLETE"}),
+        )
+        session.events.register_first(
+            "before-call.iam.GetCredentialReport",
+            lambda params, **_: (AWSResponse(params["url"], 200, {}, None), report),
+        )
     import_seconds = time.perf_counter() - started_import
 
     started = time.perf_counter()
     if mode == "ours":
         lambda_handler(scheduled_event(parameters, token="bench-token"), Context())
+    elif mode == "ours-live":  # the live truth, for the staleness check
+        lambda_handler(scheduled_event({**parameters, "DataSource": "live"}, token="bench-token"), Context())
     else:
         baseline(config, session)
     wall = time.perf_counter() - started
