@@ -66,6 +66,18 @@ def test_plan_writes_new_changed_refreshed_and_deleted_only() -> None:
     assert plan.counts() == {"new": 1, "changed": 1, "refresh": 1, "deleted": 1, "unchanged": 2}
 
 
+def test_the_data_sources_way_of_describing_mfa_is_not_a_change() -> None:
+    """A sweep on the report path after one on the live path (or back) rewrites no MFA user."""
+    user = UserId("u")
+    live = Verdict(
+        Compliance.COMPLIANT, Reason.MFA, "bob: console password with 2 MFA devices (1 virtual, 1 FIDO)"
+    )
+    report = Verdict(Compliance.COMPLIANT, Reason.MFA, "bob: console password with MFA (active per the report)")
+    assert plan_writes([(user, report)], {user: held(live, 1)}, NOW, refresh_days=7).writes == []
+    renamed = live._replace(annotation="robert: console password with 1 MFA device (1 virtual)")
+    assert plan_writes([(user, renamed)], {user: held(live, 1)}, NOW, refresh_days=7).writes != []
+
+
 def test_a_result_just_younger_than_refresh_days_is_not_rewritten() -> None:
     user = UserId("u")
     younger = plan_writes([(user, verdict())], {user: held(verdict(), 7 - 1 / 86400)}, NOW, refresh_days=7)

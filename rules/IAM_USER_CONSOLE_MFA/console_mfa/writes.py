@@ -3,7 +3,7 @@
 AWS Config bills every recorded evaluation (README, "Cost and scale"). A sweep that wrote
 every user would pay N evaluations for an account where nothing changed; this plan writes:
 - users new to Config, or whose verdict changed (compliance type, or annotation beyond the
-  drifting "last used" date);
+  drifting "last used" date and the data source's way of describing MFA devices);
 - users whose last recorded result is RefreshDays old or older (age >= RefreshDays: a lost
   or wrong write heals by itself, and audit evidence stays recent);
 - users Config still holds as COMPLIANT or NON_COMPLIANT who no longer exist: NOT_APPLICABLE.
@@ -18,8 +18,11 @@ from typing import NamedTuple
 
 from .model import Compliance, UserId, Verdict
 
-# The only part of an annotation that changes while the verdict does not (decision._last_use).
+# Parts of an annotation that change while the verdict and its reason do not: the "last used"
+# date (decision._last_use), and how the MFA devices are described, which depends on the data
+# source (the credential report says only "MFA active"; live reads list the devices).
 _LAST_USE = re.compile(r", (last used \d{4}-\d{2}-\d{2}|never used)")
+_MFA_DETAIL = re.compile(r"console password with .*")
 DELETED = "the user no longer exists"
 
 
@@ -50,7 +53,7 @@ class WritePlan(NamedTuple):
 
 
 def stable(annotation: str) -> str:
-    return _LAST_USE.sub("", annotation)
+    return _MFA_DETAIL.sub("console password with MFA", _LAST_USE.sub("", annotation))
 
 
 def plan_writes(
