@@ -24,10 +24,12 @@ import boto3
 from rich.console import Console
 from rich.table import Table
 
-from iam_console_mfa.moto_server import reset, start
-from iam_console_mfa.seed import Mfa, create_user
+from iam_console_mfa.demo.account import Mfa, create_user
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # the repository root: the tests' local moto server
+from tests.moto_server import reset, start  # noqa: E402
+
 SIZES = [int(n) for n in os.environ.get("BENCH_SIZES", "100,1000,5000").split(",")]
 PARAMETERS = {"AssumeRoleMode": "False", "ExemptUserNames": "svc-*"}  # DataSource: auto
 IMPORT_RUNS = 7

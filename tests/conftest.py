@@ -15,7 +15,7 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 from console_mfa.aws import configured_session
 
 from iam_console_mfa.local_config import LocalConfig
-from iam_console_mfa.moto_server import start as start_moto
+from tests.moto_server import start as start_moto
 from tests.support import CallLog, TrailEvents
 
 

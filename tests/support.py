@@ -1,13 +1,14 @@
 """Test support: AWS call logs and errors injected at the botocore level.
 
-Config's API is answered by ``iam_console_mfa.local_config.LocalConfig`` (moto lacks it).
+Config's API is answered by ``iam_console_mfa.local_config.LocalConfig`` (moto lacks it); the
+Config events come from the demo's ``iam_console_mfa.demo.events``.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,8 +17,20 @@ from typing import Any
 import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
+from botocore.stub import Stubber
 from console_mfa.aws import configured_session
+from console_mfa.live import LiveIam
+from console_mfa.policy import Policy
+from console_mfa.sweep import sweep
 from moto.core.botocore_stubber import MockRawResponse
+
+from iam_console_mfa.demo.events import (
+    ACCOUNT_ID,
+    DEFAULT_PARAMETERS,
+    TEST_MODE_TOKEN,
+    config_event,
+    timestamp,
+)
 
 REAL_TOKEN = "eyJyZXN1bHRUb2tlbiI6ICJvcGFxdWUifQ=="  # an opaque token: TestMode stays False
 
@@ -228,3 +241,90 @@ def new_function(session: Any, name: str) -> Any:
         Code={"ZipFile": code.getvalue()},
     )
     return lam
+
+
+def oversized_event(
+    user_id: str,
+    parameters: Mapping[str, str] = DEFAULT_PARAMETERS,
+    token: str = TEST_MODE_TOKEN,
+) -> dict[str, Any]:
+    """What Config sends when the configuration item is too large for the event: a summary only."""
+    invoking = {
+        "configurationItemSummary": {
+            "changeType": "UPDATE",
+            "configurationItemVersion": "1.3",
+            "configurationItemCaptureTime": timestamp(),
+            "configurationStateId": 1700000000000,
+            "awsAccountId": ACCOUNT_ID,
+            "configurationItemStatus": "OK",
+            "resourceType": "AWS::IAM::User",
+            "resourceId": user_id,
+            "ARN": "",
+            "awsRegion": "global",
+            "availabilityZone": "Not Applicable",
+            "configurationStateMd5Hash": "",
+            "resourceCreationTime": timestamp(),
+        },
+        "s3DeliverySummary": {"s3BucketLocation": "config-bucket/AWSLogs/oversized.json.gz"},
+        "notificationCreationTime": timestamp(),
+        "messageType": "OversizedConfigurationItemChangeNotification",
+        "recordVersion": "1.0",
+    }
+    return config_event(invoking, parameters, token, eventLeftScope=False)
+
+
+# -- credential report as IAM serves it -------------------------------------------------------
+
+HEADER = (
+    "user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,"
+    "password_next_rotation,mfa_active,access_key_1_active"
+)
+
+
+def report_row(user: dict[str, Any], password: bool, mfa: bool) -> str:
+    created = user["CreateDate"].strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    return ",".join(
+        [
+            user["UserName"],
+            user["Arn"],
+            created,
+            str(password).lower(),
+            "no_information" if password else "N/A",
+            created if password else "N/A",
+            "N/A",
+            str(mfa).lower(),
+            "false",
+        ]
+    )
+
+
+def stub_report(session: boto3.Session, rows: list[str]) -> None:
+    """The report IAM would serve, possibly hours old (moto's always reflects the present)."""
+    content = "\n".join(
+        [
+            HEADER,
+            "<root_account>,arn:aws:iam::123456789012:root,N/A,not_supported,"
+            "no_information,not_supported,not_supported,true,false",
+            *rows,
+        ]
+    ).encode()
+    answer_operation(session, "iam", "GenerateCredentialReport", lambda: {"State": "COMPLETE"})
+    answer_operation(
+        session,
+        "iam",
+        "GetCredentialReport",
+        lambda: {"Content": content, "ReportFormat": "text/csv", "GeneratedTime": datetime(2026, 11, 23, 6, 0)},
+    )
+
+
+def verdicts_by_name(policy: Policy) -> dict[str, str]:
+    """Sweep with a new client, so that hooks registered by the test apply to it."""
+    iam = configured_session().client("iam")
+    now = datetime.now(UTC)
+    trail = configured_session().client("cloudtrail", region_name="us-east-1")
+    return {a.user.user_name: a.verdict.compliance.value for a in sweep(LiveIam(iam), policy, now, trail=trail)}
+
+
+def stubbed_iam() -> tuple[Any, Stubber]:
+    client = boto3.client("iam", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    return client, Stubber(client)

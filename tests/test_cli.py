@@ -15,8 +15,8 @@ import boto3
 import pytest
 
 from iam_console_mfa import cli
-from iam_console_mfa.moto_server import reset
-from iam_console_mfa.seed import Mfa, backdate, create_user
+from iam_console_mfa.demo.account import Mfa, backdate, create_user
+from tests.moto_server import reset
 from tests.support import fail_operation, has_password
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -264,7 +264,7 @@ def test_report_says_what_a_sweep_would_write_and_skip(
     from console_mfa.aws import configured_session
     from IAM_USER_CONSOLE_MFA import lambda_handler
 
-    from iam_console_mfa.events import scheduled_event
+    from iam_console_mfa.demo.events import scheduled_event
     from tests.support import REAL_TOKEN
 
     for name in ("alice", "bob", "carol"):

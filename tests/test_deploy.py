@@ -21,8 +21,8 @@ from typing import Any
 import boto3
 import pytest
 
-from iam_console_mfa.moto_server import reset
 from iam_console_mfa.settings import SETTINGS
+from tests.moto_server import reset
 from tests.stacks import DOCUMENT
 
 ROOT = Path(__file__).resolve().parents[1]

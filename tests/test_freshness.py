@@ -24,7 +24,7 @@ from console_mfa.trail import VERDICT_EVENTS, iam_event_region
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from iam_console_mfa.seed import Mfa, create_user, enable_mfa
+from iam_console_mfa.demo.account import Mfa, create_user, enable_mfa
 from tests.conftest import _answer_lookup_events
 from tests.support import CallLog, JsonEndpoint, TrailEvents, answer_operation, has_password, serving
 

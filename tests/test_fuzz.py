@@ -21,10 +21,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from IAM_USER_CONSOLE_MFA import lambda_handler
 
-from iam_console_mfa.events import change_event, oversized_event, scheduled_event, user_configuration_item
+from iam_console_mfa.demo.account import Mfa, create_user
+from iam_console_mfa.demo.events import change_event, scheduled_event, user_configuration_item
 from iam_console_mfa.local_config import LocalConfig
-from iam_console_mfa.seed import Mfa, create_user
-from tests.support import REAL_TOKEN
+from tests.support import REAL_TOKEN, oversized_event
 
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=8) | st.just(""),

@@ -15,7 +15,7 @@ from console_mfa import parameters as registry
 from console_mfa import permissions
 from console_mfa.aws import configured_session
 
-from iam_console_mfa.seed import Mfa, backdate, create_user
+from iam_console_mfa.demo.account import Mfa, backdate, create_user
 from tests.stacks import DOCUMENT as DOC
 from tests.stacks import STACKS, run_script
 from tests.stacks import run_document as run_stack_document

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 from console_mfa.aws import configured_session
-from console_mfa.remediation import AUDIT_TAG
+from console_mfa.remediation import AUDIT_TAG, resolve_user_name
 
-from iam_console_mfa.seed import Mfa, backdate, create_user, enable_mfa
+from iam_console_mfa.demo.account import Mfa, backdate, create_user, enable_mfa
 from tests.stacks import run_document
 from tests.support import (
     CallLog,
@@ -67,6 +67,15 @@ def test_stale_name_of_nobody_resolves_to_the_real_user(iam: Any) -> None:
     summary = run(IAMUserId=user["UserId"])
     assert (summary["UserName"], summary["VerdictBefore"]) == ("bob", "NON_COMPLIANT")
     assert not has_password(iam, "bob")
+
+
+def test_inventory_entry_for_another_user_id_is_not_even_looked_up(iam: Any, call_log: CallLog) -> None:
+    """resolve_user_name reads an inventory name only when its resourceId is the UserId asked about."""
+    asked, other = create_user(iam, "bob"), create_user(iam, "alice")
+    inventory_says(other["UserId"], "alice")  # an answer about someone else
+    session = configured_session()
+    assert resolve_user_name(session.client("iam"), session.client("config"), asked["UserId"]) == "bob"
+    assert call_log.operations("iam") == ["ListUsers"]  # no GetUser of "alice": straight to the scan
 
 
 @pytest.mark.parametrize("newcomer_mfa", [Mfa.NONE, Mfa.VIRTUAL])

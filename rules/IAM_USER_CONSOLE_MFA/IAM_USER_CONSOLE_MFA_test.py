@@ -2,9 +2,11 @@
 
 Change events go through lambda_handler with the TESTMODE token, so rdklib calls
 PutEvaluations(TestMode=True), which moto accepts, and returns the evaluations. The full
-contract (exact requests, sweeps, errors) is tested with pytest under tests/.
+contract (exact requests, sweeps, errors) is tested with pytest under tests/. This file needs
+only the rule folder and moto: its fixtures are the small helpers below.
 """
 
+import json
 import os
 import unittest
 from datetime import UTC, datetime, timedelta
@@ -17,10 +19,64 @@ from console_mfa.errors import InvalidRuleParameter
 from moto import mock_aws
 from rdklib import ComplianceType
 
-from iam_console_mfa.events import change_event, user_configuration_item
-from iam_console_mfa.seed import Mfa, create_user
-
 MODULE = __import__("IAM_USER_CONSOLE_MFA")
+
+
+def create_user(iam, name, password=True, mfa=None):
+    """A user with a console password unless told otherwise, and a "virtual" or "hardware" MFA device."""
+    user = iam.create_user(UserName=name)["User"]
+    if password:
+        iam.create_login_profile(UserName=name, Password="Correct-Horse-9!")
+    if mfa == "virtual":
+        serial = iam.create_virtual_mfa_device(VirtualMFADeviceName=name)["VirtualMFADevice"]["SerialNumber"]
+    elif mfa == "hardware":
+        serial = f"GAHT{user['UserId'][-8:]}"
+    if mfa:
+        iam.enable_mfa_device(
+            UserName=name, SerialNumber=serial, AuthenticationCode1="123456", AuthenticationCode2="654321"
+        )
+    return user
+
+
+def change_event(user, parameters):
+    """A ConfigurationItemChangeNotification for the user, as Config sends it (JSON strings inside)."""
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    account = user["Arn"].split(":")[4]
+    item = {
+        "configurationItemStatus": "OK",
+        "configurationItemCaptureTime": now,
+        "resourceType": "AWS::IAM::User",
+        "resourceId": user["UserId"],
+        "resourceName": user["UserName"],
+        "ARN": user["Arn"],
+        "awsAccountId": account,
+        "awsRegion": "global",
+        "configuration": {
+            "userName": user["UserName"],
+            "userId": user["UserId"],
+            "arn": user["Arn"],
+            "tags": [],
+        },
+        "tags": {},
+    }
+    invoking = {
+        "configurationItem": item,
+        "notificationCreationTime": now,
+        "messageType": "ConfigurationItemChangeNotification",
+        "recordVersion": "1.3",
+    }
+    return {
+        "version": "1.0",
+        "invokingEvent": json.dumps(invoking),
+        "ruleParameters": json.dumps(parameters),
+        "resultToken": "TESTMODE",
+        "eventLeftScope": False,
+        "executionRoleArn": f"arn:aws:iam::{account}:role/config-role",
+        "configRuleArn": f"arn:aws:config:us-east-1:{account}:config-rule/config-rule-0123ab",
+        "configRuleName": "IAM_USER_CONSOLE_MFA",
+        "configRuleId": "config-rule-0123ab",
+        "accountId": account,
+    }
 
 
 class StubClientFactory:
@@ -46,7 +102,7 @@ class ChangeTriggeredTest(unittest.TestCase):
         self.mock.stop()
 
     def evaluate(self, user, **parameters):
-        event = change_event(user_configuration_item(user), {"AssumeRoleMode": "False", **parameters})
+        event = change_event(user, {"AssumeRoleMode": "False", **parameters})
         (evaluation,) = MODULE.lambda_handler(event, None)
         self.assertEqual(evaluation["ComplianceResourceId"], user["UserId"])
         self.assertEqual(evaluation["ComplianceResourceType"], "AWS::IAM::User")
@@ -58,7 +114,7 @@ class ChangeTriggeredTest(unittest.TestCase):
         self.assertIn("Enable an MFA device or remove the console password", evaluation["Annotation"])
 
     def test_password_with_virtual_mfa_is_compliant(self):
-        evaluation = self.evaluate(create_user(self.iam, "alice", mfa=Mfa.VIRTUAL))
+        evaluation = self.evaluate(create_user(self.iam, "alice", mfa="virtual"))
         self.assertEqual(evaluation["ComplianceType"], ComplianceType.COMPLIANT)
 
     def test_no_password_is_not_applicable(self):
@@ -79,7 +135,7 @@ class PeriodicTest(unittest.TestCase):
     def test_sweep_returns_one_evaluation_per_user(self):
         iam = boto3.client("iam", region_name="us-east-1")
         users = [
-            create_user(iam, "a", mfa=Mfa.HARDWARE),
+            create_user(iam, "a", mfa="hardware"),
             create_user(iam, "b"),
             create_user(iam, "c", password=False),
         ]

@@ -1,4 +1,4 @@
-"""A local moto server in its own process, for the benchmark and the end-to-end tests."""
+"""A local moto server in its own process, for the end-to-end tests and the benchmark."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Config events shaped exactly as AWS Config sends them to a custom-rule Lambda.
 
-Used by the demo, ``iam-console-mfa evaluate`` samples and the tests: invokingEvent and
+The demo sends them to lambda_handler (the tests use them too): invokingEvent and
 ruleParameters are JSON strings, the configuration item carries the AWS::IAM::User fields.
 """
 
@@ -22,7 +22,7 @@ DEFAULT_PARAMETERS: Mapping[str, str] = MappingProxyType({"AssumeRoleMode": "Fal
 TEST_MODE_TOKEN = "TESTMODE"  # rdklib turns it into PutEvaluations(TestMode=True)
 
 
-def _timestamp(moment: datetime | None = None) -> str:
+def timestamp(moment: datetime | None = None) -> str:
     moment = moment or datetime.now(UTC)
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
@@ -36,7 +36,7 @@ def user_configuration_item(
     """A configuration item for an IAM ListUsers/GetUser entry (UserName, UserId, Arn, ...)."""
     tags = dict(tags or {})
     created = user["CreateDate"]
-    created_text = created if isinstance(created, str) else _timestamp(created)
+    created_text = created if isinstance(created, str) else timestamp(created)
     deleted = status.startswith("ResourceDeleted")
     return {
         "relatedEvents": [],
@@ -58,7 +58,7 @@ def user_configuration_item(
         "supplementaryConfiguration": {},
         "tags": tags,
         "configurationItemVersion": "1.3",
-        "configurationItemCaptureTime": _timestamp(),
+        "configurationItemCaptureTime": timestamp(),
         "configurationStateId": 1700000000000,
         "awsAccountId": account_id,
         "configurationItemStatus": status,
@@ -73,7 +73,9 @@ def user_configuration_item(
     }
 
 
-def _event(invoking: dict[str, Any], parameters: Mapping[str, str], token: str, **extra: Any) -> dict[str, Any]:
+def config_event(
+    invoking: dict[str, Any], parameters: Mapping[str, str], token: str, **extra: Any
+) -> dict[str, Any]:
     return {
         "version": "1.0",
         "invokingEvent": json.dumps(invoking),
@@ -98,40 +100,11 @@ def change_event(
     invoking = {
         "configurationItemDiff": None,
         "configurationItem": item,
-        "notificationCreationTime": _timestamp(),
+        "notificationCreationTime": timestamp(),
         "messageType": "ConfigurationItemChangeNotification",
         "recordVersion": "1.3",
     }
-    return _event(invoking, parameters, token, eventLeftScope=left_scope)
-
-
-def oversized_event(
-    user_id: str,
-    parameters: Mapping[str, str] = DEFAULT_PARAMETERS,
-    token: str = TEST_MODE_TOKEN,
-) -> dict[str, Any]:
-    invoking = {
-        "configurationItemSummary": {
-            "changeType": "UPDATE",
-            "configurationItemVersion": "1.3",
-            "configurationItemCaptureTime": _timestamp(),
-            "configurationStateId": 1700000000000,
-            "awsAccountId": ACCOUNT_ID,
-            "configurationItemStatus": "OK",
-            "resourceType": "AWS::IAM::User",
-            "resourceId": user_id,
-            "ARN": "",
-            "awsRegion": "global",
-            "availabilityZone": "Not Applicable",
-            "configurationStateMd5Hash": "",
-            "resourceCreationTime": _timestamp(),
-        },
-        "s3DeliverySummary": {"s3BucketLocation": "config-bucket/AWSLogs/oversized.json.gz"},
-        "notificationCreationTime": _timestamp(),
-        "messageType": "OversizedConfigurationItemChangeNotification",
-        "recordVersion": "1.0",
-    }
-    return _event(invoking, parameters, token, eventLeftScope=False)
+    return config_event(invoking, parameters, token, eventLeftScope=left_scope)
 
 
 def scheduled_event(
@@ -140,8 +113,8 @@ def scheduled_event(
 ) -> dict[str, Any]:
     invoking = {
         "awsAccountId": ACCOUNT_ID,
-        "notificationCreationTime": _timestamp(),
+        "notificationCreationTime": timestamp(),
         "messageType": "ScheduledNotification",
         "recordVersion": "1.0",
     }
-    return _event(invoking, parameters, token, eventLeftScope=False)
+    return config_event(invoking, parameters, token, eventLeftScope=False)

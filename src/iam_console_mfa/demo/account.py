@@ -1,4 +1,7 @@
-"""Create IAM users in a given state, for the demo, the tests and the benchmark (moto)."""
+"""The demo account's users: IAM users in a given state on moto.
+
+The tests and the benchmark seed their accounts with the same functions.
+"""
 
 from __future__ import annotations
 

@@ -17,8 +17,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from .account import Mfa, backdate, create_user
 from .events import ACCOUNT_ID, change_event, scheduled_event, user_configuration_item
-from .seed import Mfa, backdate, create_user
 
 PARAMETERS = {
     "AssumeRoleMode": "False",
@@ -111,7 +111,7 @@ def run(console: Console) -> int:
     from console_mfa.remediation import handler as remediation_handler
     from IAM_USER_CONSOLE_MFA import lambda_handler
 
-    from .local_config import LocalConfig
+    from ..local_config import LocalConfig
 
     with embedded_account():
         config = LocalConfig(configured_session())
