@@ -1,7 +1,7 @@
 """Test support: AWS call logs and errors injected at the botocore level.
 
 Config's API is answered by ``iam_console_mfa.local_config.LocalConfig`` (moto lacks it); the
-Config events come from the demo's ``iam_console_mfa.demo.events``.
+Config events come from the demo's ``iam_console_mfa.config_events``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from console_mfa.policy import Policy
 from console_mfa.sweep import sweep
 from moto.core.botocore_stubber import MockRawResponse
 
-from iam_console_mfa.demo.events import (
+from iam_console_mfa.config_events import (
     ACCOUNT_ID,
     DEFAULT_PARAMETERS,
     TEST_MODE_TOKEN,

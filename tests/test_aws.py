@@ -12,8 +12,8 @@ from console_mfa.aws import FailedEvaluations, configured_session
 from console_mfa.policy import DataSource, Policy
 from IAM_USER_CONSOLE_MFA import lambda_handler
 
+from iam_console_mfa.config_events import scheduled_event
 from iam_console_mfa.demo.account import Mfa, create_user
-from iam_console_mfa.demo.events import scheduled_event
 from tests.support import REAL_TOKEN, JsonEndpoint, Throttler, serving, verdicts_by_name
 
 

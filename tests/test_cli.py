@@ -61,11 +61,11 @@ def test_report_json_csv_table_and_exit_codes(moto_server: str, server_iam: Any)
     assert report["summary"] == {
         "users": 7,
         "console_users": 6,
-        "compliant": 2,
+        "console_users_with_mfa": 2,
         "non_compliant": 2,
         "exempt": 2,
         "in_grace": 0,
-        "percent_compliant": 33.3,
+        "percent_console_users_with_mfa": 33.3,
     }
     by_name = {row["user"]: row for row in report["users"]}
     assert set(by_name) == {"alice", "hank", "bob", "dave", "svc-ci", "oncall"}  # console users only
@@ -94,7 +94,7 @@ def test_report_json_csv_table_and_exit_codes(moto_server: str, server_iam: Any)
 
     done = run(moto_server, "report", *RULE_OPTIONS)
     assert (
-        "7 users, 6 with a console password: 2 compliant, 2 non-compliant, 2 exempt, 0 in grace" in done.stdout
+        "7 users, 6 with a console password: 2 with MFA, 2 non-compliant, 2 exempt, 0 in grace" in done.stdout
     )
     assert "33.3%" in done.stdout
     for name in ("alice", "bob", "dave", "svc-ci", "oncall"):
@@ -107,7 +107,7 @@ def test_report_exit_zero_when_clean_and_output_file(moto_server: str, server_ia
     target = tmp_path / "report.json"
     done = run(moto_server, "report", "--format", "json", "--output", str(target))
     assert done.returncode == 0 and done.stdout == ""
-    assert json.loads(target.read_text())["summary"]["percent_compliant"] == 100.0
+    assert json.loads(target.read_text())["summary"]["percent_console_users_with_mfa"] == 100.0
 
 
 def test_critical_when_password_used_recently(
@@ -147,20 +147,36 @@ def test_enforce_one_user(moto_server: str, server_iam: Any) -> None:
     assert missing.returncode == 2 and "no IAM user named 'nobody'" in missing.stderr
 
 
+def test_evaluate_a_user_of_the_account(moto_server: str, server_iam: Any) -> None:
+    bob = create_user(server_iam, "bob")
+    done = run(moto_server, "evaluate", "--user", "bob")  # the change event Config would send
+    assert done.returncode == 1, done.stderr  # NON_COMPLIANT found: the same contract as report
+    assert bob["UserId"] in done.stdout and "NON_COMPLIANT" in done.stdout
+    assert "rule parameters from rdk-config.json" in done.stderr
+    exempt = '{"AssumeRoleMode": "False", "ExemptUserNames": "bob"}'
+    done = run(moto_server, "evaluate", "--user", "bob", "--parameters", exempt)
+    assert done.returncode == 0, done.stderr
+    assert "NOT_APPLICABLE" in done.stdout and "exempt by ExemptUserNames" in done.stdout
+    done = run(moto_server, "evaluate", "--user", "nobody")
+    assert (done.returncode, done.stderr) == (2, "error: no IAM user named 'nobody'\n")
+    for both_or_neither in (["examples/events/change-event.json", "--user", "bob"], []):
+        done = run(moto_server, "evaluate", *both_or_neither)
+        assert done.returncode == 2 and "EVENT.json) or --user NAME" in done.stderr
+
+
 def test_evaluate_saved_events(moto_server: str, server_iam: Any) -> None:
-    create_user(server_iam, "bob")
+    # The saved change event names bob with UserId AIDAEXAMPLEBOB0000001, which moto never issues.
+    done = run(moto_server, "evaluate", "examples/events/change-event.json")
+    assert (done.returncode, done.stdout) == (2, "")  # never "no console password" for nobody
+    assert done.stderr == "error: nothing evaluated: no IAM user is named bob (AIDAEXAMPLEBOB0000001)\n"
+    bob = create_user(server_iam, "bob")  # the same name, another UserId
     create_user(server_iam, "svc-x")
     done = run(moto_server, "evaluate", "examples/events/change-event.json")
-    assert done.returncode == 1, done.stderr  # NON_COMPLIANT found: the same contract as report
-    assert "AIDAEXAMPLEBOB0000001" in done.stdout and "NON_COMPLIANT" in done.stdout
-    done = run(
-        moto_server,
-        "evaluate",
-        "examples/events/change-event.json",
-        "--parameters",
-        '{"AssumeRoleMode": "False", "ExemptUserNames": "bob"}',
+    assert (done.returncode, done.stderr) == (
+        2,
+        f"error: nothing evaluated: bob now belongs to {bob['UserId']}, not AIDAEXAMPLEBOB0000001 "
+        "(renamed or recreated)\n",
     )
-    assert "NOT_APPLICABLE" in done.stdout and "exempt by ExemptUserNames" in done.stdout
     done = run(moto_server, "evaluate", "examples/events/scheduled-event.json")
     assert done.returncode == 1, done.stderr  # bob
     assert (
@@ -216,6 +232,7 @@ def test_policy_command() -> None:
             "iam:GenerateCredentialReport",
             "iam:GetCredentialReport",
             "iam:GetLoginProfile",
+            "iam:GetUser",  # evaluate: the change path checks the name still holds the UserId
             "iam:ListMFADevices",
             "iam:ListUserTags",
             "iam:ListUsers",
@@ -264,7 +281,7 @@ def test_report_says_what_a_sweep_would_write_and_skip(
     from console_mfa.aws import configured_session
     from IAM_USER_CONSOLE_MFA import lambda_handler
 
-    from iam_console_mfa.demo.events import scheduled_event
+    from iam_console_mfa.config_events import scheduled_event
     from tests.support import REAL_TOKEN
 
     for name in ("alice", "bob", "carol"):

@@ -11,8 +11,8 @@ from console_mfa.aws import configured_session
 from console_mfa.errors import AwsCallFailed, InvalidEvent, InvalidRuleParameter, OutOfTime
 from IAM_USER_CONSOLE_MFA import RuleInvocationFailed, lambda_handler
 
+from iam_console_mfa.config_events import change_event, scheduled_event, user_configuration_item
 from iam_console_mfa.demo.account import Mfa, create_user
-from iam_console_mfa.demo.events import change_event, scheduled_event, user_configuration_item
 from iam_console_mfa.local_config import LocalConfig
 from tests.support import REAL_TOKEN, CallLog, fail_operation, oversized_event
 
@@ -40,7 +40,7 @@ def test_no_console_password(iam: Any, config_api: LocalConfig, call_log: CallLo
     assert evaluation["ComplianceResourceId"] == user["UserId"]  # the UserId, not the name
     assert evaluation["ComplianceType"] == "NOT_APPLICABLE"
     assert evaluation["Annotation"] == "carol: no console password"
-    assert call_log.operations("iam") == ["GetLoginProfile"]
+    assert call_log.operations("iam") == ["GetUser", "GetLoginProfile"]
 
 
 @pytest.mark.parametrize(
@@ -52,7 +52,7 @@ def test_password_with_mfa(iam: Any, config_api: LocalConfig, call_log: CallLog,
     evaluation = only_evaluation(config_api)
     assert (evaluation["ComplianceResourceId"], evaluation["ComplianceType"]) == (user["UserId"], "COMPLIANT")
     assert evaluation["Annotation"].startswith("alice: console password with 1 MFA device (1 " + kind)
-    assert call_log.operations("iam") == ["GetLoginProfile", "ListMFADevices"]
+    assert call_log.operations("iam") == ["GetUser", "GetLoginProfile", "ListMFADevices"]
 
 
 def test_password_without_mfa(iam: Any, config_api: LocalConfig, call_log: CallLog) -> None:
@@ -64,11 +64,12 @@ def test_password_without_mfa(iam: Any, config_api: LocalConfig, call_log: CallL
         "ComplianceResourceId": user["UserId"],
         "ComplianceResourceType": TYPE,
         "ComplianceType": "NON_COMPLIANT",
-        "Annotation": f"bob: console password without MFA (password set {profile['CreateDate'].date()}). "
-        "Enable an MFA device or remove the console password.",
+        # "never used": GetUser has no PasswordLastUsed for a password nobody signed in with
+        "Annotation": f"bob: console password without MFA (password set {profile['CreateDate'].date()}, "
+        "never used). Enable an MFA device or remove the console password.",
         "OrderingTimestamp": evaluation["OrderingTimestamp"],
     }
-    assert call_log.operations("iam") == ["GetLoginProfile", "ListMFADevices"]
+    assert call_log.operations("iam") == ["GetUser", "GetLoginProfile", "ListMFADevices"]
 
 
 @pytest.mark.parametrize("status", ["ResourceDeleted", "ResourceDeletedNotRecorded"])
@@ -268,6 +269,37 @@ def test_user_deleted_during_inspection_is_skipped(iam: Any, config_api: LocalCo
     fail_operation(configured_session(), "iam", "ListMFADevices", "NoSuchEntity", status=404)
     run_change(user)
     assert config_api.requests["PutEvaluations"][0]["Evaluations"] == []
+
+
+@pytest.mark.parametrize(
+    ("change", "logged"),
+    [
+        ("deleted", "no IAM user is named bob"),
+        ("recreated", "bob now belongs to"),
+        ("renamed", "bob now belongs to"),  # and its old name given to a newcomer
+    ],
+)
+def test_change_event_for_a_name_that_no_longer_holds_the_user_id_writes_nothing(
+    iam: Any,
+    config_api: LocalConfig,
+    call_log: CallLog,
+    change: str,
+    logged: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """GetLoginProfile answers NoSuchEntity for "no password" and "no such user" alike: without the
+    GetUser check the deleted user would read "no console password", the others another user's facts."""
+    user = create_user(iam, "bob", password=False)
+    if change == "renamed":
+        iam.update_user(UserName="bob", NewUserName="robert")
+    else:
+        iam.delete_user(UserName="bob")
+    if change != "deleted":
+        create_user(iam, "bob", mfa=Mfa.VIRTUAL)  # the name now holds another UserId
+    run_change(user)  # the configuration item Config recorded before the change
+    assert config_api.requests["PutEvaluations"][0]["Evaluations"] == []
+    assert call_log.operations("iam")[-1] == "GetUser"  # nothing read by a name that is not the user's
+    assert f"nothing evaluated: {logged}" in caplog.text
 
 
 @pytest.mark.parametrize(

@@ -36,8 +36,8 @@ from console_mfa.securityhub import FindingsRejected, import_findings
 from console_mfa.sweep import Assessment
 from IAM_USER_CONSOLE_MFA import lambda_handler
 
+from iam_console_mfa.config_events import scheduled_event
 from iam_console_mfa.demo.account import Mfa, create_user, enable_mfa
-from iam_console_mfa.demo.events import scheduled_event
 from iam_console_mfa.local_config import LocalConfig
 from tests.support import REAL_TOKEN, CallLog
 

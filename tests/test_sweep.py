@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from IAM_USER_CONSOLE_MFA import lambda_handler
 
+from iam_console_mfa.config_events import ACCOUNT_ID, scheduled_event
 from iam_console_mfa.demo.account import Mfa, backdate, create_user, enable_mfa
-from iam_console_mfa.demo.events import ACCOUNT_ID, scheduled_event
 from iam_console_mfa.local_config import LocalConfig
 from tests.support import REAL_TOKEN
 

@@ -18,8 +18,8 @@ from console_mfa.policy import parse_policy
 from console_mfa.writes import DELETED, Recorded, plan_writes
 from IAM_USER_CONSOLE_MFA import lambda_handler
 
+from iam_console_mfa.config_events import scheduled_event
 from iam_console_mfa.demo.account import Mfa, create_user, enable_mfa
-from iam_console_mfa.demo.events import scheduled_event
 from iam_console_mfa.local_config import LocalConfig
 from tests.support import REAL_TOKEN, fail_operation
 

@@ -56,9 +56,11 @@ class IAM_USER_CONSOLE_MFA(ConfigRule):  # noqa: N801 - the class name rdk expec
             )
         live = LiveIam(client_factory.build_client("iam"))
         try:
-            facts = live.confirm(user, valid_rule_parameters, tags=tags)
-        except UserGone:
-            LOG.info("user %s deleted while being evaluated: skipped", user.user_name)
+            last_used = live.identity_checked(user)
+            facts = live.confirm(user, valid_rule_parameters, last_used, tags)
+        except UserGone as gone:
+            # Nothing is written: Config's newer configuration item (deleted, or renamed) follows.
+            LOG.warning("nothing evaluated: %s", gone)
             return []
         verdict = decide(facts, valid_rule_parameters, self._now())
         if valid_rule_parameters.security_hub_findings:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from contextlib import redirect_stdout, suppress
@@ -94,11 +95,26 @@ def build_parser() -> argparse.ArgumentParser:
     enforce.add_argument("--yes", action="store_true", help="with --apply: do not ask for confirmation")
     enforce.add_argument("--user", metavar="NAME", help="only this user (default: every NON_COMPLIANT user)")
 
-    evaluate = commands.add_parser("evaluate", parents=[aws], help="replay a saved Config event (TestMode)")
-    evaluate.add_argument(
-        "event", type=Path, metavar="EVENT.json", help="a Config event as the rule's Lambda receives it"
+    evaluate = commands.add_parser(
+        "evaluate", parents=[aws], help="run the rule's Lambda on one Config event, TestMode (nothing written)"
     )
-    evaluate.add_argument("--parameters", metavar="JSON", help="ruleParameters to use instead of the event's")
+    evaluate.add_argument(
+        "event",
+        nargs="?",
+        type=Path,
+        metavar="EVENT.json",
+        help="a saved Config event as the rule's Lambda receives it (or --user)",
+    )
+    evaluate.add_argument(
+        "--user",
+        metavar="NAME",
+        help="build the change event Config would send for this IAM user (GetUser, ListUserTags)",
+    )
+    evaluate.add_argument(
+        "--parameters",
+        metavar="JSON",
+        help="ruleParameters; default: the event's, or with --user rdk-config.json's (if present)",
+    )
 
     deploy = commands.add_parser(
         "deploy", parents=[aws], help="create or update the stacks from rdk-config.json"
@@ -310,29 +326,34 @@ def cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
 
     from .local_config import LocalConfig
 
-    try:
-        event = json.loads(args.event.read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise CliError(f"cannot read {args.event}: {error}") from None
-    if not isinstance(event, dict):
-        raise CliError(f"{args.event}: a Config event is a JSON object, got {type(event).__name__}")
+    if (args.event is None) == (args.user is None):
+        raise CliError("give a saved event (EVENT.json) or --user NAME, not both")
     if args.parameters is not None:
         try:
             json.loads(args.parameters)
         except json.JSONDecodeError as error:
             raise CliError(f"--parameters is not JSON: {error}") from None
-        event["ruleParameters"] = args.parameters
-    event["resultToken"] = "TESTMODE"
     # lambda_handler builds its clients from boto3's default session, as in Lambda.
     if args.profile:
         os.environ["AWS_PROFILE"] = args.profile
     if args.region:
         os.environ["AWS_DEFAULT_REGION"] = args.region
-    config = LocalConfig(configured_session())  # Config is answered here: nothing is written
-    with redirect_stdout(sys.stderr):  # rdklib prints its own notes: keep stdout for the result
+    session = configured_session()
+    event = user_event(session, args.user) if args.user else read_event(args.event)
+    if args.parameters is not None:
+        event["ruleParameters"] = args.parameters
+    event["resultToken"] = "TESTMODE"
+    config = LocalConfig(session)  # Config is answered here: nothing is written
+    notes = RuleWarnings()
+    with notes, redirect_stdout(sys.stderr):  # rdklib prints its own notes: keep stdout for the result
         lambda_handler(event, None)
+    message_type = json.loads(event["invokingEvent"]).get("messageType")
+    if not config.evaluations and message_type != "ScheduledNotification":
+        # The rule skips a user that no longer holds the event's name and UserId (its log says why).
+        raise CliError(notes.messages[-1] if notes.messages else "the rule wrote no evaluation")
+    notes.print()
     output.print_evaluations(console, config.evaluations)
-    if json.loads(event["invokingEvent"]).get("messageType") == "ScheduledNotification":
+    if message_type == "ScheduledNotification":
         # The sweep read Config's results from the local stand-in, which holds none.
         console.print(
             f"A sweep writes only what changed since Config's last results: here Config holds none, so all "
@@ -342,6 +363,68 @@ def cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
         )
     flagged = any(e["ComplianceType"] == "NON_COMPLIANT" for e in config.evaluations)
     return EXIT_NON_COMPLIANT if flagged else EXIT_OK
+
+
+def read_event(path: Path) -> dict[str, Any]:
+    try:
+        event = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise CliError(f"cannot read {path}: {error}") from None
+    if not isinstance(event, dict):
+        raise CliError(f"{path}: a Config event is a JSON object, got {type(event).__name__}")
+    return event
+
+
+def user_event(session: Any, user_name: str) -> dict[str, Any]:
+    """The ConfigurationItemChangeNotification Config would send for this user now."""
+    from console_mfa.aws import translated
+
+    from . import settings
+    from .config_events import change_event, user_configuration_item
+
+    iam = session.client("iam")
+    with translated("GetUser", user_name):
+        try:
+            user = iam.get_user(UserName=user_name)["User"]
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "NoSuchEntity":
+                raise CliError(f"no IAM user named {user_name!r}") from None
+            raise
+    with translated("ListUserTags", user_name):
+        pages = iam.get_paginator("list_user_tags").paginate(UserName=user_name)
+        tags = {tag["Key"]: tag["Value"] for page in pages for tag in page["Tags"]}
+    parameters = {"AssumeRoleMode": "False"}
+    path = Path("rdk-config.json")  # the deployed rule's values, as for report and enforce
+    if path.exists():
+        try:
+            parameters |= settings.load(path)["ruleParameters"]
+        except settings.SettingsError as error:
+            raise CliError(str(error)) from None
+        sys.stderr.write(f"rule parameters from {path}: {parameters}\n")
+    account_id = user["Arn"].split(":")[4]
+    return change_event(user_configuration_item(user, tags, account_id=account_id), parameters)
+
+
+class RuleWarnings(logging.Handler):
+    """The rule's warnings while the CLI runs it: kept, then printed one line each on stderr."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+    def __enter__(self) -> RuleWarnings:
+        logging.getLogger().addHandler(self)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        logging.getLogger().removeHandler(self)
+
+    def print(self) -> None:
+        for message in self.messages:
+            sys.stderr.write(f"warning: {message}\n")
 
 
 def cmd_deploy(args: argparse.Namespace, console: Console) -> int:

@@ -55,11 +55,13 @@ def summary(assessments: Sequence[Assessment]) -> dict[str, Any]:
     return {
         "users": len(assessments),
         "console_users": len(console_users),
-        "compliant": with_mfa,
+        "console_users_with_mfa": with_mfa,  # in-grace users are COMPLIANT too, but not counted here
         "non_compliant": sum(a.verdict.compliance is Compliance.NON_COMPLIANT for a in assessments),
         "exempt": sum(a.verdict.reason is Reason.EXEMPT for a in assessments),
         "in_grace": sum(a.verdict.reason is Reason.GRACE for a in assessments),
-        "percent_compliant": round(100 * with_mfa / len(console_users), 1) if console_users else 100.0,
+        "percent_console_users_with_mfa": round(100 * with_mfa / len(console_users), 1)
+        if console_users
+        else 100.0,
     }
 
 
@@ -67,9 +69,10 @@ def print_table(console: Console, assessments: Sequence[Assessment], now: dateti
     figures = summary(assessments)
     console.print(
         f"[bold]{figures['users']}[/] users, [bold]{figures['console_users']}[/] with a console password: "
-        f"[green]{figures['compliant']} compliant[/], [bold red]{figures['non_compliant']} non-compliant[/], "
-        f"{figures['exempt']} exempt, {figures['in_grace']} in grace "
-        f"([bold]{figures['percent_compliant']}%[/] of console users have MFA)"
+        f"[green]{figures['console_users_with_mfa']} with MFA[/], "
+        f"[bold red]{figures['non_compliant']} non-compliant[/], {figures['exempt']} exempt, "
+        f"{figures['in_grace']} in grace ([bold]{figures['percent_console_users_with_mfa']}%[/] of console "
+        "users have MFA)"
     )
     table = Table(show_lines=False)
     for column in ("User", "Verdict", "MFA", "Password set", "Last used", "Risk", "Annotation"):

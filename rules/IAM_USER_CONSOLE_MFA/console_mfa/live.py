@@ -1,7 +1,8 @@
 """Live IAM collectors: the truth at the moment of the call, one user at a time.
 
-A change-triggered evaluation costs GetLoginProfile, plus ListMFADevices only when a
-password exists, plus ListUserTags only when an ExemptTag could spare the user and the
+A change-triggered evaluation costs GetUser (the name still belongs to the configuration
+item's UserId; it also gives "last used") and GetLoginProfile, plus ListMFADevices only when
+a password exists, plus ListUserTags only when an ExemptTag could spare the user and the
 configuration item carried no tags.
 """
 
@@ -42,10 +43,32 @@ class LiveIam:
                 for entry in page["Users"]:
                     yield listed_user(entry)
 
+    def identity_checked(self, user: UserRef) -> datetime | LastUse:
+        """The user's PasswordLastUsed, once GetUser shows that its name still belongs to its UserId.
+
+        IAM's per-user reads take a name, and GetLoginProfile answers NoSuchEntity both for "no
+        password" and "no such user": without this check a deleted user would read "no console
+        password", and a renamed or recreated one would be judged on another user's facts.
+        Raises UserGone in both cases; Config sends a newer configuration item for each.
+        """
+        with translated("GetUser", user.user_name):
+            try:
+                entry = self.iam.get_user(UserName=user.user_name)["User"]
+            except ClientError as error:
+                if error_code(error) == "NoSuchEntity":
+                    raise UserGone(f"no IAM user is named {user.user_name} ({user.user_id})") from error
+                raise
+        if entry["UserId"] != user.user_id:
+            raise UserGone(
+                f"{user.user_name} now belongs to {entry['UserId']}, not {user.user_id} (renamed or recreated)"
+            )
+        return listed_user(entry).password_last_used
+
     def password_created(self, user_name: UserName) -> datetime | None:
         """The login profile's CreateDate, or None when there is no console password."""
-        # NoSuchEntity also answers for a user deleted meanwhile: "no console password"
-        # is then true as well, and Config's deletion event follows.
+        # NoSuchEntity also answers for a user deleted meanwhile: "no console password" is
+        # then true as well, and Config's deletion event follows. (A change evaluation has
+        # checked that the user exists first: identity_checked.)
         with translated("GetLoginProfile", user_name):
             try:
                 profile = self.iam.get_login_profile(UserName=user_name)

@@ -9,7 +9,7 @@ Service Authorization Reference (a test checks that too, against cfn-lint's copy
 from __future__ import annotations
 
 # The rule (Lambda role, and the execution role it assumes in other accounts).
-RULE_USER_ACTIONS = ("iam:GetLoginProfile", "iam:ListMFADevices", "iam:ListUserTags")  # user/*
+RULE_USER_ACTIONS = ("iam:GetLoginProfile", "iam:GetUser", "iam:ListMFADevices", "iam:ListUserTags")  # user/*
 # No resource type: only "*" can allow these.
 RULE_ACCOUNT_ACTIONS = (
     "cloudtrail:LookupEvents",  # the credential report's delta (console_mfa.trail)
@@ -19,8 +19,9 @@ RULE_ACCOUNT_ACTIONS = (
     "iam:GetCredentialReport",
     "iam:ListUsers",
 )
-# rdklib's clean-up read: a config-rule resource. A rule's ARN ends in a generated id, not
-# its name, and the role exists before the rule: scoped to the account's and region's rules.
+# The rule's own stored results (console_mfa.recorded): a config-rule resource. A rule's ARN
+# ends in a generated id, not its name, and the role exists before the rule: scoped to the
+# account's and region's rules.
 RULE_CONFIG_RULE_ACTIONS = ("config:GetComplianceDetailsByConfigRule",)
 RULE_ACTIONS = RULE_USER_ACTIONS + RULE_ACCOUNT_ACTIONS + RULE_CONFIG_RULE_ACTIONS
 

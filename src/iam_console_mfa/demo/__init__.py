@@ -17,8 +17,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from ..config_events import ACCOUNT_ID, change_event, scheduled_event, user_configuration_item
 from .account import Mfa, backdate, create_user
-from .events import ACCOUNT_ID, change_event, scheduled_event, user_configuration_item
 
 PARAMETERS = {
     "AssumeRoleMode": "False",

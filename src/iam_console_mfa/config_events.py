@@ -1,7 +1,8 @@
 """Config events shaped exactly as AWS Config sends them to a custom-rule Lambda.
 
-The demo sends them to lambda_handler (the tests use them too): invokingEvent and
-ruleParameters are JSON strings, the configuration item carries the AWS::IAM::User fields.
+`evaluate --user` and the demo send them to lambda_handler (the tests use them too):
+invokingEvent and ruleParameters are JSON strings, the configuration item carries the
+AWS::IAM::User fields.
 """
 
 from __future__ import annotations
@@ -74,7 +75,11 @@ def user_configuration_item(
 
 
 def config_event(
-    invoking: dict[str, Any], parameters: Mapping[str, str], token: str, **extra: Any
+    invoking: dict[str, Any],
+    parameters: Mapping[str, str],
+    token: str,
+    account_id: str = ACCOUNT_ID,
+    **extra: Any,
 ) -> dict[str, Any]:
     return {
         "version": "1.0",
@@ -82,10 +87,10 @@ def config_event(
         "ruleParameters": json.dumps(dict(parameters)),
         "resultToken": token,
         "executionRoleArn": EXECUTION_ROLE_ARN,
-        "configRuleArn": f"arn:aws:config:us-east-1:{ACCOUNT_ID}:config-rule/config-rule-0123ab",
+        "configRuleArn": f"arn:aws:config:us-east-1:{account_id}:config-rule/config-rule-0123ab",
         "configRuleName": RULE_NAME,
         "configRuleId": "config-rule-0123ab",
-        "accountId": ACCOUNT_ID,
+        "accountId": account_id,
         "evaluationMode": "DETECTIVE",
         **extra,
     }
@@ -104,7 +109,7 @@ def change_event(
         "messageType": "ConfigurationItemChangeNotification",
         "recordVersion": "1.3",
     }
-    return config_event(invoking, parameters, token, eventLeftScope=left_scope)
+    return config_event(invoking, parameters, token, item["awsAccountId"], eventLeftScope=left_scope)
 
 
 def scheduled_event(
