@@ -220,7 +220,9 @@ def test_every_s3_call_names_the_expected_bucket_owner() -> None:
 
 
 def test_the_lambda_package_holds_exactly_the_rule_its_engine_and_rdklib() -> None:
-    from iam_console_mfa.deploy import RULE_DIR, package
+    from iam_console_mfa.deploy import package
+
+    RULE_DIR = ROOT / "rules/IAM_USER_CONSOLE_MFA"  # noqa: N806
 
     with zipfile.ZipFile(io.BytesIO(package())) as archive:
         names = set(archive.namelist())
@@ -267,3 +269,120 @@ def test_organization_deploy_shares_the_package_and_deploys_the_stackset_not_the
     (statement,) = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])["Statement"]
     assert statement["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": organization_id}}
     assert statement["Action"] == "s3:GetObject" and given["CodeKey"].endswith(".zip")
+
+
+def in_process_deploy(
+    server: dict[str, str], monkeypatch: pytest.MonkeyPatch, settings: dict[str, Any]
+) -> list[tuple[str, str]]:
+    """Run the Deployer in this process against the moto server; return every call it made."""
+    from iam_console_mfa.deploy import Deployer
+    from tests.support import CallLog
+
+    for key in ("AWS_ENDPOINT_URL", *FAKE):
+        monkeypatch.setenv(key, server[key])
+    session = boto3.Session(region_name="us-east-1")
+    log = CallLog(session)
+    Deployer(session, settings, lambda _: None).run()
+    return log.calls
+
+
+def allows(policy: dict[str, Any], action: str) -> bool:
+    return any(action in statement["Action"] for statement in policy["Statement"])
+
+
+@pytest.mark.parametrize("organization", [False, True])
+def test_the_deploy_policy_allows_every_call_deploy_makes(
+    server: dict[str, str], monkeypatch: pytest.MonkeyPatch, organization: bool
+) -> None:
+    """Derived from the calls made, not from a list: a new call without its action fails here."""
+    from iam_console_mfa.deploy_permissions import CALL_ACTIONS, deploy_policy
+
+    settings = json.loads(SETTINGS.read_text())
+    if organization:
+        org = client(server, "organizations")
+        org.create_organization(FeatureSet="ALL")
+        settings["organization"] = {
+            "enabled": True,
+            "organizationalUnitIds": [org.list_roots()["Roots"][0]["Id"]],
+            "callAs": "SELF",
+        }
+    calls = in_process_deploy(server, monkeypatch, settings)
+    policy = deploy_policy(settings)
+    made = {operation for service, operation in calls if operation != "GetCallerIdentity"}  # needs none
+    assert made <= set(CALL_ACTIONS), made - set(CALL_ACTIONS)
+    assert [CALL_ACTIONS[op] for op in sorted(made) if not allows(policy, CALL_ACTIONS[op])] == []
+    assert ("PutBucketPolicy" in made) is organization is allows(policy, "s3:PutBucketPolicy")
+    # What CloudFormation needs for each resource type: a Lambda function, an organization StackSet.
+    assert allows(policy, "lambda:CreateFunction") and allows(policy, "config:PutConfigRule")
+    assert allows(policy, "cloudformation:CreateStackSet") is organization
+
+
+def test_the_deploy_policy_fits_a_managed_policy() -> None:
+    """IAM quota: a managed policy holds at most 6,144 characters, white space not counted."""
+    from iam_console_mfa.deploy_permissions import deploy_policy
+
+    settings = json.loads(SETTINGS.read_text())
+    settings["organization"] = {"enabled": True, "organizationalUnitIds": ["r-abcd"], "callAs": "SELF"}
+    for chosen in (json.loads(SETTINGS.read_text()), settings):
+        text = json.dumps(deploy_policy(chosen))
+        assert len("".join(text.split())) <= 6144
+
+
+def test_a_denied_deploy_call_names_the_permission_it_lacks(
+    server: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """S3 answers a denied HeadBucket with a bare 403 and no body: the message must still say what."""
+    from iam_console_mfa import cli
+    from tests.support import fail_operation
+
+    for key in ("AWS_ENDPOINT_URL", *FAKE):
+        monkeypatch.setenv(key, server[key])
+    made = cli.session
+
+    def denying(args: Any) -> Any:
+        aws = made(args)
+        fail_operation(aws, "s3", "HeadBucket", "403", status=403)
+        return aws
+
+    monkeypatch.setattr(cli, "session", denying)
+    assert cli.main(["deploy"]) == 2
+    assert capsys.readouterr().err == (
+        "error: HeadBucket was denied: the credentials lack s3:ListBucket (or the bucket belongs to another "
+        "account); `iam-console-mfa policy --deploy` prints what deploy needs\n"
+    )
+
+
+def test_generated_stack_permissions_match_the_generator() -> None:
+    from iam_console_mfa.generate import STACK_PERMISSIONS, stack_permissions
+
+    assert STACK_PERMISSIONS.read_text() == stack_permissions(), "run `make generate` and commit"
+
+
+def test_an_install_outside_the_clone_packages_the_same_lambda(tmp_path: Path) -> None:
+    """A wheel puts the modules in site-packages, far from rules/ and cloudformation/: `package`
+    finds the rule through its modules (it once zipped rdklib alone), and `deploy`, which needs
+    the clone's stacks, says so."""
+    from iam_console_mfa.deploy import package
+
+    site = tmp_path / "site-packages"
+    site.mkdir()
+    shutil.copy(ROOT / "rules/IAM_USER_CONSOLE_MFA/IAM_USER_CONSOLE_MFA.py", site)
+    shutil.copytree(ROOT / "rules/IAM_USER_CONSOLE_MFA/console_mfa", site / "console_mfa")
+    shutil.copytree(ROOT / "src/iam_console_mfa", site / "iam_console_mfa")
+    elsewhere = tmp_path / "work"
+    elsewhere.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    command = [sys.executable, "-m", "iam_console_mfa.cli"]
+    done = subprocess.run(
+        [*command, "package", "--output", "rule.zip"], cwd=elsewhere, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert (elsewhere / "rule.zip").read_bytes() == package()
+    done = subprocess.run(
+        [*command, "deploy", "--dry-run"], cwd=elsewhere, env=env, capture_output=True, text=True
+    )
+    assert (done.returncode, done.stderr) == (
+        2,
+        "error: rdk-config.schema.json not found: run this from a clone of the repository (deploy reads its "
+        "cloudformation/ and rdk-config files)\n",
+    )

@@ -25,6 +25,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from iam_console_mfa.cli import iam_policy
+from iam_console_mfa.deploy_permissions import deploy_policy
+from iam_console_mfa.settings import SETTINGS
 from tests.stacks import STACKS
 from tests.test_templates import actions, statements
 
@@ -99,6 +101,14 @@ def test_stack_statements_match_the_service_authorization_reference(
 def test_cli_policy_matches_the_service_authorization_reference(enforce: bool) -> None:
     for statement in iam_policy(enforce)["Statement"]:
         check_statement(statement, {}, "iam-console-mfa policy")
+
+
+@pytest.mark.parametrize("organization", [False, True])
+def test_deploy_policy_matches_the_service_authorization_reference(organization: bool) -> None:
+    settings = json.loads(SETTINGS.read_text())
+    settings["organization"] = {"enabled": organization, "organizationalUnitIds": ["r-abcd"], "callAs": "SELF"}
+    for statement in deploy_policy(settings)["Statement"]:
+        check_statement(statement, {}, f"iam-console-mfa policy --deploy ({statement['Sid']})")
 
 
 def test_the_check_catches_a_scoped_action_without_resource_type() -> None:

@@ -135,9 +135,33 @@ def build_parser() -> argparse.ArgumentParser:
         "--format", choices=("text", "json"), default="text", help="one line per check, or JSON"
     )
 
+    package = commands.add_parser(
+        "package", help="write the Lambda zip the stacks expect (CodeKey), or the rdklib layer for the RDK"
+    )
+    package.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="default: IAM_USER_CONSOLE_MFA-<sha256>.zip (--layer: rdklib-layer.zip) here",
+    )
+    package.add_argument(
+        "--layer",
+        action="store_true",
+        help="the pinned rdklib as a python3.12 layer (rdk deploy --rdklib-layer-arn)",
+    )
     commands.add_parser("demo", help="the rule end to end on an embedded moto account (no AWS needed)")
     policy = commands.add_parser("policy", help="print the IAM policy this CLI needs")
-    policy.add_argument("--enforce", action="store_true", help="include what `enforce --apply` needs")
+    needs = policy.add_mutually_exclusive_group()
+    needs.add_argument("--enforce", action="store_true", help="include what `enforce --apply` needs")
+    needs.add_argument(
+        "--deploy",
+        action="store_true",
+        help="what `deploy` needs instead: its own calls and CloudFormation's for the stacks' resources",
+    )
+    policy.add_argument(
+        "--settings", type=Path, default=None, metavar="FILE", help="with --deploy; default: rdk-config.json"
+    )
     for action in commands._choices_actions:  # each subcommand's --help: what it does, exit codes
         command = commands.choices[action.dest]
         command.description, command.epilog = action.help, EXIT_CODES
@@ -428,7 +452,7 @@ class RuleWarnings(logging.Handler):
 
 
 def cmd_deploy(args: argparse.Namespace, console: Console) -> int:
-    from . import deploy, settings
+    from . import deploy, deploy_permissions, settings
 
     try:
         chosen = settings.load(args.settings or settings.SETTINGS)
@@ -447,10 +471,30 @@ def cmd_deploy(args: argparse.Namespace, console: Console) -> int:
         raise CliError(str(error)) from None
     except ClientError as error:
         info = error.response.get("Error", {})
-        raise AwsCallFailed(error.operation_name, info.get("Code", "?"), info.get("Message", "")) from None
+        code = info.get("Code", "?")
+        if code in ("403", "AccessDenied", "AccessDeniedException", "Forbidden"):
+            raise CliError(deploy_permissions.denied(error.operation_name)) from None
+        raise AwsCallFailed(error.operation_name, code, info.get("Message", "")) from None
     for stack, values in outputs.items():
         for key, value in values.items():
             say(f"{stack}.{key} = {value}")
+    return EXIT_OK
+
+
+def cmd_package(args: argparse.Namespace, console: Console) -> int:
+    import hashlib
+
+    from . import deploy
+
+    body = deploy.rdklib_layer() if args.layer else deploy.package()
+    digest = hashlib.sha256(body).hexdigest()
+    default = "rdklib-layer.zip" if args.layer else f"IAM_USER_CONSOLE_MFA-{digest[:16]}.zip"
+    target = args.output or Path(default)
+    try:
+        target.write_bytes(body)
+    except OSError as error:
+        raise CliError(f"cannot write {target}: {error.strerror}") from None
+    console.print(f"wrote {target} ({len(body) // 1024} KiB, sha256 {digest})", markup=False, highlight=False)
     return EXIT_OK
 
 
@@ -481,7 +525,17 @@ def iam_policy(enforce: bool) -> dict[str, Any]:
 
 
 def cmd_policy(args: argparse.Namespace, console: Console) -> int:
-    sys.stdout.write(json.dumps(iam_policy(args.enforce), indent=2) + "\n")
+    if args.deploy:
+        from . import settings
+        from .deploy_permissions import deploy_policy
+
+        try:
+            policy = deploy_policy(settings.load(args.settings or settings.SETTINGS))
+        except settings.SettingsError as error:
+            raise CliError(str(error)) from None
+    else:
+        policy = iam_policy(args.enforce)
+    sys.stdout.write(json.dumps(policy, indent=2) + "\n")
     return EXIT_OK
 
 
@@ -512,6 +566,7 @@ COMMANDS = {
     "enforce": cmd_enforce,
     "evaluate": cmd_evaluate,
     "deploy": cmd_deploy,
+    "package": cmd_package,
     "demo": cmd_demo,
     "policy": cmd_policy,
 }

@@ -20,10 +20,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .settings import remediation_mode
+from .settings import ROOT, remediation_mode
 
-ROOT = Path(__file__).resolve().parents[2]
-RULE_DIR = ROOT / "rules" / "IAM_USER_CONSOLE_MFA"
 STACKS = ROOT / "cloudformation"
 TEMPLATES_PREFIX = "templates/"  # beside the package in the code bucket: rule.yaml for the StackSet
 TERMINAL = ("_COMPLETE", "_FAILED")
@@ -42,20 +40,41 @@ class StackPlan:
     parameters: dict[str, str] = field(default_factory=dict)
 
 
-def package(rule_dir: Path = RULE_DIR) -> bytes:
-    """The Lambda zip: the rule folder at the root plus rdklib (boto3 comes with the runtime)."""
+def package() -> bytes:
+    """The Lambda zip: the rule's handler and engine at the root plus rdklib (boto3 comes with
+    the runtime). Found through the imported modules, so a wheel install packages the same
+    files as the source tree."""
+    import console_mfa
+    import IAM_USER_CONSOLE_MFA
     import rdklib
 
+    handler = Path(IAM_USER_CONSOLE_MFA.__file__)
+    engine, rdklib_dir = Path(console_mfa.__file__).parent, Path(rdklib.__file__).parent
+    return _zip(
+        [(handler.parent, handler, ""), (engine.parent, engine, ""), (rdklib_dir.parent, rdklib_dir, "")]
+    )
+
+
+def rdklib_layer() -> bytes:
+    """A Lambda layer of the pinned rdklib for the RDK route (layers put python/ on sys.path)."""
+    import rdklib
+
+    rdklib_dir = Path(rdklib.__file__).parent
+    return _zip([(rdklib_dir.parent, rdklib_dir, "python/")])
+
+
+def _zip(trees: list[tuple[Path, Path, str]]) -> bytes:
+    """Each tree's .py files, or the one file, (no tests, no caches) named from its root under a prefix.
+
+    Fixed timestamps and modes: the same sources give the same bytes, hence the same key.
+    """
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for root, package_dir in (
-            (rule_dir, rule_dir),
-            (Path(rdklib.__file__).parent.parent, Path(rdklib.__file__).parent),
-        ):
-            for path in sorted(package_dir.rglob("*.py")):
+        for root, tree, prefix in trees:
+            for path in [tree] if tree.is_file() else sorted(tree.rglob("*.py")):
                 if path.name.endswith("_test.py") or "__pycache__" in path.parts:
                     continue
-                info = zipfile.ZipInfo(str(path.relative_to(root)), date_time=(2020, 1, 1, 0, 0, 0))
+                info = zipfile.ZipInfo(prefix + str(path.relative_to(root)), date_time=(2020, 1, 1, 0, 0, 0))
                 info.external_attr = 0o644 << 16
                 archive.writestr(info, path.read_bytes())
     return buffer.getvalue()

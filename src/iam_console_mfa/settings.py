@@ -14,7 +14,17 @@ import jsonschema
 from console_mfa.errors import InvalidRuleParameter
 from console_mfa.policy import parse_policy
 
-ROOT = Path(__file__).resolve().parents[2]
+
+def _project_root() -> Path:
+    """The repository clone, whose stacks, schema and settings deploy reads (the wheel holds
+    only code): the source tree of an editable install, else the current directory."""
+    for candidate in (Path(__file__).resolve().parents[2], Path.cwd()):
+        if (candidate / "rdk-config.schema.json").is_file():
+            return candidate
+    return Path.cwd()
+
+
+ROOT = _project_root()
 SETTINGS = ROOT / "rdk-config.json"
 SCHEMA = ROOT / "rdk-config.schema.json"
 PARAMETERS = ROOT / "rules" / "IAM_USER_CONSOLE_MFA" / "parameters.json"
@@ -25,6 +35,7 @@ class SettingsError(Exception):
 
 
 def load(path: Path = SETTINGS) -> dict[str, Any]:
+    _schema()  # outside a clone, say so before "rdk-config.json not found"
     try:
         settings = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as error:
@@ -33,8 +44,18 @@ def load(path: Path = SETTINGS) -> dict[str, Any]:
     return settings
 
 
+def _schema() -> dict[str, Any]:
+    try:
+        return json.loads(SCHEMA.read_text())
+    except OSError:
+        raise SettingsError(
+            f"{SCHEMA.name} not found: run this from a clone of the repository (deploy reads its "
+            "cloudformation/ and rdk-config files)"
+        ) from None
+
+
 def validate(settings: Any, name: str = "rdk-config.json") -> None:
-    schema = json.loads(SCHEMA.read_text())
+    schema = _schema()
     errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(settings), key=lambda e: list(e.path))
     if errors:
         error = errors[0]

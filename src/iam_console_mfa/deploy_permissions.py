@@ -1,0 +1,85 @@
+"""What `deploy` may call (`iam-console-mfa policy --deploy`), and the IAM action behind each
+call, so that a denied call names the permission it lacks.
+
+Two parts: the calls deploy makes itself (scoped to its bucket and stacks), and what
+CloudFormation calls with the same credentials to create, update and delete each stack's
+resources (``stack_permissions``, generated from CloudFormation's resource schemas).
+sts:GetCallerIdentity needs no permission (AWS STS API reference), so it is not listed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+from .stack_permissions import STACK_ACTIONS
+
+# Operation name (botocore's, as in a ClientError) -> the IAM action that authorizes it.
+CALL_ACTIONS: Mapping[str, str] = MappingProxyType(
+    {
+        "HeadBucket": "s3:ListBucket",  # S3 authorizes HeadBucket as s3:ListBucket
+        "CreateBucket": "s3:CreateBucket",
+        "PutPublicAccessBlock": "s3:PutBucketPublicAccessBlock",
+        "PutBucketPolicy": "s3:PutBucketPolicy",  # organization mode: members read the package
+        "PutObject": "s3:PutObject",
+        "DescribeOrganization": "organizations:DescribeOrganization",  # organization mode
+        "DescribeStacks": "cloudformation:DescribeStacks",
+        "DescribeStackEvents": "cloudformation:DescribeStackEvents",
+        "CreateStack": "cloudformation:CreateStack",
+        "UpdateStack": "cloudformation:UpdateStack",
+    }
+)
+STACK_CALL_ACTIONS = (
+    "cloudformation:CreateStack",
+    "cloudformation:DescribeStackEvents",
+    "cloudformation:DescribeStacks",
+    "cloudformation:UpdateStack",
+)
+
+
+def deploy_policy(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The identity policy for the principal that runs `deploy` with these settings."""
+    from .deploy import plan
+
+    organization = settings["organization"]["enabled"]
+    bucket = settings["codeBucket"] or "iam-console-mfa-*"  # default: iam-console-mfa-<account>-<region>
+    stacks = plan(dict(settings), bucket, "package.zip")
+    templates = {step.template for step in stacks} | ({"rule.yaml"} if organization else set())
+    for_resources = {a for t in templates for a in STACK_ACTIONS[t]}
+    # Lambda reads its code from the bucket: scoped to it, like the upload.
+    package_reads = sorted(a for a in for_resources if a.startswith("s3:"))
+    bucket_actions = ["s3:CreateBucket", "s3:ListBucket", "s3:PutBucketPublicAccessBlock"]
+    region = settings["region"]
+
+    def statement(sid: str, actions: list[str], resource: str | list[str]) -> dict[str, Any]:
+        return {"Sid": sid, "Effect": "Allow", "Action": sorted(actions), "Resource": resource}
+
+    statements = [
+        statement(
+            "CodeBucket",
+            bucket_actions + (["s3:PutBucketPolicy"] if organization else []),
+            f"arn:*:s3:::{bucket}",
+        ),
+        statement("CodePackage", ["s3:PutObject", *package_reads], f"arn:*:s3:::{bucket}/*"),
+        statement(
+            "Stacks",
+            list(STACK_CALL_ACTIONS),
+            [f"arn:*:cloudformation:{region}:*:stack/{step.name}/*" for step in stacks],
+        ),
+        # What CloudFormation calls for the stacks' resources, whose names are mostly generated.
+        statement("StackResources", sorted(for_resources - set(package_reads) - {"iam:PassRole"}), "*"),
+        # A role without RoleName is named "<stack name>-<logical id>-<suffix>".
+        statement("PassStackRoles", ["iam:PassRole"], [f"arn:*:iam::*:role/{step.name}-*" for step in stacks]),
+    ]
+    if organization:
+        statements.append(statement("Organization", ["organizations:DescribeOrganization"], "*"))
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def denied(operation: str) -> str:
+    """The sentence for a call IAM refused."""
+    action = CALL_ACTIONS.get(operation)
+    lacks = f"the credentials lack {action}" if action else "a permission is missing"
+    hint = " (or the bucket belongs to another account)" if operation == "HeadBucket" else ""
+    return f"{operation} was denied: {lacks}{hint}; `iam-console-mfa policy --deploy` prints what deploy needs"
