@@ -381,6 +381,7 @@ def test_every_subcommand_help_explains_each_option_and_the_exit_codes() -> None
     for name, command in commands.choices.items():
         text = command.format_help()
         assert "exit codes: 0" in text and "2 error" in text, name
+        assert f"example:\n  iam-console-mfa {name}" in text, name
         assert command.description, name
         for action in command._actions:
             if action.option_strings and action.dest != "help":

@@ -35,6 +35,18 @@ EXIT_CODES = (
 )
 
 
+EXAMPLES = {
+    "report": "iam-console-mfa report --exempt 'svc-*' --format json --output report.json",
+    "doctor": "iam-console-mfa doctor --format json",
+    "enforce": "iam-console-mfa enforce --user bob   # a dry run; --apply acts",
+    "evaluate": "iam-console-mfa evaluate --user bob",
+    "deploy": "iam-console-mfa deploy --dry-run",
+    "package": "iam-console-mfa package --layer",
+    "demo": "iam-console-mfa demo",
+    "policy": "iam-console-mfa policy --enforce > read-and-enforce.json",
+}
+
+
 def _rule_options() -> list[tuple[str, Any, str]]:
     from console_mfa import parameters as p
 
@@ -80,7 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--format",
         choices=("table", "json", "csv", "asff"),
         default="table",
-        help="asff: the Security Hub findings the rule would import (SecurityHubFindings=true)",
+        help="default: table, after the summary; json: the summary and every user; csv: a row per user; "
+        "asff: the Security Hub findings the rule would import (SecurityHubFindings=true)",
     )
     report.add_argument("--output", type=Path, metavar="FILE", help="write there instead of the terminal")
     report.add_argument(
@@ -132,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--organization", action="store_true", help="also every member account's stack instance (StackSet)"
     )
     doctor.add_argument(
-        "--format", choices=("text", "json"), default="text", help="one line per check, or JSON"
+        "--format", choices=("text", "json"), default="text", help="default: text, one line per check; json"
     )
 
     package = commands.add_parser(
@@ -162,9 +175,11 @@ def build_parser() -> argparse.ArgumentParser:
     policy.add_argument(
         "--settings", type=Path, default=None, metavar="FILE", help="with --deploy; default: rdk-config.json"
     )
-    for action in commands._choices_actions:  # each subcommand's --help: what it does, exit codes
+    for action in commands._choices_actions:  # each subcommand's --help: what it does, an example, exit codes
         command = commands.choices[action.dest]
-        command.description, command.epilog = action.help, EXIT_CODES
+        command.formatter_class = argparse.RawDescriptionHelpFormatter  # keep the example on its line
+        command.description = action.help
+        command.epilog = f"example:\n  {EXAMPLES[action.dest]}\n\n{EXIT_CODES}"
     return parser
 
 
