@@ -230,17 +230,22 @@ def session(args: argparse.Namespace) -> Any:
     return boto3.Session(botocore_session=core, region_name=region)
 
 
-def rule_policy(args: argparse.Namespace) -> Policy:
-    """The rule parameters: option, else rdk-config.json, else the rule's default (said on stderr)."""
+def configured_parameters(path: Path, required: bool) -> dict[str, str]:
+    """The deployed rule's ruleParameters from rdk-config.json; none when it is absent and optional."""
     from . import settings
 
+    if not required and not path.exists():
+        return {}
+    try:
+        return settings.load(path)["ruleParameters"]
+    except settings.SettingsError as error:
+        raise CliError(str(error)) from None
+
+
+def rule_policy(args: argparse.Namespace) -> Policy:
+    """The rule parameters: option, else rdk-config.json, else the rule's default (said on stderr)."""
     path = args.settings or Path("rdk-config.json")
-    configured: dict[str, str] = {}
-    if args.settings or path.exists():
-        try:
-            configured = settings.load(path)["ruleParameters"]
-        except settings.SettingsError as error:
-            raise CliError(str(error)) from None
+    configured = configured_parameters(path, required=args.settings is not None)
     values, sources = {}, []
     for _, parameter, _ in RULE_OPTIONS:
         given = getattr(args, parameter.name)
@@ -418,7 +423,6 @@ def user_event(session: Any, user_name: str) -> dict[str, Any]:
     """The ConfigurationItemChangeNotification Config would send for this user now."""
     from console_mfa.aws import translated
 
-    from . import settings
     from .config_events import change_event, user_configuration_item
 
     iam = session.client("iam")
@@ -432,13 +436,9 @@ def user_event(session: Any, user_name: str) -> dict[str, Any]:
     with translated("ListUserTags", user_name):
         pages = iam.get_paginator("list_user_tags").paginate(UserName=user_name)
         tags = {tag["Key"]: tag["Value"] for page in pages for tag in page["Tags"]}
-    parameters = {"AssumeRoleMode": "False"}
     path = Path("rdk-config.json")  # the deployed rule's values, as for report and enforce
+    parameters = {"AssumeRoleMode": "False", **configured_parameters(path, required=False)}
     if path.exists():
-        try:
-            parameters |= settings.load(path)["ruleParameters"]
-        except settings.SettingsError as error:
-            raise CliError(str(error)) from None
         sys.stderr.write(f"rule parameters from {path}: {parameters}\n")
     account_id = user["Arn"].split(":")[4]
     return change_event(user_configuration_item(user, tags, account_id=account_id), parameters)
