@@ -30,12 +30,7 @@ CALL_ACTIONS: Mapping[str, str] = MappingProxyType(
         "UpdateStack": "cloudformation:UpdateStack",
     }
 )
-STACK_CALL_ACTIONS = (
-    "cloudformation:CreateStack",
-    "cloudformation:DescribeStackEvents",
-    "cloudformation:DescribeStacks",
-    "cloudformation:UpdateStack",
-)
+CALLED = frozenset(CALL_ACTIONS.values())
 
 
 def deploy_policy(settings: Mapping[str, Any]) -> dict[str, Any]:
@@ -49,22 +44,21 @@ def deploy_policy(settings: Mapping[str, Any]) -> dict[str, Any]:
     for_resources = {a for t in templates for a in STACK_ACTIONS[t]}
     # Lambda reads its code from the bucket: scoped to it, like the upload.
     package_reads = sorted(a for a in for_resources if a.startswith("s3:"))
-    bucket_actions = ["s3:CreateBucket", "s3:ListBucket", "s3:PutBucketPublicAccessBlock"]
     region = settings["region"]
+    # The calls deploy makes, by the resource each acts on (PutBucketPolicy: organization only).
+    bucket_actions = [a for a in CALLED if a.startswith("s3:") and a != "s3:PutObject"]
+    if not organization:
+        bucket_actions.remove("s3:PutBucketPolicy")
 
     def statement(sid: str, actions: list[str], resource: str | list[str]) -> dict[str, Any]:
         return {"Sid": sid, "Effect": "Allow", "Action": sorted(actions), "Resource": resource}
 
     statements = [
-        statement(
-            "CodeBucket",
-            bucket_actions + (["s3:PutBucketPolicy"] if organization else []),
-            f"arn:*:s3:::{bucket}",
-        ),
+        statement("CodeBucket", bucket_actions, f"arn:*:s3:::{bucket}"),
         statement("CodePackage", ["s3:PutObject", *package_reads], f"arn:*:s3:::{bucket}/*"),
         statement(
             "Stacks",
-            list(STACK_CALL_ACTIONS),
+            [a for a in CALLED if a.startswith("cloudformation:")],
             [f"arn:*:cloudformation:{region}:*:stack/{step.name}/*" for step in stacks],
         ),
         # What CloudFormation calls for the stacks' resources, whose names are mostly generated.
