@@ -421,21 +421,21 @@ def read_event(path: Path) -> dict[str, Any]:
 
 def user_event(session: Any, user_name: str) -> dict[str, Any]:
     """The ConfigurationItemChangeNotification Config would send for this user now."""
-    from console_mfa.aws import translated
+    from console_mfa.errors import UserGone
+    from console_mfa.live import LiveIam
+    from console_mfa.model import UserName
 
     from .config_events import change_event, user_configuration_item
 
-    iam = session.client("iam")
-    with translated("GetUser", user_name):
-        try:
-            user = iam.get_user(UserName=user_name)["User"]
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "NoSuchEntity":
-                raise CliError(f"no IAM user named {user_name!r}") from None
-            raise
-    with translated("ListUserTags", user_name):
-        pages = iam.get_paginator("list_user_tags").paginate(UserName=user_name)
-        tags = {tag["Key"]: tag["Value"] for page in pages for tag in page["Tags"]}
+    live = LiveIam(session.client("iam"))
+    missing = CliError(f"no IAM user named {user_name!r}")
+    user = live.user_entry(user_name)
+    if user is None:
+        raise missing
+    try:
+        tags = live.tags(UserName(user_name))
+    except UserGone:  # deleted between the two reads
+        raise missing from None
     path = Path("rdk-config.json")  # the deployed rule's values, as for report and enforce
     parameters = {"AssumeRoleMode": "False", **configured_parameters(path, required=False)}
     if path.exists():

@@ -43,6 +43,16 @@ class LiveIam:
                 for entry in page["Users"]:
                     yield listed_user(entry)
 
+    def user_entry(self, user_name: str) -> dict[str, Any] | None:
+        """GetUser's entry (UserId, Arn, CreateDate, PasswordLastUsed, ...); None when no user has the name."""
+        with translated("GetUser", user_name):
+            try:
+                return self.iam.get_user(UserName=user_name)["User"]
+            except ClientError as error:
+                if error_code(error) == "NoSuchEntity":
+                    return None
+                raise
+
     def identity_checked(self, user: UserRef) -> datetime | LastUse:
         """The user's PasswordLastUsed, once GetUser shows that its name still belongs to its UserId.
 
@@ -51,13 +61,9 @@ class LiveIam:
         password", and a renamed or recreated one would be judged on another user's facts.
         Raises UserGone in both cases; Config sends a newer configuration item for each.
         """
-        with translated("GetUser", user.user_name):
-            try:
-                entry = self.iam.get_user(UserName=user.user_name)["User"]
-            except ClientError as error:
-                if error_code(error) == "NoSuchEntity":
-                    raise UserGone(f"no IAM user is named {user.user_name} ({user.user_id})") from error
-                raise
+        entry = self.user_entry(user.user_name)
+        if entry is None:
+            raise UserGone(f"no IAM user is named {user.user_name} ({user.user_id})")
         if entry["UserId"] != user.user_id:
             raise UserGone(
                 f"{user.user_name} now belongs to {entry['UserId']}, not {user.user_id} (renamed or recreated)"

@@ -61,13 +61,8 @@ def resolve_user_name(iam: Any, config: Any, user_id: UserId) -> UserName:
 
 def _user_id_of(iam: Any, user_name: UserName) -> UserId | None:
     """GetUser's UserId for a name, None when no user has that name."""
-    with translated("GetUser", user_name):
-        try:
-            return UserId(iam.get_user(UserName=user_name)["User"]["UserId"])
-        except ClientError as error:
-            if error_code(error) == "NoSuchEntity":
-                return None
-            raise
+    entry = LiveIam(iam).user_entry(user_name)
+    return UserId(entry["UserId"]) if entry else None
 
 
 def _verify_identity(iam: Any, user: UserRef, step: str) -> None:
