@@ -230,16 +230,21 @@ def session(args: argparse.Namespace) -> Any:
     return boto3.Session(botocore_session=core, region_name=region)
 
 
-def configured_parameters(path: Path, required: bool) -> dict[str, str]:
-    """The deployed rule's ruleParameters from rdk-config.json; none when it is absent and optional."""
+def load_settings(path: Path | None) -> dict[str, Any]:
+    """rdk-config.json (or --settings FILE), validated; an invalid one is a one-line error."""
     from . import settings
 
-    if not required and not path.exists():
-        return {}
     try:
-        return settings.load(path)["ruleParameters"]
+        return settings.load(path or settings.SETTINGS)
     except settings.SettingsError as error:
         raise CliError(str(error)) from None
+
+
+def configured_parameters(path: Path, required: bool) -> dict[str, str]:
+    """The deployed rule's ruleParameters from rdk-config.json; none when it is absent and optional."""
+    if not required and not path.exists():
+        return {}
+    return load_settings(path)["ruleParameters"]
 
 
 def rule_policy(args: argparse.Namespace) -> Policy:
@@ -467,12 +472,9 @@ class RuleWarnings(logging.Handler):
 
 
 def cmd_deploy(args: argparse.Namespace, console: Console) -> int:
-    from . import deploy, deploy_permissions, settings
+    from . import deploy, deploy_permissions
 
-    try:
-        chosen = settings.load(args.settings or settings.SETTINGS)
-    except settings.SettingsError as error:
-        raise CliError(str(error)) from None
+    chosen = load_settings(args.settings)
     say = lambda line: console.print(line, markup=False, highlight=False)  # noqa: E731
     if args.dry_run:
         deploy.describe_plan(chosen, say)
@@ -503,7 +505,7 @@ def cmd_package(args: argparse.Namespace, console: Console) -> int:
 
     body = deploy.rdklib_layer() if args.layer else deploy.package()
     digest = hashlib.sha256(body).hexdigest()
-    default = "rdklib-layer.zip" if args.layer else f"IAM_USER_CONSOLE_MFA-{digest[:16]}.zip"
+    default = "rdklib-layer.zip" if args.layer else deploy.package_key("IAM_USER_CONSOLE_MFA", body)
     target = args.output or Path(default)
     try:
         target.write_bytes(body)
@@ -541,13 +543,9 @@ def iam_policy(enforce: bool) -> dict[str, Any]:
 
 def cmd_policy(args: argparse.Namespace, console: Console) -> int:
     if args.deploy:
-        from . import settings
         from .deploy_permissions import deploy_policy
 
-        try:
-            policy = deploy_policy(settings.load(args.settings or settings.SETTINGS))
-        except settings.SettingsError as error:
-            raise CliError(str(error)) from None
+        policy = deploy_policy(load_settings(args.settings))
     else:
         policy = iam_policy(args.enforce)
     sys.stdout.write(json.dumps(policy, indent=2) + "\n")
@@ -555,12 +553,9 @@ def cmd_policy(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace, console: Console) -> int:
-    from . import doctor, settings
+    from . import doctor
 
-    try:
-        chosen = settings.load(args.settings or settings.SETTINGS)
-    except settings.SettingsError as error:
-        raise CliError(str(error)) from None
+    chosen = load_settings(args.settings)
     args.region = args.region or chosen["region"]
     aws = session(args)
     checks = list(doctor.account_checks(aws, chosen))

@@ -55,6 +55,11 @@ def package() -> bytes:
     )
 
 
+def package_key(rule_name: str, code: bytes) -> str:
+    """The package's S3 key: named by its content, so a new package never overwrites a deployed one."""
+    return f"{rule_name}-{hashlib.sha256(code).hexdigest()[:16]}.zip"
+
+
 def rdklib_layer() -> bytes:
     """A Lambda layer of the pinned rdklib for the RDK route (layers put python/ on sys.path)."""
     import rdklib
@@ -156,7 +161,7 @@ class Deployer:
         region = self.aws.region_name
         bucket = self.settings["codeBucket"] or f"iam-console-mfa-{account}-{region}"
         code = package()
-        code_key = f"{self.settings['ruleName']}-{hashlib.sha256(code).hexdigest()[:16]}.zip"
+        code_key = package_key(self.settings["ruleName"], code)
         self._upload(bucket, code_key, code, region, account)
         template_url = ""
         if self.settings["organization"]["enabled"]:
