@@ -1,7 +1,7 @@
 """Test support: AWS call logs and errors injected at the botocore level.
 
 Config's API is answered by ``iam_console_mfa.local_config.LocalConfig`` (moto lacks it); the
-Config events come from the demo's ``iam_console_mfa.config_events``.
+Config events come from ``iam_console_mfa.config_events`` (what `evaluate --user` and the demo send).
 """
 
 from __future__ import annotations
