@@ -142,14 +142,21 @@ class TrailEvents:
         self.requests: list[dict[str, Any]] = []
         self.fail_with: str | None = None
 
-    def record(self, event_name: str, user_name: str, when: datetime, **parameters: str) -> None:
+    def record(
+        self,
+        event_name: str,
+        user_name: str,
+        when: datetime,
+        source: str = "iam.amazonaws.com",
+        **parameters: str,
+    ) -> None:
         request = {"userName": user_name, **parameters} if user_name else parameters
         self.events.append(
             {
                 "EventId": f"event-{len(self.events)}",
                 "EventName": event_name,
                 "EventTime": when,
-                "EventSource": "iam.amazonaws.com",
+                "EventSource": source,
                 "Resources": [{"ResourceType": "AWS::IAM::User", "ResourceName": user_name}]
                 if user_name
                 else [],
@@ -157,7 +164,7 @@ class TrailEvents:
                     {
                         "eventName": event_name,
                         "eventTime": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                        "eventSource": "iam.amazonaws.com",
+                        "eventSource": source,
                         "requestParameters": request,
                     }
                 ),

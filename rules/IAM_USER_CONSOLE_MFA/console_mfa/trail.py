@@ -41,6 +41,8 @@ VERDICT_EVENTS = (
     "DeactivateMFADevice",
     "DeleteVirtualMFADevice",
 )
+# Amazon MQ, WorkMail, Transfer Family and others have a CreateUser too: only IAM's count.
+IAM_SOURCE = "iam.amazonaws.com"
 CLOCK_SKEW = timedelta(minutes=5)
 # IAM's home region per partition: where CloudTrail records IAM's events.
 IAM_EVENT_REGION = {"aws": "us-east-1", "aws-us-gov": "us-gov-west-1", "aws-cn": "cn-north-1"}
@@ -71,8 +73,11 @@ def changed_since(cloudtrail: Any, since: datetime, until: datetime, deadline: A
         for event_name in VERDICT_EVENTS:
             deadline.check(f"CloudTrail delta before {event_name}")
             for event in _events(cloudtrail, event_name, since - CLOCK_SKEW, until):
+                detail = _detail(event)
+                if (event.get("EventSource") or detail.get("eventSource")) != IAM_SOURCE:
+                    continue
                 lookups += 1
-                name = _user_name(event)
+                name = changed_user(detail) or _resource_user(event)
                 if name is None:  # who changed is unknown: no row of the report can be trusted
                     raise DeltaUnavailable(f"{event_name} event {event.get('EventId')} names no user")
                 names.add(name)
@@ -96,19 +101,32 @@ def _events(cloudtrail: Any, event_name: str, start: datetime, end: datetime) ->
             yield from page.get("Events", [])
 
 
-def _user_name(event: dict[str, Any]) -> UserName | None:
-    """The user an IAM event acted on, from its CloudTrailEvent JSON."""
+def _detail(event: dict[str, Any]) -> dict[str, Any]:
+    """The CloudTrail record of a LookupEvents event (its CloudTrailEvent JSON)."""
     try:
         detail = json.loads(event.get("CloudTrailEvent") or "{}")
     except ValueError:
-        detail = {}
-    parameters = detail.get("requestParameters") or {}
+        return {}
+    return detail if isinstance(detail, dict) else {}
+
+
+def changed_user(record: dict[str, Any]) -> UserName | None:
+    """The user an IAM CloudTrail record acted on (LookupEvents' CloudTrailEvent, or the
+    ``detail`` of EventBridge's "AWS API Call via CloudTrail" event: the same record)."""
+    parameters = record.get("requestParameters") or {}
+    if not isinstance(parameters, dict):
+        return None
     if isinstance(parameters.get("userName"), str):
         return UserName(parameters["userName"])
     serial = parameters.get("serialNumber")
     if isinstance(serial, str) and ":mfa/" in serial:  # a virtual device: arn:...:mfa/<path><name>
         return UserName(serial.rsplit("/", 1)[-1])
-    for resource in event.get("Resources") or []:  # the lookup's own summary, when present
+    return None
+
+
+def _resource_user(event: dict[str, Any]) -> UserName | None:
+    """The lookup's own summary of the event, when it names a user."""
+    for resource in event.get("Resources") or []:
         if resource.get("ResourceType") == "AWS::IAM::User" and resource.get("ResourceName"):
             return UserName(resource["ResourceName"])
     return None
