@@ -543,9 +543,9 @@ def iam_policy(enforce: bool) -> dict[str, Any]:
 
 def cmd_policy(args: argparse.Namespace, console: Console) -> int:
     if args.deploy:
-        from .deploy_permissions import deploy_policy
+        from .deploy_permissions import deploy_policy, managed_policies
 
-        policy = deploy_policy(load_settings(args.settings))
+        policy = managed_policies(deploy_policy(load_settings(args.settings)))
     else:
         policy = iam_policy(args.enforce)
     sys.stdout.write(json.dumps(policy, indent=2) + "\n")

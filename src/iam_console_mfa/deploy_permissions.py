@@ -71,6 +71,20 @@ def deploy_policy(settings: Mapping[str, Any]) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": statements}
 
 
+def managed_policies(policy: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The policy as managed policies that each fit IAM's quota: the stacks' resource actions
+    (CloudFormation's handler permissions; a DynamoDB table alone brings 31) in their own.
+
+    Named iam-console-mfa-deploy and iam-console-mfa-deploy-resources: attach both.
+    """
+    resources = [s for s in policy["Statement"] if s["Sid"] == "StackResources"]
+    calls = [s for s in policy["Statement"] if s["Sid"] != "StackResources"]
+    return {
+        "iam-console-mfa-deploy": {**policy, "Statement": calls},
+        "iam-console-mfa-deploy-resources": {**policy, "Statement": resources},
+    }
+
+
 def denied(operation: str) -> str:
     """The sentence for a call IAM refused."""
     action = CALL_ACTIONS.get(operation)
