@@ -38,6 +38,7 @@ SAMPLE_ARN = {
     "AWS::SQS::Queue": "arn:aws:sqs:us-east-1:123456789012:failed",
     "AWS::SNS::Topic": "arn:aws:sns:us-east-1:123456789012:alerts",
     "AWS::Lambda::Function": "arn:aws:lambda:us-east-1:123456789012:function:remediation",
+    "AWS::DynamoDB::Table": "arn:aws:dynamodb:us-east-1:123456789012:table/changes",
 }
 
 

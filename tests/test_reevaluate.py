@@ -1,81 +1,156 @@
-"""Near-real-time re-evaluation: IAM change events -> queue -> one StartConfigRulesEvaluation
-per batch.
+"""The near-real-time trigger: IAM change events -> the change store -> one
+StartConfigRulesEvaluation per burst, retried by a delayed message when Config refuses.
 
-moto has no StartConfigRulesEvaluation: the Config client is a botocore Stubber that checks the
-exact request and answers as Config does ({} on success; LimitExceededException or
-ResourceInUseException while the rule's last evaluation runs). The coalescing itself (60 s
-batching window, one concurrent execution) and the dead-letter path are AWS's, configured in
-rule.yaml and checked there.
+moto has no StartConfigRulesEvaluation: tests/config_double.py answers it as Config documents
+(LimitExceededException while an evaluation is in progress or within a minute of the last
+start). DynamoDB and SQS are moto's; the queue's delivery (batching window, delayed messages)
+is simulated here on a test clock from the SendMessage requests the trigger makes.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
-from botocore.stub import Stubber
-from console_mfa.reevaluate import ReevaluationDeferred, handler
+from console_mfa.aws import configured_session
+from console_mfa.changes import ChangeStore
+from console_mfa.errors import AwsCallFailed
+from console_mfa.permissions import REEVALUATE_ACTIONS
+from console_mfa.reevaluate import RETRY_BODY, handler
 from console_mfa.trail import VERDICT_EVENTS
 
+from tests.config_double import Behaviour, ConfigDouble, create_changes_table, iam_event, sqs_batch
 from tests.stacks import STACKS
 
 RULE = STACKS["rule.yaml"]["Resources"]
+T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
 
-def sqs_batch(count: int) -> dict[str, Any]:
-    """An SQS event as Lambda delivers it, each body an EventBridge "AWS API Call via CloudTrail" event."""
-    return {
-        "Records": [
-            {
-                "messageId": f"m{i}",
-                "eventSource": "aws:sqs",
-                "body": json.dumps(
-                    {
-                        "source": "aws.iam",
-                        "detail-type": "AWS API Call via CloudTrail",
-                        "detail": {
-                            "eventSource": "iam.amazonaws.com",
-                            "eventName": "CreateLoginProfile",
-                            "requestParameters": {"userName": f"new-hire-{i}"},
-                        },
-                    }
-                ),
-            }
-            for i in range(count)
-        ]
-    }
+class Queue:
+    """Lambda's view of the SQS queue on a test clock: the trigger's delayed retry messages
+    arrive when their DelaySeconds have passed."""
+
+    def __init__(self, session: Any) -> None:
+        self.now = T0
+        self.sent: list[tuple[datetime, dict[str, Any]]] = []
+        session.events.register("provide-client-params.sqs.SendMessage", self._sent)
+
+    def _sent(self, params: dict[str, Any], **_: Any) -> None:
+        self.sent.append((self.now + timedelta(seconds=params.get("DelaySeconds", 0)), params))
+
+    def due(self) -> list[dict[str, Any]]:
+        ready = [p for at, p in self.sent if at <= self.now]
+        self.sent = [(at, p) for at, p in self.sent if at > self.now]
+        return [json.loads(p["MessageBody"]) for p in ready]
 
 
 @pytest.fixture
-def config(monkeypatch: pytest.MonkeyPatch) -> Any:
+def env(account: None, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    session = configured_session()
     monkeypatch.setenv("CONFIG_RULE_NAME", "IAM_USER_CONSOLE_MFA")
-    return boto3.client("config", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    monkeypatch.setenv("CHANGES_TABLE", create_changes_table(session))
+    sqs = session.client("sqs", region_name="us-east-1")
+    monkeypatch.setenv("QUEUE_URL", sqs.create_queue(QueueName="reevaluation")["QueueUrl"])
+    queue = Queue(session)  # hooks first: a client copies the session's hooks when it is made
+    double = ConfigDouble(session, Behaviour.S1, {}, clock=lambda: queue.now, run_seconds=90)
+    clients = {name: session.client(name, region_name="us-east-1") for name in ("config", "dynamodb", "sqs")}
+    store = ChangeStore(clients["dynamodb"], "changes")
+    return {"session": session, "clients": clients, "queue": queue, "double": double, "store": store}
+
+
+def run(env: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]:
+    queue = env["queue"]
+    return handler(sqs_batch(events), None, env["clients"], lambda: queue.now)
 
 
 @pytest.mark.parametrize("events", [1, 50])
-def test_a_batch_of_changes_starts_exactly_one_evaluation(config: Any, events: int) -> None:
-    with Stubber(config) as stub:
-        stub.add_response("start_config_rules_evaluation", {}, {"ConfigRuleNames": ["IAM_USER_CONSOLE_MFA"]})
-        assert handler(sqs_batch(events), None, config) == {
-            "ConfigRuleName": "IAM_USER_CONSOLE_MFA",
-            "events": events,
-        }
-        stub.assert_no_pending_responses()
+def test_a_batch_records_its_users_and_starts_one_evaluation(env: dict[str, Any], events: int) -> None:
+    batch = [iam_event("CreateLoginProfile", userName=f"new-hire-{i}") for i in range(events)]
+    assert run(env, batch) == {"batchItemFailures": []}
+    assert env["double"].accepted == [T0]
+    assert {c.user_name for c in env["store"].changes(T0)} == {f"new-hire-{i}" for i in range(events)}
 
 
-@pytest.mark.parametrize("code", ["LimitExceededException", "ResourceInUseException"])
-def test_a_busy_rule_returns_the_batch_to_the_queue(config: Any, code: str) -> None:
-    with Stubber(config) as stub, pytest.raises(ReevaluationDeferred, match=f"{code}; 3 event"):
-        stub.add_client_error("start_config_rules_evaluation", code, http_status_code=400)
-        handler(sqs_batch(3), None, config)
+def test_a_virtual_device_names_its_user_and_names_are_keyed_case_insensitively(env: dict[str, Any]) -> None:
+    serial = "arn:aws:iam::123456789012:mfa/Bob"
+    run(
+        env,
+        [
+            iam_event("DeleteVirtualMFADevice", serialNumber=serial),
+            iam_event("DeleteLoginProfile", userName="bob"),
+        ],
+    )
+    (change,) = env["store"].changes(T0)
+    assert change.user_name.lower() == "bob"
 
 
-def test_any_other_error_fails_the_batch_too(config: Any) -> None:
-    with Stubber(config) as stub, pytest.raises(Exception, match="AccessDenied"):
-        stub.add_client_error("start_config_rules_evaluation", "AccessDeniedException", http_status_code=400)
-        handler(sqs_batch(1), None, config)
+def test_a_busy_rule_gets_one_delayed_retry_and_no_failed_record(env: dict[str, Any]) -> None:
+    queue, double = env["queue"], env["double"]
+    double.accepted.append(T0 - timedelta(seconds=30))  # an evaluation in progress
+    assert run(env, [iam_event("CreateLoginProfile", userName="bob")]) == {"batchItemFailures": []}
+    assert double.refused == 1 and len(queue.sent) == 1
+    assert queue.sent[0][1]["DelaySeconds"] == 120 and json.loads(queue.sent[0][1]["MessageBody"]) == RETRY_BODY
+    run(env, [iam_event("CreateLoginProfile", userName="carol")])  # within the 3-minute interval
+    assert len(queue.sent) == 1  # one retry pending is enough
+    queue.now += timedelta(seconds=120)
+    assert queue.due() == [RETRY_BODY]
+    run(env, [RETRY_BODY])
+    assert double.accepted[-1] == queue.now  # the retry started it
+
+
+def test_a_retry_after_an_accepted_start_does_nothing(env: dict[str, Any]) -> None:
+    queue, double = env["queue"], env["double"]
+    run(env, [iam_event("CreateLoginProfile", userName="bob")])
+    queue.now += timedelta(minutes=5)
+    run(env, [RETRY_BODY])  # every change was recorded before the last accepted start
+    assert len(double.accepted) == 1 and double.refused == 0 and queue.sent == []
+
+
+def test_records_that_name_no_user_are_reported_and_the_rest_proceed(env: dict[str, Any]) -> None:
+    mq = iam_event("CreateUser", username="broker-user")
+    mq["detail"]["eventSource"] = "mq.amazonaws.com"  # not IAM's: ignored, not failed
+    answer = handler(
+        {
+            "Records": [
+                {"messageId": "bad-json", "body": "{not json"},
+                {"messageId": "no-user", "body": json.dumps(iam_event("CreateLoginProfile"))},
+                {"messageId": "mq", "body": json.dumps(mq)},
+                {"messageId": "ok", "body": json.dumps(iam_event("CreateLoginProfile", userName="bob"))},
+            ]
+        },
+        None,
+        env["clients"],
+        lambda: env["queue"].now,
+    )
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "bad-json"}, {"itemIdentifier": "no-user"}]}
+    assert [c.user_name for c in env["store"].changes(T0)] == ["bob"]
+
+
+def test_any_other_start_error_fails_the_batch_loudly(env: dict[str, Any]) -> None:
+    env["double"].fail_with = "AccessDeniedException"
+    with pytest.raises(AwsCallFailed, match="StartConfigRulesEvaluation failed: AccessDeniedException"):
+        run(env, [iam_event("CreateLoginProfile", userName="bob")])
+
+
+def test_a_burst_of_1000_events_over_10_minutes_costs_a_handful_of_starts(env: dict[str, Any]) -> None:
+    """One batch a minute (the 60 s batching window), 100 events each; Config busy 90 s per run."""
+    queue, double, store = env["queue"], env["double"], env["store"]
+    failures = 0
+    for second in range(0, 20 * 60, 10):
+        queue.now = T0 + timedelta(seconds=second)
+        events: list[dict[str, Any]] = list(queue.due())
+        if second % 60 == 0 and second < 600:
+            events += [iam_event("CreateLoginProfile", userName=f"u{second}-{i}") for i in range(100)]
+        if events:
+            failures += len(run(env, events)["batchItemFailures"])
+    assert failures == 0  # nothing towards the dead-letter queue
+    assert 2 <= len(double.accepted) <= 5, double.accepted
+    assert double.refused <= 3 and queue.sent == []  # no retry loop left running
+    state = store.trigger_state()
+    assert state.started >= state.recorded  # the last change is covered by an accepted start
+    assert len(store.changes(queue.now)) == 1000
 
 
 def test_the_stack_wires_the_events_the_delta_reads_and_coalesces_bursts() -> None:
@@ -84,9 +159,16 @@ def test_the_stack_wires_the_events_the_delta_reads_and_coalesces_bursts() -> No
     assert set(pattern["detail"]["eventName"]) == set(VERDICT_EVENTS)  # one list of events, two uses
     mapping = RULE["ReevaluateBatches"]["Properties"]
     assert mapping["MaximumBatchingWindowInSeconds"] == 60 and mapping["BatchSize"] >= 50
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": 2}  # not a reserved concurrency
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     function = RULE["ReevaluateFunction"]["Properties"]
-    assert function["ReservedConcurrentExecutions"] == 1  # one sweep start at a time
+    assert "ReservedConcurrentExecutions" not in function
     assert function["Handler"] == "console_mfa.reevaluate.handler"
+    assert function["Environment"]["Variables"] == {
+        "CONFIG_RULE_NAME": {"Ref": "RuleName"},
+        "CHANGES_TABLE": {"Ref": "ChangesTable"},
+        "QUEUE_URL": {"Ref": "ReevaluationQueue"},
+    }
     assert RULE["ReevaluationQueue"]["Properties"]["VisibilityTimeout"] >= 6 * function["Timeout"]
     redrive = RULE["ReevaluationQueue"]["Properties"]["RedrivePolicy"]
     assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["ReevaluationDeadLetters", "Arn"]}
@@ -96,15 +178,34 @@ def test_the_stack_wires_the_events_the_delta_reads_and_coalesces_bursts() -> No
     assert send["Principal"] == {"Service": "events.amazonaws.com"}
     assert send["Condition"]["ArnEquals"]["aws:SourceArn"] == {"Fn::GetAtt": ["IamChangeEvents", "Arn"]}
     assert send["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
-    for name in ("IamChangeEvents", "ReevaluationQueue", "ReevaluateFunction", "ReevaluateBatches"):
+    for name in (
+        "IamChangeEvents",
+        "ReevaluationQueue",
+        "ReevaluateFunction",
+        "ReevaluateBatches",
+        "ChangesTable",
+    ):
         assert RULE[name]["Condition"] == "WithReevaluation"
 
 
-def test_the_reevaluate_role_may_only_start_evaluations_and_read_its_queue() -> None:
-    from console_mfa.permissions import REEVALUATE_ACTIONS
-
+def test_the_reevaluate_role_grants_exactly_what_the_trigger_calls(env: dict[str, Any]) -> None:
+    called: set[str] = set()
+    for client in env["clients"].values():
+        client.meta.events.register(
+            "provide-client-params",
+            lambda model, **_: called.add(f"{model.service_model.signing_name}:{model.name}"),
+        )
+    env["double"].accepted.append(T0 - timedelta(seconds=30))  # busy: the retry message too
+    run(env, [iam_event("CreateLoginProfile", userName="bob")])
+    env["queue"].now += timedelta(minutes=3)
+    run(env, [RETRY_BODY])
     statements = RULE["ReevaluateRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
-    granted = {a for s in statements for a in s["Action"] if not a.startswith(("logs:", "sqs:"))}
-    assert granted == set(REEVALUATE_ACTIONS)
-    (queue,) = [s for s in statements if s["Action"][0].startswith("sqs:")]
-    assert queue["Resource"] == {"Fn::GetAtt": ["ReevaluationQueue", "Arn"]}
+    granted = {a for s in statements for a in s["Action"] if not a.startswith("logs:")}
+    granted -= {"sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"}  # Lambda's poller
+    assert called == granted == set(REEVALUATE_ACTIONS)
+    table = [s for s in statements if s["Action"][0].startswith("dynamodb:")]
+    assert [s["Resource"] for s in table] == [{"Fn::GetAtt": ["ChangesTable", "Arn"]}]
+    queue = [s for s in statements if s["Action"][0].startswith("sqs:")]
+    assert {json.dumps(s["Resource"]) for s in queue} == {
+        json.dumps({"Fn::GetAtt": ["ReevaluationQueue", "Arn"]})
+    }

@@ -9,12 +9,15 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
+import boto3
 from botocore.exceptions import ClientError
 from console_mfa.aws import WRITE_BUDGET, configured_session, translated
-from console_mfa.config_event import user_from_configuration_item, validate_event
+from console_mfa.changes import ChangeStore, claim_all, user_key
+from console_mfa.config_event import SCHEDULED, replayed_user, user_from_configuration_item, validate_event
 from console_mfa.decision import decide
 from console_mfa.errors import InvalidEvent, RuleError, UserGone
 from console_mfa.live import LiveIam
@@ -37,10 +40,13 @@ class IAM_USER_CONSOLE_MFA(ConfigRule):  # noqa: N801 - the class name rdk expec
     # vanished users included: rdklib's clean-up would re-read them for nothing.
     delete_old_evaluations_on_scheduled_notification = False
 
-    def __init__(self, deadline: Deadline = NO_DEADLINE, now: datetime | None = None) -> None:
+    def __init__(
+        self, deadline: Deadline = NO_DEADLINE, now: datetime | None = None, store: ChangeStore | None = None
+    ) -> None:
         super().__init__()
         self.deadline = deadline
         self.now = now
+        self.store = store  # the near-real-time change store, None without it
 
     def evaluate_parameters(self, rule_parameters: dict[str, Any]) -> Policy:
         return parse_policy(rule_parameters)
@@ -82,17 +88,31 @@ class IAM_USER_CONSOLE_MFA(ConfigRule):  # noqa: N801 - the class name rdk expec
         trail = client_factory.build_client(
             "cloudtrail", region=iam_event_region(os.environ.get("AWS_REGION", ""))
         )
-        assessments = sweep(live, valid_rule_parameters, now, self.deadline, trail=trail)
+        users = list(live.list_users())
+        claims = claim_all(self.store, now)
+        # Users a run in progress claimed (a per-user notification of the same re-evaluation):
+        # neither read, written nor called deleted here.
+        elsewhere = {u.user.user_id for u in users if user_key(u.user.user_name) in claims.elsewhere}
+        assessments = sweep(
+            live, valid_rule_parameters, now, self.deadline, trail=trail, users=users, claims=claims
+        )
         recorded = recorded_results(client_factory.build_client("config"), event["configRuleName"])
         plan = plan_writes(
             ((a.user.user_id, a.verdict) for a in assessments),
             recorded,
             now,
             valid_rule_parameters.refresh_days,
+            keep=elsewhere,
         )
-        LOG.info("sweep of %d users: writes %s", len(assessments), plan.counts())
+        LOG.info(
+            "sweep of %d users: writes %s; %d changed user(s) claimed, %d left to another run",
+            len(assessments),
+            plan.counts(),
+            len(claims.read_live),
+            len(elsewhere),
+        )
         if valid_rule_parameters.security_hub_findings:
-            _publish_findings(event, client_factory, assessments, now, sweep=True)
+            _publish_findings(event, client_factory, assessments, now, sweep=True, keep=elsewhere)
         WRITE_BUDGET.expect(self.deadline.remaining_ms, len(plan.writes))
         return [_evaluation(w.user_id, w.compliance, w.annotation) for w in plan.writes]
 
@@ -101,12 +121,17 @@ class IAM_USER_CONSOLE_MFA(ConfigRule):  # noqa: N801 - the class name rdk expec
 
 
 def _publish_findings(
-    event: dict, client_factory: Any, assessments: list[Assessment], now: datetime, sweep: bool = False
+    event: dict,
+    client_factory: Any,
+    assessments: list[Assessment],
+    now: datetime,
+    sweep: bool = False,
+    keep: Collection[UserId] = (),
 ) -> None:
     """Native Security Hub findings (console_mfa.findings): open ones re-imported, fixed ones archived.
 
-    A sweep resolves every open finding whose user is no longer flagged (deleted users too); a
-    change evaluation only its own user's.
+    A sweep resolves every open finding whose user is no longer flagged (deleted users too),
+    except those of ``keep`` (users another run evaluates); a change evaluation only its own user's.
     """
     from console_mfa.findings import Context, finding_id, plan_findings
     from console_mfa.securityhub import import_findings, open_findings
@@ -117,6 +142,9 @@ def _publish_findings(
     context = Context(partition, region, account, event["configRuleName"])
     hub = client_factory.build_client("securityhub")
     held = open_findings(hub, context)
+    if keep:
+        kept = {finding_id(context, user_id) for user_id in keep}
+        held = {k: v for k, v in held.items() if k not in kept}
     if not sweep:
         wanted = {finding_id(context, a.user.user_id) for a in assessments}
         held = {k: v for k, v in held.items() if k in wanted}
@@ -128,13 +156,38 @@ def _evaluation(user_id: UserId, compliance: Compliance, annotation: str) -> Eva
     return Evaluation(compliance.value, resourceId=user_id, resourceType=RESOURCE_TYPE, annotation=annotation)
 
 
+def triage(invoking_event: dict, store: ChangeStore | None, now: datetime) -> bool:
+    """Whether a change notification is evaluated; claims the user's recorded change if any.
+
+    A replay of an old configuration item (a re-evaluation after StartConfigRulesEvaluation:
+    Config may send one per user) is evaluated only when the change store holds an unclaimed
+    change of its user, and this run wins the claim: an unchanged user costs no IAM or Config
+    call and no evaluation. A fresh item (created, tagged, renamed, deleted) is always evaluated.
+    """
+    replayed = replayed_user(invoking_event)
+    summary = invoking_event.get("configurationItem") or invoking_event.get("configurationItemSummary") or {}
+    name = replayed or summary.get("resourceName")
+    change = store.change(name) if store is not None and isinstance(name, str) else None
+    claimed = change is not None and change.unclaimed and store is not None and store.claim(change, now)
+    if replayed is not None and not claimed:
+        LOG.info(
+            json.dumps({"skipped": replayed, "reason": "re-evaluation of an old item, no change recorded"})
+        )
+        return False
+    return True
+
+
 def lambda_handler(event: dict, context: Any) -> list[dict]:
     """Evaluate, or raise: Config then shows a failed invocation and Lambda counts an error."""
-    validate_event(event)
+    message_type = validate_event(event)
     configured_session()
+    store = ChangeStore.from_env(lambda: boto3.client("dynamodb"))
+    now = datetime.now(UTC)
+    if message_type != SCHEDULED and not triage(json.loads(event["invokingEvent"]), store, now):
+        return []
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     WRITE_BUDGET.expect(remaining, 1)  # a change evaluation: one batch
-    rule = IAM_USER_CONSOLE_MFA(Deadline(remaining))
+    rule = IAM_USER_CONSOLE_MFA(Deadline(remaining), store=store)
     try:
         result = Evaluator(rule, APPLICABLE_RESOURCES).handle(event, context)
     except ClientError as error:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .errors import InvalidEvent
@@ -182,3 +182,41 @@ def _tags(item: Mapping[str, Any], configuration: Mapping[str, Any]) -> dict[str
     ):
         return {t["key"]: t["value"] for t in listed}
     raise _bad("configurationItem.configuration.tags must be a list of {key, value}")
+
+
+# A change notification whose item was recorded longer ago than this is a re-evaluation
+# replaying the last recorded item (StartConfigRulesEvaluation, README "Near-real-time"), not a
+# change: Config delivers a genuine change within minutes of recording it.
+REPLAY_AGE = timedelta(hours=1)
+
+
+def replayed_user(invoking_event: Mapping[str, Any]) -> UserName | None:
+    """The user name of a change notification replaying an old configuration item, else None.
+
+    Old means: recorded (``configurationItemCaptureTime``, or ``configurationItemDeliveryTime``
+    under daily recording, whichever is later) more than REPLAY_AGE before the notification.
+    A notification that lacks a time or a name is not called a replay: it is evaluated.
+    """
+    item = invoking_event.get("configurationItem") or invoking_event.get("configurationItemSummary")
+    if not isinstance(item, Mapping):
+        return None
+    times = [_time(item.get(k)) for k in ("configurationItemCaptureTime", "configurationItemDeliveryTime")]
+    recorded = max((t for t in times if t is not None), default=None)
+    notified = _time(invoking_event.get("notificationCreationTime"))
+    configuration = item.get("configuration")
+    name = item.get("resourceName") or (
+        configuration.get("userName") if isinstance(configuration, Mapping) else None
+    )
+    if recorded is None or notified is None or not isinstance(name, str):
+        return None
+    return UserName(name) if notified - recorded > REPLAY_AGE else None
+
+
+def _time(text: object) -> datetime | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -40,10 +40,20 @@ REMEDIATION_ACTIONS = REMEDIATION_USER_ACTIONS + REMEDIATION_TAG_ACTIONS + REMED
 # The Automation document's role: it only invokes the remediation Lambda.
 AUTOMATION_ACTIONS = ("lambda:InvokeFunction",)
 
-# The near-real-time re-evaluation Lambda (console_mfa.reevaluate). Lambda's SQS event source
-# mapping also uses its role to read the queue (sqs:ReceiveMessage, DeleteMessage,
-# GetQueueAttributes): granted in rule.yaml, called by Lambda, not by this code.
-REEVALUATE_ACTIONS = ("config:StartConfigRulesEvaluation",)
+# With near-real-time, the rule's role also reads and claims the change store (console_mfa.changes),
+# one DynamoDB table (rule.yaml, ChangesTablePolicy).
+RULE_CHANGE_STORE_ACTIONS = ("dynamodb:GetItem", "dynamodb:Scan", "dynamodb:UpdateItem")
+
+# The near-real-time re-evaluation Lambda (console_mfa.reevaluate): the change store, its own
+# queue (delayed retries), the rule's start. Lambda's SQS event source mapping also uses its
+# role to read the queue (sqs:ReceiveMessage, DeleteMessage, GetQueueAttributes): granted in
+# rule.yaml, called by Lambda, not by this code.
+REEVALUATE_ACTIONS = (
+    "config:StartConfigRulesEvaluation",
+    "dynamodb:GetItem",
+    "dynamodb:UpdateItem",
+    "sqs:SendMessage",
+)
 
 # With SecurityHubFindings=true, the rule's role also (rule.yaml, SecurityHubFindingsPolicy):
 SECURITY_HUB_ACTIONS = ("securityhub:BatchImportFindings", "securityhub:GetFindings")

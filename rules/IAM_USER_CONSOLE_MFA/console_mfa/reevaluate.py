@@ -3,51 +3,169 @@
 CreateLoginProfile, EnableMFADevice, DeactivateMFADevice and DeleteLoginProfile change no field
 of the AWS::IAM::User configuration item, so Config's change trigger never fires for them.
 An EventBridge rule on those CloudTrail events feeds an SQS queue; this small function (its
-own role: it may only start this rule's evaluation) drains the queue in batches and calls
-StartConfigRulesEvaluation once per batch, so a burst of changes coalesces into one sweep.
+own role) drains the queue in batches:
+
+1. it records the users the events name in the change store (console_mfa.changes), so the
+   evaluation reads them live even before CloudTrail's event history shows the change;
+2. it starts the rule's evaluation (StartConfigRulesEvaluation), at most once per
+   START_INTERVAL, and only when a change was recorded after the last accepted start;
+3. when Config refuses (an evaluation in progress, or a start less than a minute ago) or the
+   interval has not passed, it sends one delayed retry message to its own queue instead of
+   failing the batch: the events are already recorded, nothing cycles into the dead-letter
+   queue, and a burst of events costs a few starts.
 
 A separate function rather than the rule's Lambda: the rule's Lambda is invoked by Config
-with a ResultToken and must stay exactly that; starting an evaluation needs a permission and
-an event source the rule must not have.
+with a ResultToken and must stay exactly that.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
-from typing import Any
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
 
 import boto3
 from botocore.exceptions import ClientError
 
-from .aws import RETRY_CONFIG, error_code
+from .aws import RETRY_CONFIG, error_code, translated
+from .changes import ChangeStore, epoch_ms
+from .model import UserName
+from .trail import IAM_SOURCE, VERDICT_EVENTS, changed_user
 
 LOG = logging.getLogger(__name__)
-# Config refuses a new request while the rule's last one runs: not lost, retried by SQS.
+LOG.setLevel(logging.INFO)
+# Config refuses a start while the rule's last evaluation runs, or within a minute of the last.
 BUSY = ("LimitExceededException", "ResourceInUseException")
+START_INTERVAL_MS = 3 * 60 * 1000  # a burst of events over 10 minutes: about 4 starts
+RETRY_DELAY_MS = 2 * 60 * 1000  # after a refused start
+SQS_MAX_DELAY_SECONDS = 900
+RETRY_BODY = {"iam-console-mfa": "retry-start"}
 
 
-class ReevaluationDeferred(Exception):
-    """Config is busy with this rule: the batch goes back to the queue and is retried."""
+class Batch(NamedTuple):
+    users: set[UserName]
+    failed: list[str]  # messageIds of records that name no user: retried, then dead letters
+    events: int
 
 
-def handler(event: dict[str, Any], context: Any, config: Any = None) -> dict[str, Any]:
-    """SQS batch of IAM change events -> one StartConfigRulesEvaluation for the rule.
+def read_batch(records: list[dict[str, Any]]) -> Batch:
+    """The users an SQS batch of EventBridge "AWS API Call via CloudTrail" events names."""
+    users: set[UserName] = set()
+    failed: list[str] = []
+    events = 0
+    for record in records:
+        message_id = str(record.get("messageId", "?"))
+        try:
+            body = json.loads(record.get("body") or "")
+        except ValueError:
+            body = None
+        if body == RETRY_BODY:
+            continue
+        detail = body.get("detail") if isinstance(body, dict) else None
+        if not isinstance(detail, dict):
+            LOG.error(
+                "message %s is not an EventBridge event with a detail: left for the dead-letter queue",
+                message_id,
+            )
+            failed.append(message_id)
+            continue
+        if detail.get("eventSource") != IAM_SOURCE or detail.get("eventName") not in VERDICT_EVENTS:
+            LOG.info(
+                "message %s: %s %s is not an IAM change this rule reads: ignored",
+                message_id,
+                detail.get("eventSource"),
+                detail.get("eventName"),
+            )
+            continue
+        name = changed_user(detail)
+        if name is None:
+            LOG.error(
+                "message %s: %s names no IAM user: left for the dead-letter queue",
+                message_id,
+                detail["eventName"],
+            )
+            failed.append(message_id)
+            continue
+        events += 1
+        users.add(name)
+    return Batch(users, failed, events)
 
-    Raising returns the whole batch to the queue (visibility timeout), and after the queue's
-    maxReceiveCount to its dead-letter queue, which raises an alarm: a re-evaluation that
-    cannot start is never dropped silently.
+
+def start_if_due(
+    store: ChangeStore, config: Any, sqs: Any, queue_url: str, rule_name: str, clock: Callable[[], datetime]
+) -> str:
+    """Start the rule's evaluation when a recorded change is not yet covered by an accepted one.
+
+    A start covers every change recorded before it was requested: ``started`` is read after
+    the recordings and before the call. Returns what happened: covered, deferred, busy, started.
     """
-    rule_name = os.environ["CONFIG_RULE_NAME"]
-    records = event.get("Records") or []
-    config = config or boto3.client("config", config=RETRY_CONFIG)
+    state = store.trigger_state()
+    now = epoch_ms(clock())
+    if state.recorded <= state.started:
+        return "covered"
+    if now < state.started + START_INTERVAL_MS:
+        _schedule_retry(store, sqs, queue_url, state.retry_due, state.started + START_INTERVAL_MS, clock)
+        return "deferred"
     try:
         config.start_config_rules_evaluation(ConfigRuleNames=[rule_name])
     except ClientError as error:
-        if error_code(error) in BUSY:
-            raise ReevaluationDeferred(
-                f"{rule_name}: {error_code(error)}; {len(records)} event(s) retried"
-            ) from error
-        raise
-    LOG.info("started %s for %d IAM change event(s)", rule_name, len(records))
-    return {"ConfigRuleName": rule_name, "events": len(records)}
+        if error_code(error) not in BUSY:
+            with translated("StartConfigRulesEvaluation"):
+                raise
+        _schedule_retry(store, sqs, queue_url, state.retry_due, now + RETRY_DELAY_MS, clock)
+        return "busy"
+    store.mark_started(now)
+    return "started"
+
+
+def _schedule_retry(
+    store: ChangeStore, sqs: Any, queue_url: str, pending_due: int, due: int, clock: Callable[[], datetime]
+) -> None:
+    """One delayed message to this queue, unless one is already pending (it will do)."""
+    now = epoch_ms(clock())
+    if pending_due > now:
+        return
+    delay = min(SQS_MAX_DELAY_SECONDS, max(0, -(-(due - now) // 1000)))
+    with translated("SendMessage"):
+        sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(RETRY_BODY), DelaySeconds=delay)
+    store.reserve_retry(now + delay * 1000, clock())
+
+
+def handler(
+    event: dict[str, Any],
+    context: Any,
+    clients: dict[str, Any] | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> dict[str, Any]:
+    """SQS batch of IAM change events (and our own retry messages) -> the store, and a start.
+
+    Returns Lambda's partial batch response (the mapping reports ReportBatchItemFailures):
+    only records that name no user go back to the queue, and from there to the dead-letter
+    queue and its alarm. An AWS error (the store, SQS, a start refused for any other reason
+    than busy) fails the whole batch loudly; it is retried, and recording again is harmless.
+    """
+    rule_name = os.environ["CONFIG_RULE_NAME"]
+    clients = clients or {
+        "config": boto3.client("config", config=RETRY_CONFIG),
+        "dynamodb": boto3.client("dynamodb", config=RETRY_CONFIG),
+        "sqs": boto3.client("sqs", config=RETRY_CONFIG),
+    }
+    store = ChangeStore(clients["dynamodb"], os.environ["CHANGES_TABLE"])
+    batch = read_batch(event.get("Records") or [])
+    store.record(batch.users, clock)
+    outcome = start_if_due(store, clients["config"], clients["sqs"], os.environ["QUEUE_URL"], rule_name, clock)
+    LOG.info(
+        json.dumps(
+            {
+                "rule": rule_name,
+                "events": batch.events,
+                "users": sorted(batch.users),
+                "start": outcome,
+                "failed": batch.failed,
+            }
+        )
+    )
+    return {"batchItemFailures": [{"itemIdentifier": m} for m in batch.failed]}

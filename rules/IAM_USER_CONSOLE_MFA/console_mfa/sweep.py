@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from .changes import NO_CLAIMS, Claims, user_key
 from .decision import decide
 from .errors import OutOfTime, UserGone
 from .live import ListedUser, LiveIam
-from .model import MfaKind, UserFacts, UserName, UserRef, Verdict
+from .model import MfaKind, UserFacts, UserRef, Verdict
 from .policy import DataSource, Policy
 
 if TYPE_CHECKING:
@@ -93,14 +94,20 @@ def sweep(
     progress: Progress = _no_progress,
     *,
     trail: Any | None,
+    users: list[ListedUser] | None = None,
+    claims: Claims = NO_CLAIMS,
 ) -> list[Assessment]:
     """Every user's assessment. ``trail``: a CloudTrail client in IAM's event region, or None.
 
     The report path is only taken with its CloudTrail delta (``trail``): without it, or when
     the report or the delta cannot be had, every user is read live (within the deadline, else
-    OutOfTime): a report is never trusted blind.
+    OutOfTime): a report is never trusted blind. ``users``: ListUsers' answer when the caller
+    already has it. ``claims``: the near-real-time store's users (console_mfa.changes): those
+    this run claimed are read live whatever the report or CloudTrail says; those another run
+    in progress claimed are left out (it writes them).
     """
-    users = list(live.list_users())
+    listed = list(live.list_users()) if users is None else users
+    users = [u for u in listed if user_key(u.user.user_name) not in claims.elsewhere]
     if choose_source(policy, len(users)) is DataSource.CREDENTIAL_REPORT:
         left = deadline.seconds_left()
         budget = REPORT_BUDGET_SECONDS if left is None else min(REPORT_BUDGET_SECONDS, left / 2)
@@ -111,10 +118,11 @@ def sweep(
             if trail is None:
                 raise DeltaUnavailable("no CloudTrail client for the report's delta")
             fetched = report.fetch_report(live.iam, budget)
-            changed = changed_since(trail, fetched.generated, now, deadline)
+            changed = {user_key(n) for n in changed_since(trail, fetched.generated, now, deadline)}
         except (report.ReportUnavailable, DeltaUnavailable) as error:
             LOG.warning("falling back to live reads for %d users: %s", len(users), error)
         else:
+            changed |= claims.read_live
             return list(sweep_with_report(live, users, fetched, changed, policy, now, deadline, progress))
     return list(sweep_live(live, users, policy, now, deadline, progress))
 
@@ -145,7 +153,7 @@ def sweep_with_report(
     live: LiveIam,
     users: list[ListedUser],
     report: CredentialReport,
-    changed: set[UserName],
+    changed: set[str],
     policy: Policy,
     now: datetime,
     deadline: Deadline,
@@ -155,8 +163,9 @@ def sweep_with_report(
     for done, listed in enumerate(users, start=1):
         progress(done, len(users))
         row = report.rows.get(listed.user.user_name)
-        # A user CloudTrail shows changed after the report is read live, whatever its row says.
-        fresh = listed.user.user_name not in changed
+        # A user CloudTrail or the change store shows changed after the report is read live,
+        # whatever its row says (user keys: IAM user names are unique case-insensitively).
+        fresh = user_key(listed.user.user_name) not in changed
         facts = report_facts(listed, row) if row is not None and fresh else None
         if facts is not None and not needs_confirmation(facts, policy):
             yield Assessment(listed.user, facts, decide(facts, policy, now), listed.arn)
@@ -168,11 +177,11 @@ def sweep_with_report(
         except UserGone:
             LOG.info("user %s deleted during the sweep: skipped", listed.user.user_name)
     LOG.info(
-        "credential report of %s: %d of %d users read live (%d named by the CloudTrail delta)",
+        "credential report of %s: %d of %d users read live (%d named by CloudTrail or the change store)",
         report.generated,
         confirmed,
         len(users),
-        len(changed & {u.user.user_name for u in users}),
+        len(changed & {user_key(u.user.user_name) for u in users}),
     )
 
 

@@ -12,7 +12,7 @@ every user would pay N evaluations for an account where nothing changed; this pl
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
@@ -61,7 +61,9 @@ def plan_writes(
     recorded: Mapping[UserId, Recorded],
     now: datetime,
     refresh_days: int,
+    keep: Collection[UserId] = (),
 ) -> WritePlan:
+    """``keep``: users another run in progress evaluates (console_mfa.changes): never "deleted"."""
     writes: list[Write] = []
     unchanged = 0
     seen: set[UserId] = set()
@@ -79,6 +81,6 @@ def plan_writes(
             continue
         writes.append(Write(user_id, verdict.compliance, verdict.annotation, why))
     for user_id, held in recorded.items():
-        if user_id not in seen and held.compliance is not Compliance.NOT_APPLICABLE:
+        if user_id not in seen and user_id not in keep and held.compliance is not Compliance.NOT_APPLICABLE:
             writes.append(Write(user_id, Compliance.NOT_APPLICABLE, DELETED, "deleted"))
     return WritePlan(writes, unchanged)
