@@ -4,7 +4,7 @@ botocore level."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -16,6 +16,7 @@ from console_mfa.aws import configured_session
 
 from iam_console_mfa.local_config import LocalConfig
 from tests.moto_server import start as start_moto
+from tests.stacks import remediation_environment
 from tests.support import CallLog, TrailEvents
 
 
@@ -34,6 +35,19 @@ def iam(account: None) -> Any:
 @pytest.fixture
 def config_api(account: None) -> LocalConfig:
     return LocalConfig(configured_session())
+
+
+@pytest.fixture
+def deployed(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    """The remediation Lambda's environment as rule.yaml sets it (the deployed rule's exemptions);
+    call it to deploy other stack parameters."""
+
+    def deploy(**stack_parameters: str) -> None:
+        for key, value in remediation_environment(**stack_parameters).items():
+            monkeypatch.setenv(key, value)
+
+    deploy()
+    return deploy
 
 
 @pytest.fixture(autouse=True)

@@ -36,6 +36,15 @@ DOCUMENT = STACKS["rule.yaml"]["Resources"]["RemediationDocument"]["Properties"]
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:IAM_USER_CONSOLE_MFA-remediation"
 
 
+def remediation_environment(**stack_parameters: str) -> dict[str, str]:
+    """RemediationFunction's environment as CloudFormation sets it from these stack parameters
+    (the template's defaults for the others)."""
+    template = STACKS["rule.yaml"]
+    values = {name: spec.get("Default") for name, spec in template["Parameters"].items()} | stack_parameters
+    variables = template["Resources"]["RemediationFunction"]["Properties"]["Environment"]["Variables"]
+    return {key: str(values[ref["Ref"]]) for key, ref in variables.items()}
+
+
 def resolve(template: Any, values: dict[str, Any]) -> Any:
     """SSM's parameter substitution: a value that is exactly '{{ X }}' keeps X's type."""
     if isinstance(template, dict):

@@ -14,10 +14,12 @@ import pytest
 from console_mfa import parameters as registry
 from console_mfa import permissions
 from console_mfa.aws import configured_session
+from console_mfa.remediation import RemediationFailed
+from console_mfa.remediation import handler as remediation_handler
 
 from iam_console_mfa.demo.account import Mfa, backdate, create_user
 from tests.stacks import DOCUMENT as DOC
-from tests.stacks import STACKS, run_script
+from tests.stacks import STACKS
 from tests.stacks import run_document as run_stack_document
 from tests.support import CallLog, Throttler, has_password, inventory_says, remediation_fails
 
@@ -25,10 +27,17 @@ KNOWN_ACTIONS = {"aws:executeScript", "aws:executeAwsApi", "aws:assertAwsResourc
 ALLOWED_RUNTIMES = {"python3.9", "python3.10", "python3.11"}  # 3.8 and older no longer run
 
 
-def test_document_takes_the_rules_parameters_from_the_registry() -> None:
-    for parameter in registry.REMEDIATION_PARAMETERS:
-        spec = DOC["parameters"][parameter.name]
-        assert (spec["default"], spec["allowedPattern"]) == (parameter.default, parameter.pattern)
+pytestmark = pytest.mark.usefixtures("deployed")
+
+
+def test_the_function_has_the_rules_own_exemptions_and_the_document_none() -> None:
+    """One source: the stack parameters that fill the rule's InputParameters."""
+    resources = STACKS["rule.yaml"]["Resources"]
+    variables = resources["RemediationFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables == {p.name: {"Ref": p.name} for p in registry.REMEDIATION_PARAMETERS}
+    rule_inputs = json.dumps(resources["ConfigRule"]["Properties"]["InputParameters"])
+    assert all(json.dumps({"Ref": p.name}) in rule_inputs for p in registry.REMEDIATION_PARAMETERS)
+    assert not {p.name for p in registry.REMEDIATION_PARAMETERS} & set(DOC["parameters"])
 
 
 def test_the_script_only_invokes_the_remediation_lambda() -> None:
@@ -44,15 +53,8 @@ def test_document_structure() -> None:
     parameters = DOC["parameters"]
     referenced = set(re.findall(r"\{\{\s*(\w+)\s*\}\}", json.dumps(DOC)))
     assert referenced <= set(parameters), referenced - set(parameters)
-    assert {
-        "IAMUserId",
-        "AutomationAssumeRole",
-        "ExemptUserNames",
-        "ExemptTag",
-        "GracePeriodDays",
-        "DryRun",
-    } <= set(parameters)
-    assert parameters["GracePeriodDays"]["default"] == "0" and parameters["DryRun"]["default"] is False
+    assert set(parameters) == {"IAMUserId", "AutomationAssumeRole", "DryRun"}
+    assert parameters["DryRun"]["default"] is False
     assert DOC["assumeRole"] == "{{ AutomationAssumeRole }}"
     step_names = {step["name"] for step in DOC["mainSteps"]}
     for step in DOC["mainSteps"]:
@@ -110,20 +112,22 @@ def test_user_with_mfa_is_untouched(iam: Any, call_log: CallLog, mfa: Mfa) -> No
         ("oncall", {"BreakGlass": "approved"}, {"ExemptTag": "BreakGlass=approved"}),
     ],
 )
-def test_exempt_user_is_untouched(iam: Any, name: str, user_tags, parameters) -> None:
+def test_exempt_user_is_untouched(iam: Any, deployed: Any, name: str, user_tags, parameters) -> None:
+    deployed(**parameters)
     user = create_user(iam, name, tags=user_tags)
-    summary = run_document(IAMUserId=user["UserId"], **parameters)
+    summary = run_document(IAMUserId=user["UserId"])
     assert (summary["VerdictBefore"], summary["Action"]) == ("NOT_APPLICABLE", "none")
     assert "exempt by" in summary["Reason"] and has_password(iam, name)
 
 
-def test_user_in_grace_period_is_untouched_and_after_it_is_not(iam: Any) -> None:
+def test_user_in_grace_period_is_untouched_and_after_it_is_not(iam: Any, deployed: Any) -> None:
+    deployed(GracePeriodDays="7")
     fresh = create_user(iam, "newhire")
     old = create_user(iam, "oldhire")
     backdate("123456789012", "oldhire", days=10)
-    assert run_document(IAMUserId=fresh["UserId"], GracePeriodDays="7")["VerdictBefore"] == "COMPLIANT"
+    assert run_document(IAMUserId=fresh["UserId"])["VerdictBefore"] == "COMPLIANT"
     assert has_password(iam, "newhire")
-    assert run_document(IAMUserId=old["UserId"], GracePeriodDays="7")["VerdictBefore"] == "NON_COMPLIANT"
+    assert run_document(IAMUserId=old["UserId"])["VerdictBefore"] == "NON_COMPLIANT"
     assert not has_password(iam, "oldhire")
 
 
@@ -168,20 +172,54 @@ def test_parameters_are_checked_like_ssm(iam: Any) -> None:
         run_stack_document(DOC, AutomationAssumeRole="arn:aws:iam::123456789012:role/r")
 
 
-def test_invalid_parameter_fails_the_step(iam: Any) -> None:
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"ExemptUserNames": ""},  # "nobody is exempt", from a caller
+        {"GracePeriodDays": "0"},
+        {"ExemptTag": ""},
+        {"ExemptUserName": "break-glass"},  # a typo, once silently ignored
+        {"DryRun": False, "Extra": 1},
+    ],
+)
+def test_a_caller_cannot_widen_what_is_removed(iam: Any, deployed: Any, payload: dict[str, Any]) -> None:
+    """Deployed: ExemptUserNames=break-glass, GracePeriodDays=7. Whoever invokes the function
+    (the document from the SSM console, anyone allowed to invoke it) only says who and whether
+    to plan; any other key is refused, and the deployed exemptions hold."""
+    deployed(ExemptUserNames="break-glass", GracePeriodDays="7")
+    exempt = create_user(iam, "break-glass")
+    backdate("123456789012", "break-glass", days=30)
+    fresh = create_user(iam, "newhire")
+    for user in (exempt, fresh):
+        with pytest.raises(
+            RemediationFailed, match=r"unknown key.*exemptions and grace come from the deployed rule"
+        ):
+            remediation_handler({"IAMUserId": user["UserId"], **payload}, None)
+        assert (
+            run_document(IAMUserId=user["UserId"])["Action"] == "none"
+        )  # the document, as an operator runs it
+        assert has_password(iam, user["UserName"])
+    plan = remediation_handler({"IAMUserId": fresh["UserId"], "DryRun": True}, None)
+    assert plan["VerdictBefore"] == "COMPLIANT" and "grace" in plan["Reason"]  # a caller may still plan
+
+
+def test_a_function_without_the_deployed_exemptions_refuses_to_act(
+    iam: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     user = create_user(iam, "bob")
-    # SSM refuses it first: the document's pattern is the rule's (console_mfa.parameters) ...
-    with pytest.raises(ValueError, match="parameter ExemptUserNames='a,,b' does not match"):
-        run_document(IAMUserId=user["UserId"], ExemptUserNames="a,,b")
-    # ... and the script refuses it too, should it ever receive it.
-    payload = {
-        "FunctionName": "remediation",
-        "IAMUserId": user["UserId"],
-        "ExemptUserNames": "a,,b",
-        "DryRun": False,
-    }
-    with pytest.raises(Exception, match="Invalid rule parameter ExemptUserNames"):
-        run_script(DOC, payload)
+    monkeypatch.delenv("ExemptUserNames")
+    with pytest.raises(RemediationFailed, match="lacks the deployed rule's ExemptUserNames: deploy it"):
+        remediation_handler({"IAMUserId": user["UserId"]}, None)
+    assert has_password(iam, "bob")
+
+
+def test_an_invalid_deployed_value_fails_the_step(iam: Any, deployed: Any) -> None:
+    deployed(ExemptUserNames="a,,b")
+    user = create_user(iam, "bob")
+    with pytest.raises(
+        RuntimeError, match=r"^InvalidRuleParameter: Invalid rule parameter ExemptUserNames='a,,b'"
+    ):
+        run_document(IAMUserId=user["UserId"])
     assert has_password(iam, "bob")
 
 
@@ -195,11 +233,14 @@ def role_actions(role: str) -> set[str]:
     return {a for s in statements for a in s["Action"] if not a.startswith("logs:")}
 
 
-def test_remediation_roles_allow_exactly_what_the_document_and_lambda_call(iam: Any, call_log: CallLog) -> None:
+def test_remediation_roles_allow_exactly_what_the_document_and_lambda_call(
+    iam: Any, call_log: CallLog, deployed: Any
+) -> None:
     tagged = create_user(iam, "oncall", tags={"BreakGlass": "approved"})
     flagged = create_user(iam, "bob")
     call_log.calls.clear()
-    run_document(IAMUserId=tagged["UserId"], ExemptTag="BreakGlass=approved")
+    deployed(ExemptTag="BreakGlass=approved")
+    run_document(IAMUserId=tagged["UserId"])
     run_document(IAMUserId=flagged["UserId"])
     with remediation_fails("no IAM user has UserId"):
         run_document(IAMUserId="AIDAUNKNOWNUSER000001")

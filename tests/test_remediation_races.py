@@ -27,6 +27,7 @@ from tests.support import (
 )
 
 ROLE = {"AutomationAssumeRole": "arn:aws:iam::123456789012:role/remediation"}
+pytestmark = pytest.mark.usefixtures("deployed")
 
 
 def run(**parameters: Any) -> dict[str, str]:
@@ -128,12 +129,13 @@ def _new_login_profile(iam: Any) -> None:
     [(_grant_mfa, "mfa-enabled"), (_tag_exempt, "exempt"), (_new_login_profile, "grace-period")],
 )
 def test_change_between_decision_and_delete_is_seen_by_the_re_decision(
-    iam: Any, call_log: CallLog, race: Callable[[Any], None], reason: str
+    iam: Any, call_log: CallLog, deployed: Any, race: Callable[[Any], None], reason: str
 ) -> None:
+    deployed(ExemptTag="BreakGlass=approved", GracePeriodDays="7")
     user = create_user(iam, "bob")
     backdate("123456789012", "bob", days=10)
     once_after("TagUser", lambda: race(iam))
-    summary = run(IAMUserId=user["UserId"], ExemptTag="BreakGlass=approved", GracePeriodDays="7")
+    summary = run(IAMUserId=user["UserId"])
     assert summary["VerdictBefore"] == "NON_COMPLIANT" and summary["Action"] == "none"
     assert summary["Reason"].startswith("re-checked before deleting: ")
     assert has_password(iam, "bob")

@@ -153,7 +153,7 @@ def test_remediation_configuration_supplies_the_document() -> None:
     ]
     required = {n for n, spec in DOCUMENT["parameters"].items() if "default" not in spec}
     assert required <= set(supplied) <= set(DOCUMENT["parameters"])
-    assert {p.name for p in registry.REMEDIATION_PARAMETERS} <= set(supplied)  # rule and remediation agree
+    assert not {p.name for p in registry.REMEDIATION_PARAMETERS} & set(supplied)  # the function has the rule's
     trust = RULE["AutomationRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
     assert trust["Principal"] == {"Service": "ssm.amazonaws.com"}
     for name in ("RemediationDocument", "RemediationFunction", "RemediationRole", "AutomationRole"):

@@ -12,7 +12,9 @@ left alone. Idempotent: a second run finds no console password and does nothing.
 from __future__ import annotations
 
 import logging
+import os
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -151,23 +153,46 @@ def remediate(
 
 
 USER_ID = re.compile(r"[A-Za-z0-9]{16,128}")  # IAM UserIds (AIDA...), Config's RESOURCE_ID
+# What a caller may say: who, and whether only to plan. Never who is exempt: that is the
+# deployed rule's (deployed_policy), so a caller can narrow what is removed, never widen it.
+EVENT_KEYS = ("IAMUserId", "DryRun")
+
+
+def deployed_policy(environ: Mapping[str, str]) -> Policy:
+    """The exemptions and grace of the deployed rule: rule.yaml sets one environment variable
+    per parameter (console_mfa.parameters.REMEDIATION_PARAMETERS) from the same stack parameters
+    as the rule's InputParameters. A missing one is a failure, never a default: a default
+    would exempt nobody."""
+    missing = [p.name for p in REMEDIATION_PARAMETERS if p.name not in environ]
+    if missing:
+        raise RemediationFailed(
+            f"the function's environment lacks the deployed rule's {', '.join(missing)}: "
+            "deploy it with rule.yaml; nothing was changed"
+        )
+    return parse_policy({p.name: environ[p.name] for p in REMEDIATION_PARAMETERS})
 
 
 def handler(event: Any, context: Any) -> dict[str, str]:
-    """Lambda entry point: the event carries the document's parameters.
+    """Lambda entry point: the event carries IAMUserId and optionally DryRun, nothing else.
 
     Any exception fails the invocation, which fails the Automation step (and so Config's
     remediation attempt): nothing is reported as done that was not.
     """
     if not isinstance(event, dict):
         raise RemediationFailed(f"expected an object, got {type(event).__name__}")
+    unknown = sorted(set(event) - set(EVENT_KEYS))
+    if unknown:
+        raise RemediationFailed(
+            f"unknown key(s) {', '.join(map(repr, unknown))}: the event takes {' and '.join(EVENT_KEYS)}; "
+            "exemptions and grace come from the deployed rule. Nothing was changed"
+        )
     user_id = event.get("IAMUserId")
     if not isinstance(user_id, str) or not USER_ID.fullmatch(user_id):
         raise RemediationFailed(f"IAMUserId {user_id!r:.60} is not an IAM UserId")
     dry_run = event.get("DryRun", False)
     if not isinstance(dry_run, bool):
         raise RemediationFailed(f"DryRun must be true or false, got {dry_run!r:.20}")
-    policy = parse_policy({p.name: event.get(p.name, p.default) for p in REMEDIATION_PARAMETERS})
+    policy = deployed_policy(os.environ)
     iam = boto3.client("iam", config=RETRY_CONFIG)
     config = boto3.client("config", config=RETRY_CONFIG)
     return remediate(iam, config, UserId(user_id), policy, datetime.now(UTC), dry_run)

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from unittest.mock import patch
 
 from rich.console import Console
 from rich.table import Table
@@ -108,6 +109,7 @@ def findings_summary(iam: Any) -> str:
 def run(console: Console) -> int:
     import boto3
     from console_mfa.aws import configured_session
+    from console_mfa.parameters import REMEDIATION_PARAMETERS
     from console_mfa.remediation import handler as remediation_handler
     from IAM_USER_CONSOLE_MFA import lambda_handler
 
@@ -139,9 +141,11 @@ def run(console: Console) -> int:
         console.print(
             "Remediation: the remediation Lambda (what the SSM document invokes), per NON_COMPLIANT user"
         )
-        rule_parameters = {k: v for k, v in PARAMETERS.items() if k != "AssumeRoleMode"}
+        # The remediation Lambda has the deployed rule's exemptions in its environment (rule.yaml).
+        deployed = {p.name: PARAMETERS.get(p.name, p.default) for p in REMEDIATION_PARAMETERS}
         for user_id in flagged:
-            summary = remediation_handler({"IAMUserId": user_id, **rule_parameters}, None)
+            with patch.dict(os.environ, deployed):
+                summary = remediation_handler({"IAMUserId": user_id}, None)
             console.print(f"  {summary['UserName']}: {summary['Action']}")
             user = iam.get_user(UserName=summary["UserName"])["User"]
             lambda_handler(change_event(user_configuration_item(user), PARAMETERS, token), None)
