@@ -195,9 +195,10 @@ def test_no_credentials(tmp_path: Path) -> None:
     }
     done = run(None, "report", env=env)
     assert done.returncode == 2
-    *parameters, error = done.stderr.strip().splitlines()  # where each rule parameter came from, the error
-    assert parameters[0].startswith("rule parameters: ExemptUserNames=''")
-    assert error == "error: no AWS credentials found: set AWS_PROFILE or pass --profile"
+    # The deployed rule's parameters are read first (DescribeConfigRules): no credentials, one line.
+    assert done.stderr.strip().splitlines() == [
+        "error: no AWS credentials found: set AWS_PROFILE or pass --profile"
+    ]
 
 
 def test_invalid_options() -> None:
@@ -229,6 +230,7 @@ def test_policy_command() -> None:
         == cli.read_actions()
         == [
             "cloudtrail:LookupEvents",  # the credential report's delta
+            "config:DescribeConfigRules",  # the deployed rule's parameters
             "iam:GenerateCredentialReport",
             "iam:GetCredentialReport",
             "iam:GetLoginProfile",
@@ -339,6 +341,74 @@ def test_enforce_takes_the_deployed_rules_exemptions_from_rdk_config(
         "error: --apply removes console passwords: confirm with --yes when not on a terminal"
     )
     assert has_password(server_iam, "bob")
+
+
+def deploy_rule(url: str, parameters: dict[str, str]) -> None:
+    """The rule as rule.yaml deploys it: a custom Lambda rule with these InputParameters."""
+    keys = {k.lower(): v for k, v in FAKE.items() if "KEY" in k}
+    role = boto3.client("iam", endpoint_url=url, **keys).create_role(
+        RoleName="evaluator", AssumeRolePolicyDocument="{}"
+    )["Role"]["Arn"]
+    function = boto3.client("lambda", endpoint_url=url, region_name="us-east-1", **keys).create_function(
+        FunctionName="IAM_USER_CONSOLE_MFA-evaluator",
+        Runtime="python3.12",
+        Role=role,
+        Handler="IAM_USER_CONSOLE_MFA.lambda_handler",
+        Code={"ZipFile": zip_with("IAM_USER_CONSOLE_MFA.py", "def lambda_handler(e, c): pass\n")},
+    )["FunctionArn"]
+    boto3.client("config", endpoint_url=url, region_name="us-east-1", **keys).put_config_rule(
+        ConfigRule={
+            "ConfigRuleName": "IAM_USER_CONSOLE_MFA",
+            "Scope": {"ComplianceResourceTypes": ["AWS::IAM::User"]},
+            "Source": {
+                "Owner": "CUSTOM_LAMBDA",
+                "SourceIdentifier": function,
+                "SourceDetails": [{"EventSource": "aws.config", "MessageType": "ScheduledNotification"}],
+            },
+            "InputParameters": json.dumps({"AssumeRoleMode": "False", **parameters}),
+            "MaximumExecutionFrequency": "TwentyFour_Hours",
+        }
+    )
+
+
+def zip_with(name: str, text: str) -> bytes:
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(name, text)
+    return buffer.getvalue()
+
+
+def test_enforce_outside_a_clone_uses_the_deployed_rules_exemptions(
+    moto_server: str, server_iam: Any, tmp_path: Path
+) -> None:
+    """No rdk-config.json here: the deployed rule (DescribeConfigRules) says who is exempt."""
+    create_user(server_iam, "svc-x")
+    create_user(server_iam, "bob")
+    deploy_rule(moto_server, {"ExemptUserNames": "svc-*", "GracePeriodDays": "0"})
+    done = run_in(tmp_path, moto_server, "enforce", "--apply", "--yes")
+    assert done.returncode == 0, done.stderr
+    assert "ExemptUserNames='svc-*' (deployed rule IAM_USER_CONSOLE_MFA)" in done.stderr
+    assert has_password(server_iam, "svc-x") and not has_password(server_iam, "bob")
+
+
+def test_enforce_apply_refuses_bare_defaults(moto_server: str, server_iam: Any, tmp_path: Path) -> None:
+    create_user(server_iam, "svc-x")
+    done = run_in(tmp_path, moto_server, "enforce", "--apply", "--yes")
+    assert done.returncode == 2
+    assert "no Config rule IAM_USER_CONSOLE_MFA in us-east-1" in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("error: --apply with the rule's bare defaults")
+    assert has_password(server_iam, "svc-x")
+    allowed = run_in(tmp_path, moto_server, "enforce", "--apply", "--yes", "--allow-defaults")
+    assert allowed.returncode == 0 and not has_password(server_iam, "svc-x")
+
+
+def run_in(cwd: Path, url: str, *args: str) -> subprocess.CompletedProcess:
+    """The CLI run from another directory than the clone."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    environment.update({**FAKE, "AWS_ENDPOINT_URL": url})
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, env=environment, cwd=cwd, timeout=120)
 
 
 @pytest.mark.parametrize("content", ["[]", '"a string"', "42"])

@@ -14,7 +14,7 @@ import sys
 from contextlib import redirect_stdout, suppress
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError, ProfileNotFound
 from console_mfa.errors import AwsCallFailed, InvalidEvent, RuleError
@@ -73,17 +73,25 @@ def build_parser() -> argparse.ArgumentParser:
     aws = argparse.ArgumentParser(add_help=False)
     aws.add_argument("--profile", help="AWS profile (default: the environment's credentials)")
     aws.add_argument("--region", help="AWS region for the API endpoints (IAM is global)")
-    # Each rule option defaults to rdk-config.json's ruleParameters (the deployed rule's values),
-    # then to the rule's own default; the command says where each value came from.
+    # Each rule option defaults to the deployed rule's value (DescribeConfigRules), then to
+    # rdk-config.json's ruleParameters, then to the rule's own default; the command says where
+    # each value came from.
     rule = argparse.ArgumentParser(add_help=False)
     rule.add_argument("--settings", type=Path, default=None, metavar="FILE", help="default: ./rdk-config.json")
+    rule.add_argument(
+        "--rule-name",
+        metavar="NAME",
+        help="the deployed Config rule whose parameters apply (DescribeConfigRules); default: "
+        "rdk-config.json's ruleName, else IAM_USER_CONSOLE_MFA. With report: also read its results "
+        "and say what a sweep would write and skip (config:GetComplianceDetailsByConfigRule)",
+    )
     for flag, parameter, metavar in RULE_OPTIONS:
         rule.add_argument(
             flag,
             dest=parameter.name,
             metavar=metavar,
-            help=f"{parameter.name}: {parameter.description} Default: rdk-config.json, else "
-            f"{parameter.default!r}.",
+            help=f"{parameter.name}: {parameter.description} Default: the deployed rule's, else "
+            f"rdk-config.json's, else {parameter.default!r}.",
         )
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -96,17 +104,16 @@ def build_parser() -> argparse.ArgumentParser:
         "asff: the Security Hub findings the rule would import (SecurityHubFindings=true)",
     )
     report.add_argument("--output", type=Path, metavar="FILE", help="write there instead of the terminal")
-    report.add_argument(
-        "--rule-name",
-        metavar="NAME",
-        help="also read this Config rule's results and say what a sweep would write and skip "
-        "(needs config:GetComplianceDetailsByConfigRule)",
-    )
 
     enforce = commands.add_parser("enforce", parents=[aws, rule], help="remove console passwords without MFA")
     enforce.add_argument("--apply", action="store_true", help="act (default: dry run, nothing changes)")
     enforce.add_argument("--yes", action="store_true", help="with --apply: do not ask for confirmation")
     enforce.add_argument("--user", metavar="NAME", help="only this user (default: every NON_COMPLIANT user)")
+    enforce.add_argument(
+        "--allow-defaults",
+        action="store_true",
+        help="with --apply: act even when no deployed rule, settings file or option gives the exemptions",
+    )
 
     evaluate = commands.add_parser(
         "evaluate", parents=[aws], help="run the rule's Lambda on one Config event, TestMode (nothing written)"
@@ -247,22 +254,59 @@ def configured_parameters(path: Path, required: bool) -> dict[str, str]:
     return load_settings(path)["ruleParameters"]
 
 
-def rule_policy(args: argparse.Namespace) -> Policy:
-    """The rule parameters: option, else rdk-config.json, else the rule's default (said on stderr)."""
+class ResolvedParameters(NamedTuple):
+    policy: Policy
+    bare: bool  # every value is the rule's default: no deployed rule, settings file or option
+
+
+def deployed_parameters(aws: Any, rule_name: str) -> dict[str, str] | None:
+    """The deployed rule's InputParameters (DescribeConfigRules), None when no such rule exists."""
+    from botocore.exceptions import ClientError
+    from console_mfa.aws import error_code, translated
+
+    with translated("DescribeConfigRules"):
+        try:
+            rules = aws.client("config").describe_config_rules(ConfigRuleNames=[rule_name])["ConfigRules"]
+        except ClientError as error:
+            if error_code(error) == "NoSuchConfigRuleException":  # AWS's answer (moto's: no rule)
+                return None
+            raise
+    if not rules:
+        return None
+    rule = rules[0]
+    try:
+        parameters = json.loads(rule.get("InputParameters") or "{}")
+    except ValueError:
+        raise CliError(f"Config rule {rule_name}: InputParameters is not JSON") from None
+    return {k: str(v) for k, v in parameters.items()} if isinstance(parameters, dict) else {}
+
+
+def rule_policy(args: argparse.Namespace, aws: Any) -> ResolvedParameters:
+    """The rule parameters: option, else the deployed rule's, else rdk-config.json's, else the
+    rule's default; where each came from is said on stderr before anything else happens."""
+    given = {p.name: getattr(args, p.name) for _, p, _ in RULE_OPTIONS if getattr(args, p.name) is not None}
+    parse_policy(given)  # a bad option is named before any AWS call
     path = args.settings or Path("rdk-config.json")
     configured = configured_parameters(path, required=args.settings is not None)
+    settings_rule = load_settings(path)["ruleName"] if path.exists() else None
+    rule_name = args.rule_name or settings_rule or "IAM_USER_CONSOLE_MFA"
+    deployed = deployed_parameters(aws, rule_name)
+    if deployed is None:
+        sys.stderr.write(f"no Config rule {rule_name} in {aws.region_name}: its parameters are not used\n")
     values, sources = {}, []
     for _, parameter, _ in RULE_OPTIONS:
-        given = getattr(args, parameter.name)
-        if given is not None:
-            values[parameter.name], source = given, "option"
+        if parameter.name in given:
+            values[parameter.name], source = given[parameter.name], "option"
+        elif deployed is not None and parameter.name in deployed:
+            values[parameter.name], source = deployed[parameter.name], f"deployed rule {rule_name}"
         elif parameter.name in configured:
             values[parameter.name], source = configured[parameter.name], path.name
         else:
             values[parameter.name], source = parameter.default, "default"
         sources.append(f"{parameter.name}={values[parameter.name]!r} ({source})")
     sys.stderr.write("rule parameters: " + ", ".join(sources) + "\n")
-    return parse_policy(values)
+    bare = deployed is None and not configured and not given
+    return ResolvedParameters(parse_policy(values), bare)
 
 
 def run_sweep(args: argparse.Namespace, aws: Any, policy: Policy) -> list[Any]:
@@ -297,8 +341,8 @@ def check_output(path: Path | None) -> None:
 
 def cmd_report(args: argparse.Namespace, console: Console) -> int:
     check_output(args.output)
-    policy = rule_policy(args)
     aws = session(args)
+    policy = rule_policy(args, aws).policy
     assessments = run_sweep(args, aws, policy)
     now = datetime.now(UTC)
     if args.rule_name:
@@ -344,8 +388,13 @@ def asff(aws: Any, rule_name: str, assessments: list[Any], now: datetime) -> str
 def cmd_enforce(args: argparse.Namespace, console: Console) -> int:
     from console_mfa.remediation import remediate
 
-    policy = rule_policy(args)
     aws = session(args)
+    policy, bare = rule_policy(args, aws)
+    if args.apply and bare and not args.allow_defaults:
+        raise CliError(
+            "--apply with the rule's bare defaults (no deployed rule, no rdk-config.json, no option) "
+            "exempts nobody: pass --rule-name, --settings or the options, or --allow-defaults"
+        )
     assessments = run_sweep(args, aws, policy)
     if args.user:
         targets = [a for a in assessments if a.user.user_name.lower() == args.user.lower()]
@@ -530,7 +579,8 @@ def read_actions() -> list[str]:
     """What `report` calls: the rule's IAM reads (the rule stack grants the same)."""
     from console_mfa.permissions import RULE_ACCOUNT_ACTIONS, RULE_USER_ACTIONS
 
-    return sorted(a for a in RULE_USER_ACTIONS + RULE_ACCOUNT_ACTIONS if a.startswith(("iam:", "cloudtrail:")))
+    own = [a for a in RULE_USER_ACTIONS + RULE_ACCOUNT_ACTIONS if a.startswith(("iam:", "cloudtrail:"))]
+    return sorted([*own, "config:DescribeConfigRules"])  # the deployed rule's parameters
 
 
 def iam_policy(enforce: bool) -> dict[str, Any]:
