@@ -251,6 +251,18 @@ def test_organization_deploy_shares_the_package_and_deploys_the_stackset_not_the
     settings["organization"] = {"enabled": True, "organizationalUnitIds": [root], "callAs": "SELF"}
     chosen = tmp_path / "rdk-config.json"
     chosen.write_text(json.dumps(settings))
+    bucket = "iam-console-mfa-123456789012-us-east-1"
+    client(server, "s3").create_bucket(Bucket=bucket)  # the owner's bucket, with a policy of its own
+    own = {
+        "Sid": "TheOwnersOwn",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:DeleteBucket",
+        "Resource": f"arn:aws:s3:::{bucket}",
+    }
+    client(server, "s3").put_bucket_policy(
+        Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [own]})
+    )
     done = cli(server, "deploy", "--settings", str(chosen))
     assert done.returncode == 0, done.stdout + done.stderr
     stacks = {s["StackName"]: s for s in client(server, "cloudformation").describe_stacks()["Stacks"]}
@@ -260,15 +272,16 @@ def test_organization_deploy_shares_the_package_and_deploys_the_stackset_not_the
     }
     assert root in given["OrganizationalUnitIds"]  # moto shows a CommaDelimitedList as its repr
     s3 = client(server, "s3")
-    bucket = "iam-console-mfa-123456789012-us-east-1"
     key = given["TemplateURL"].split(".amazonaws.com/", 1)[1]
     assert given["TemplateURL"].startswith(f"https://{bucket}.s3.us-east-1.amazonaws.com/templates/")
     assert (
         s3.get_object(Bucket=bucket, Key=key)["Body"].read() == (ROOT / "cloudformation/rule.yaml").read_bytes()
     )
-    (statement,) = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])["Statement"]
-    assert statement["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": organization_id}}
-    assert statement["Action"] == "s3:GetObject" and given["CodeKey"].endswith(".zip")
+    mine, ours = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])["Statement"]
+    assert mine["Sid"] == "TheOwnersOwn"  # a statement deploy does not own survives
+    assert ours["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": organization_id}}
+    assert ours["Action"] == "s3:GetObject" and given["CodeKey"].endswith(".zip")
+    assert ours["Resource"] == [f"arn:aws:s3:::{bucket}/{given['CodeKey']}", f"arn:aws:s3:::{bucket}/{key}"]
 
 
 def in_process_deploy(

@@ -145,8 +145,10 @@ def test_organization_plan_deploys_the_stackset_instead_of_the_account_stack(
     assert parameters["OrganizationalUnitIds"] == "r-ab12"
 
 
-def test_the_code_bucket_is_shared_with_the_organization_only() -> None:
-    """Member accounts' CloudFormation fetches the Lambda code: S3 checks aws:PrincipalOrgID."""
+def test_the_code_bucket_shares_two_objects_and_keeps_the_owners_statements() -> None:
+    """Member accounts' CloudFormation fetches the Lambda code and the StackSet's template: S3
+    checks aws:PrincipalOrgID. A user-supplied bucket's own statements survive (S3 answers
+    GetBucketPolicy as documented: {"Policy": "<JSON>"}, or NoSuchBucketPolicy)."""
     s3 = boto3.client("s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
     deployer = Deployer.__new__(Deployer)
     deployer.aws = type("Aws", (), {"client": staticmethod(lambda service: s3)})()
@@ -155,12 +157,35 @@ def test_the_code_bucket_is_shared_with_the_organization_only() -> None:
     s3.meta.events.register(
         "before-parameter-build.s3.PutBucketPolicy", lambda params, **_: sent.append(params)
     )
+    theirs = {
+        "Sid": "TheirAuditors",
+        "Effect": "Allow",
+        "Principal": {"AWS": "arn:aws-us-gov:iam::1:root"},
+        "Action": "s3:ListBucket",
+        "Resource": "arn:aws-us-gov:s3:::b",
+    }
+    ours_before = {
+        "Sid": "OrganizationReadsRulePackage",
+        "Effect": "Allow",
+        "Principal": "*",
+        "Action": "s3:GetObject",
+        "Resource": "arn:aws-us-gov:s3:::b/*",
+    }
+    objects = ["arn:aws-us-gov:s3:::b/rule.zip", "arn:aws-us-gov:s3:::b/templates/rule.yaml"]
     with Stubber(s3) as stub:
+        existing = {"Version": "2012-10-17", "Statement": [theirs, ours_before]}
+        stub.add_response("get_bucket_policy", {"Policy": json.dumps(existing)})
         stub.add_response("put_bucket_policy", {})
-        deployer._share_with_organization("b", "123456789012", "aws-us-gov", "o-abcdefghij")
+        deployer._share_with_organization("b", "123456789012", objects, "o-abcdefghij")
+        stub.add_client_error("get_bucket_policy", "NoSuchBucketPolicy", http_status_code=404)
+        stub.add_response("put_bucket_policy", {})
+        deployer._share_with_organization("b", "123456789012", objects, "o-abcdefghij")
         stub.assert_no_pending_responses()
-    (params,) = sent
-    assert params["ExpectedBucketOwner"] == "123456789012"
-    (statement,) = json.loads(params["Policy"])["Statement"]
-    assert statement["Action"] == "s3:GetObject" and statement["Resource"] == "arn:aws-us-gov:s3:::b/*"
-    assert statement["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": "o-abcdefghij"}}
+    kept, fresh = sent
+    assert kept["ExpectedBucketOwner"] == "123456789012"
+    statements = json.loads(kept["Policy"])["Statement"]
+    assert statements[0] == theirs and len(statements) == 2  # theirs kept, our old one replaced
+    for params in (kept, fresh):
+        statement = json.loads(params["Policy"])["Statement"][-1]
+        assert statement["Action"] == "s3:GetObject" and statement["Resource"] == objects
+        assert statement["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": "o-abcdefghij"}}

@@ -150,6 +150,9 @@ def _resolve(value: str, outputs: dict[str, dict[str, str]]) -> str:
     return outputs[stack][output]
 
 
+ORGANIZATION_READ_SID = "OrganizationReadsRulePackage"  # the one statement deploy owns in a bucket policy
+
+
 class Deployer:
     def __init__(self, aws: Any, settings: dict[str, Any], say: Printer) -> None:
         self.aws, self.settings, self.say = aws, settings, say
@@ -166,9 +169,10 @@ class Deployer:
         template_url = ""
         if self.settings["organization"]["enabled"]:
             organization_id = self.aws.client("organizations").describe_organization()["Organization"]["Id"]
-            self._share_with_organization(bucket, account, partition, organization_id)
             template_key = f"{TEMPLATES_PREFIX}{code_key.removesuffix('.zip')}-rule.yaml"
             self._put(bucket, template_key, (STACKS / "rule.yaml").read_bytes(), account)
+            objects = [f"arn:{partition}:s3:::{bucket}/{key}" for key in (code_key, template_key)]
+            self._share_with_organization(bucket, account, objects, organization_id)
             template_url = f"https://{bucket}.s3.{region}.amazonaws.com/{template_key}"
         outputs: dict[str, dict[str, str]] = {}
         for step in plan(self.settings, bucket, code_key):
@@ -214,25 +218,35 @@ class Deployer:
         )
         self.say(f"uploaded s3://{bucket}/{key} ({len(body) // 1024} KiB)")
 
-    def _share_with_organization(self, bucket: str, account: str, partition: str, organization_id: str) -> None:
-        """Member accounts' CloudFormation fetches the Lambda code: reads by the organization only.
+    def _share_with_organization(
+        self, bucket: str, account: str, objects: list[str], organization_id: str
+    ) -> None:
+        """Member accounts' CloudFormation fetches the package and the StackSet's template: the
+        organization may read those two objects, nothing else of the bucket.
 
         aws:PrincipalOrgID works here: the callers are account principals of the organization
-        (unlike a service principal such as config.amazonaws.com).
+        (unlike a service principal such as config.amazonaws.com). The bucket may be the
+        user's own (codeBucket): its policy is kept, only the statement with our Sid replaced.
         """
+        s3 = self.aws.client("s3")
+        try:
+            current = json.loads(s3.get_bucket_policy(Bucket=bucket, ExpectedBucketOwner=account)["Policy"])
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "NoSuchBucketPolicy":
+                raise
+            current = {"Version": "2012-10-17", "Statement": []}
         statement = {
-            "Sid": "OrganizationReadsRulePackage",
+            "Sid": ORGANIZATION_READ_SID,
             "Effect": "Allow",
             "Principal": "*",
             "Action": "s3:GetObject",
-            "Resource": f"arn:{partition}:s3:::{bucket}/*",
+            "Resource": objects,
             "Condition": {"StringEquals": {"aws:PrincipalOrgID": organization_id}},
         }
-        policy = {"Version": "2012-10-17", "Statement": [statement]}
-        self.aws.client("s3").put_bucket_policy(
-            Bucket=bucket, Policy=json.dumps(policy), ExpectedBucketOwner=account
-        )
-        self.say(f"s3://{bucket}: readable by organization {organization_id}")
+        kept = [s for s in current.get("Statement", []) if s.get("Sid") != ORGANIZATION_READ_SID]
+        policy = {**current, "Statement": [*kept, statement]}
+        s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy), ExpectedBucketOwner=account)
+        self.say(f"s3://{bucket}: {len(objects)} objects readable by organization {organization_id}")
 
     def _deploy_stack(self, step: StackPlan, parameters: dict[str, str]) -> dict[str, str]:
         body = (STACKS / step.template).read_text()

@@ -21,6 +21,7 @@ CALL_ACTIONS: Mapping[str, str] = MappingProxyType(
         "HeadBucket": "s3:ListBucket",  # S3 authorizes HeadBucket as s3:ListBucket
         "CreateBucket": "s3:CreateBucket",
         "PutPublicAccessBlock": "s3:PutBucketPublicAccessBlock",
+        "GetBucketPolicy": "s3:GetBucketPolicy",  # organization mode: kept, our statement replaced
         "PutBucketPolicy": "s3:PutBucketPolicy",  # organization mode: members read the package
         "PutObject": "s3:PutObject",
         "DescribeOrganization": "organizations:DescribeOrganization",  # organization mode
@@ -48,7 +49,7 @@ def deploy_policy(settings: Mapping[str, Any]) -> dict[str, Any]:
     # The calls deploy makes, by the resource each acts on (PutBucketPolicy: organization only).
     bucket_actions = [a for a in CALLED if a.startswith("s3:") and a != "s3:PutObject"]
     if not organization:
-        bucket_actions.remove("s3:PutBucketPolicy")
+        bucket_actions = [a for a in bucket_actions if a not in ("s3:GetBucketPolicy", "s3:PutBucketPolicy")]
 
     def statement(sid: str, actions: list[str], resource: str | list[str]) -> dict[str, Any]:
         return {"Sid": sid, "Effect": "Allow", "Action": sorted(actions), "Resource": resource}
