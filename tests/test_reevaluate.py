@@ -15,10 +15,9 @@ from typing import Any
 
 import pytest
 from console_mfa.aws import configured_session
-from console_mfa.changes import ChangeStore
 from console_mfa.errors import AwsCallFailed
 from console_mfa.permissions import REEVALUATE_ACTIONS
-from console_mfa.reevaluate import RETRY_BODY, handler
+from console_mfa.reevaluate import RETRY_BODY, TriggerStore, handler
 from console_mfa.trail import VERDICT_EVENTS
 
 from tests.config_double import Behaviour, ConfigDouble, create_changes_table, iam_event, sqs_batch
@@ -56,7 +55,7 @@ def env(account: None, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     queue = Queue(session)  # hooks first: a client copies the session's hooks when it is made
     double = ConfigDouble(session, Behaviour.S1, {}, clock=lambda: queue.now, run_seconds=90)
     clients = {name: session.client(name, region_name="us-east-1") for name in ("config", "dynamodb", "sqs")}
-    store = ChangeStore(clients["dynamodb"], "changes")
+    store = TriggerStore(clients["dynamodb"], "changes")
     return {"session": session, "clients": clients, "queue": queue, "double": double, "store": store}
 
 

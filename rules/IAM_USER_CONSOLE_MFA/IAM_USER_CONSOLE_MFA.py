@@ -16,12 +16,12 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 from console_mfa.aws import WRITE_BUDGET, configured_session, translated
-from console_mfa.changes import ChangeStore, claim_all, user_key
+from console_mfa.changes import ChangeStore, claim_all
 from console_mfa.config_event import SCHEDULED, replayed_user, user_from_configuration_item, validate_event
 from console_mfa.decision import decide
 from console_mfa.errors import InvalidEvent, RuleError, UserGone
 from console_mfa.live import LiveIam
-from console_mfa.model import RESOURCE_TYPE, Compliance, UserId
+from console_mfa.model import RESOURCE_TYPE, Compliance, UserId, user_key
 from console_mfa.policy import Policy, parse_policy
 from console_mfa.sweep import NO_DEADLINE, Assessment, Deadline, sweep
 from rdklib import ConfigRule, Evaluation, Evaluator

@@ -23,15 +23,15 @@ the last accepted start.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from botocore.exceptions import ClientError
 
 from .aws import error_code, translated
-from .model import UserName
+from .model import UserName, user_key
+from .sweep import NO_CLAIMS, Claims
 
 TABLE_ENV = "CHANGES_TABLE"
 TRIGGER_KEY = "#trigger"
@@ -42,16 +42,8 @@ KEEP = timedelta(days=2)
 CLAIM_SECONDS = 15 * 60
 
 
-def user_key(user_name: str) -> str:
-    return user_name.lower()
-
-
 def epoch_ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
-
-
-# A new version of the user's change, unclaimed whatever was claimed before.
-RECORD = "SET user_name = :n, version = :v, expires = :e REMOVE claimed, claimed_at"
 
 
 class Change(NamedTuple):
@@ -70,77 +62,17 @@ class Change(NamedTuple):
         return not self.unclaimed and epoch_ms(now) - (self.claimed_at or 0) < CLAIM_SECONDS * 1000
 
 
-class TriggerState(NamedTuple):
-    recorded: int = 0  # latest recording (epoch ms)
-    started: int = 0  # latest accepted StartConfigRulesEvaluation, taken just before the call
-    retry_due: int = 0  # a delayed retry message is due then
-
-
-@dataclass(frozen=True)
 class ChangeStore:
-    dynamodb: Any
-    table: str
+    """One DynamoDB table of recorded changes (a plain class: cheap to define at cold start)."""
+
+    def __init__(self, dynamodb: Any, table: str) -> None:
+        self.dynamodb, self.table = dynamodb, table
 
     @classmethod
     def from_env(cls, client: Callable[[], Any]) -> ChangeStore | None:
         """The store the stack names in CHANGES_TABLE; None without near-real-time (no client made)."""
         table = os.environ.get(TABLE_ENV, "")
         return cls(client(), table) if table else None
-
-    # ---------------------------------------------------------------- the trigger's side
-    def record(self, user_names: Iterable[UserName], clock: Callable[[], datetime]) -> int:
-        """Record each user's change (a new version, unclaimed); returns how many.
-
-        The trigger's ``recorded`` time is read after the writes: a start requested later
-        (console_mfa.reevaluate) is sure to find them in the store.
-        """
-        now = clock()
-        version = epoch_ms(now)
-        expires = int((now + KEEP).timestamp())
-        unique = sorted({user_key(n): n for n in user_names}.items())
-        for key, name in unique:
-            with translated("UpdateItem", name):
-                self.dynamodb.update_item(
-                    TableName=self.table,
-                    Key={"user": {"S": key}},
-                    UpdateExpression=RECORD,
-                    ExpressionAttributeValues={
-                        ":n": {"S": name},
-                        ":v": {"N": str(version)},
-                        ":e": {"N": str(expires)},
-                    },
-                )
-        if unique:
-            self._advance("recorded", epoch_ms(clock()))
-        return len(unique)
-
-    def trigger_state(self) -> TriggerState:
-        with translated("GetItem"):
-            item = self.dynamodb.get_item(
-                TableName=self.table, Key={"user": {"S": TRIGGER_KEY}}, ConsistentRead=True
-            ).get("Item", {})
-        return TriggerState(*(int(item[f]["N"]) if f in item else 0 for f in TriggerState._fields))
-
-    def mark_started(self, started: int) -> None:
-        self._advance("started", started)
-
-    def reserve_retry(self, due: int, now: datetime) -> bool:
-        """Note a retry due at ``due`` unless one is still pending; True: the caller sends it."""
-        return self._update(
-            TRIGGER_KEY,
-            "SET retry_due = :x",
-            "attribute_not_exists(retry_due) OR retry_due <= :now",
-            {":x": {"N": str(due)}, ":now": {"N": str(epoch_ms(now))}},
-        )
-
-    def _advance(self, field: str, value: int) -> None:
-        """Times of the trigger only move forward, whichever concurrent batch writes last."""
-        self._update(
-            TRIGGER_KEY,
-            f"SET {field} = :x",
-            f"attribute_not_exists({field}) OR {field} < :x",
-            {":x": {"N": str(value)}},
-        )
 
     def _update(self, key: str, update: str, condition: str, values: dict[str, Any]) -> bool:
         """One conditional UpdateItem; False when the condition does not hold."""
@@ -159,7 +91,6 @@ class ChangeStore:
                 raise
         return True
 
-    # ---------------------------------------------------------------- the rule's side
     def changes(self, now: datetime) -> list[Change]:
         """Every recorded, unexpired change (a Scan: the table holds the last two days' changes)."""
         found: list[Change] = []
@@ -184,16 +115,6 @@ class ChangeStore:
             "version = :v AND (attribute_not_exists(claimed) OR claimed <> :v)",
             {":v": {"N": str(change.version)}, ":t": {"N": str(epoch_ms(now))}},
         )
-
-
-class Claims(NamedTuple):
-    """What a sweep does with the recorded changes: read these users live, leave those alone."""
-
-    read_live: frozenset[str]  # user keys this run claimed
-    elsewhere: frozenset[str]  # user keys a run in progress claimed: it writes them
-
-
-NO_CLAIMS = Claims(frozenset(), frozenset())
 
 
 def claim_all(store: ChangeStore | None, now: datetime) -> Claims:

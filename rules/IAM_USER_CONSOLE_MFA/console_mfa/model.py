@@ -14,6 +14,11 @@ UserName = NewType("UserName", str)
 RESOURCE_TYPE = "AWS::IAM::User"
 
 
+def user_key(user_name: str) -> str:
+    """IAM user names are unique case-insensitively: BOB and bob are one user."""
+    return user_name.lower()
+
+
 class Compliance(enum.StrEnum):
     """Config's ComplianceType values."""
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -31,8 +31,8 @@ import boto3
 from botocore.exceptions import ClientError
 
 from .aws import RETRY_CONFIG, error_code, translated
-from .changes import ChangeStore, epoch_ms
-from .model import UserName
+from .changes import KEEP, TRIGGER_KEY, ChangeStore, epoch_ms
+from .model import UserName, user_key
 from .trail import IAM_SOURCE, VERDICT_EVENTS, changed_user
 
 LOG = logging.getLogger(__name__)
@@ -43,6 +43,74 @@ START_INTERVAL_MS = 3 * 60 * 1000  # a burst of events over 10 minutes: about 4 
 RETRY_DELAY_MS = 2 * 60 * 1000  # after a refused start
 SQS_MAX_DELAY_SECONDS = 900
 RETRY_BODY = {"iam-console-mfa": "retry-start"}
+
+
+# A new version of the user's change, unclaimed whatever was claimed before.
+RECORD = "SET user_name = :n, version = :v, expires = :e REMOVE claimed, claimed_at"
+
+
+class TriggerState(NamedTuple):
+    recorded: int = 0  # latest recording (epoch ms)
+    started: int = 0  # latest accepted StartConfigRulesEvaluation, taken just before the call
+    retry_due: int = 0  # a delayed retry message is due then
+
+
+class TriggerStore(ChangeStore):
+    """The change store as the trigger writes it: users' changes, and its own state (TRIGGER_KEY)."""
+
+    def record(self, user_names: Iterable[UserName], clock: Callable[[], datetime]) -> int:
+        """Record each user's change (a new version, unclaimed); returns how many.
+
+        The trigger's ``recorded`` time is read after the writes: a start requested later
+        (console_mfa.reevaluate) is sure to find them in the store.
+        """
+        now = clock()
+        version = epoch_ms(now)
+        expires = int((now + KEEP).timestamp())
+        unique = sorted({user_key(n): n for n in user_names}.items())
+        for key, name in unique:
+            with translated("UpdateItem", name):
+                self.dynamodb.update_item(
+                    TableName=self.table,
+                    Key={"user": {"S": key}},
+                    UpdateExpression=RECORD,
+                    ExpressionAttributeValues={
+                        ":n": {"S": name},
+                        ":v": {"N": str(version)},
+                        ":e": {"N": str(expires)},
+                    },
+                )
+        if unique:
+            self._advance("recorded", epoch_ms(clock()))
+        return len(unique)
+
+    def trigger_state(self) -> TriggerState:
+        with translated("GetItem"):
+            item = self.dynamodb.get_item(
+                TableName=self.table, Key={"user": {"S": TRIGGER_KEY}}, ConsistentRead=True
+            ).get("Item", {})
+        return TriggerState(*(int(item[f]["N"]) if f in item else 0 for f in TriggerState._fields))
+
+    def mark_started(self, started: int) -> None:
+        self._advance("started", started)
+
+    def reserve_retry(self, due: int, now: datetime) -> bool:
+        """Note a retry due at ``due`` unless one is still pending; True: the caller sends it."""
+        return self._update(
+            TRIGGER_KEY,
+            "SET retry_due = :x",
+            "attribute_not_exists(retry_due) OR retry_due <= :now",
+            {":x": {"N": str(due)}, ":now": {"N": str(epoch_ms(now))}},
+        )
+
+    def _advance(self, field: str, value: int) -> None:
+        """Times of the trigger only move forward, whichever concurrent batch writes last."""
+        self._update(
+            TRIGGER_KEY,
+            f"SET {field} = :x",
+            f"attribute_not_exists({field}) OR {field} < :x",
+            {":x": {"N": str(value)}},
+        )
 
 
 class Batch(NamedTuple):
@@ -95,7 +163,7 @@ def read_batch(records: list[dict[str, Any]]) -> Batch:
 
 
 def start_if_due(
-    store: ChangeStore, config: Any, sqs: Any, queue_url: str, rule_name: str, clock: Callable[[], datetime]
+    store: TriggerStore, config: Any, sqs: Any, queue_url: str, rule_name: str, clock: Callable[[], datetime]
 ) -> str:
     """Start the rule's evaluation when a recorded change is not yet covered by an accepted one.
 
@@ -122,7 +190,7 @@ def start_if_due(
 
 
 def _schedule_retry(
-    store: ChangeStore, sqs: Any, queue_url: str, pending_due: int, due: int, clock: Callable[[], datetime]
+    store: TriggerStore, sqs: Any, queue_url: str, pending_due: int, due: int, clock: Callable[[], datetime]
 ) -> None:
     """One delayed message to this queue, unless one is already pending (it will do)."""
     now = epoch_ms(clock())
@@ -153,7 +221,7 @@ def handler(
         "dynamodb": boto3.client("dynamodb", config=RETRY_CONFIG),
         "sqs": boto3.client("sqs", config=RETRY_CONFIG),
     }
-    store = ChangeStore(clients["dynamodb"], os.environ["CHANGES_TABLE"])
+    store = TriggerStore(clients["dynamodb"], os.environ["CHANGES_TABLE"])
     batch = read_batch(event.get("Records") or [])
     store.record(batch.users, clock)
     outcome = start_if_due(store, clients["config"], clients["sqs"], os.environ["QUEUE_URL"], rule_name, clock)

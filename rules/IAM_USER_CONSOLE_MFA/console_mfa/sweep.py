@@ -18,11 +18,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .changes import NO_CLAIMS, Claims, user_key
 from .decision import decide
 from .errors import OutOfTime, UserGone
 from .live import ListedUser, LiveIam
-from .model import MfaKind, UserFacts, UserRef, Verdict
+from .model import MfaKind, UserFacts, UserRef, Verdict, user_key
 from .policy import DataSource, Policy
 
 if TYPE_CHECKING:
@@ -71,6 +70,17 @@ class Deadline:
 
 
 NO_DEADLINE = Deadline()
+
+
+class Claims(NamedTuple):
+    """What a sweep does with the near-real-time store's changes (console_mfa.changes): read
+    these users live, leave those alone (user keys: lower-cased names)."""
+
+    read_live: frozenset[str]  # this run claimed them
+    elsewhere: frozenset[str]  # a run in progress claimed them: it writes them
+
+
+NO_CLAIMS = Claims(frozenset(), frozenset())
 
 
 def choose_source(policy: Policy, user_count: int) -> DataSource:
