@@ -1,0 +1,140 @@
+"""Near-real-time at N users under each Config behaviour (tests/config_double.py: S1, S2, S3).
+
+Run by bench.py in its own interpreter: an in-process moto account of N users, a credential
+report frozen before the changes and a CloudTrail event history that shows none of them yet
+(the worst case of CloudTrail's delivery lag). For k = 1, 10, 50 users changed (a console
+password added, or an MFA device deactivated), one trigger: the IAM events go to the trigger,
+Config's double delivers the accepted start, and this measures stale verdicts, evaluations
+written, IAM calls (against the floor: the same delivery with nothing changed) and invocations.
+Prints one JSON object: {"rows": [...]}.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root: tests/
+os.environ.update(
+    {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
+)
+
+from botocore.awsrequest import AWSResponse
+from console_mfa.aws import configured_session
+from console_mfa.reevaluate import handler as trigger
+from IAM_USER_CONSOLE_MFA import lambda_handler
+from moto import mock_aws
+
+from iam_console_mfa.config_events import scheduled_event
+from iam_console_mfa.demo.account import Mfa, create_user
+from iam_console_mfa.local_config import LocalConfig
+from tests.config_double import Behaviour, ConfigDouble, create_changes_table, iam_event, sqs_batch
+from tests.support import REAL_TOKEN, report_row, stub_report
+
+PARAMETERS = {"AssumeRoleMode": "False"}
+CHANGES = (1, 10, 50)
+
+
+def seed(iam: Any, n: int) -> dict[str, dict[str, Any]]:
+    """A third without a console password, a third with a virtual device, a third with a token."""
+    users = {}
+    for i in range(n):
+        password, mfa = [(False, Mfa.NONE), (True, Mfa.VIRTUAL), (True, Mfa.HARDWARE)][i % 3]
+        users[f"user{i:05d}"] = create_user(iam, f"user{i:05d}", password=password, mfa=mfa)
+    return users
+
+
+def change(iam: Any, names: list[str], k: int, offset: int) -> list[dict[str, Any]]:
+    """k changes no configuration item shows; each makes its user NON_COMPLIANT."""
+    events = []
+    for j in range(offset, offset + k):
+        if j % 2 == 0:
+            name = names[3 * j]  # no password so far
+            iam.create_login_profile(UserName=name, Password="Correct-Horse-9!")
+            events.append(iam_event("CreateLoginProfile", userName=name))
+        else:
+            name = names[3 * j + 2]  # a hardware token so far
+            (device,) = iam.list_mfa_devices(UserName=name)["MFADevices"]
+            iam.deactivate_mfa_device(UserName=name, SerialNumber=device["SerialNumber"])
+            events.append(iam_event("DeactivateMFADevice", userName=name, serialNumber=device["SerialNumber"]))
+    return events
+
+
+def scenario_rows(n: int) -> list[dict[str, Any]]:
+    """One account for every behaviour (seeding dominates): each trigger changes new users."""
+    rows = []
+    with mock_aws():
+        session = configured_session()
+        config_api = LocalConfig(session)
+        calls: list[tuple[str, str]] = []
+        session.events.register(
+            "provide-client-params",
+            lambda model, **_: calls.append((model.service_model.service_id.hyphenize(), model.name)),
+        )
+        clock = [datetime.now(UTC)]
+        double = ConfigDouble(session, Behaviour.S1, PARAMETERS, clock=lambda: clock[0])
+        # CloudTrail's event history, not yet showing any of the changes (its delivery lag).
+        session.events.register_first(
+            "before-call.cloudtrail.LookupEvents",
+            lambda params, **_: (AWSResponse(params["url"], 200, {}, None), {"Events": []}),
+        )
+        os.environ["CONFIG_RULE_NAME"] = "IAM_USER_CONSOLE_MFA"
+        os.environ["CHANGES_TABLE"] = create_changes_table(session)
+        os.environ["QUEUE_URL"] = session.client("sqs").create_queue(QueueName="q")["QueueUrl"]
+        iam = session.client("iam")
+        users = seed(iam, n)
+        stub_report(session, [report_row(u, i % 3 != 0, i % 3 != 0) for i, u in enumerate(users.values())])
+        lambda_handler(scheduled_event(PARAMETERS, REAL_TOKEN), None)  # Config's first results
+        double.record_items(iam, captured=datetime.now(UTC) - timedelta(days=30))
+        clients = {name: session.client(name) for name in ("config", "dynamodb", "sqs")}
+
+        def iam_calls_of(deliveries: int) -> tuple[int, int, int]:
+            mark, written = len(calls), len(config_api.evaluations)
+            double.queued += deliveries
+            invocations = double.deliver(lambda_handler, REAL_TOKEN)
+            iam_calls = sum(1 for service, _ in calls[mark:] if service == "iam")
+            return iam_calls, len(config_api.evaluations) - written, invocations
+
+        names = list(users)
+        offset = 0
+        for behaviour, k in [(b, k) for b in (Behaviour.S1, Behaviour.S2, Behaviour.S3) for k in CHANGES]:
+            double.behaviour = behaviour
+            if k == CHANGES[0]:
+                floor, floor_written, _ = iam_calls_of(1)  # this behaviour with nothing changed
+            events = change(iam, names, k, offset)
+            offset += k
+            clock[0] += timedelta(minutes=10)  # past the trigger's interval between starts
+            mark = len(calls)
+            trigger(sqs_batch(events), None, clients, lambda: clock[0])
+            trigger_iam = sum(1 for service, _ in calls[mark:] if service == "iam")
+            iam_calls, written, invocations = iam_calls_of(0)
+            changed_ids = {users[e["detail"]["requestParameters"]["userName"]]["UserId"] for e in events}
+            stale = sum(1 for u in changed_ids if config_api.results[u]["ComplianceType"] != "NON_COMPLIANT")
+            rows.append(
+                {
+                    "behaviour": behaviour.value,
+                    "users": n,
+                    "k": k,
+                    "stale": stale,
+                    "written": written,
+                    "iam_calls": iam_calls + trigger_iam,
+                    "floor": floor,
+                    "floor_written": floor_written,
+                    "budget": floor + 3 * k,
+                    "invocations": invocations,
+                    "starts": len(double.accepted),
+                }
+            )
+    return rows
+
+
+def main() -> None:
+    sys.stdout.write(json.dumps({"rows": scenario_rows(int(sys.argv[1]))}) + "\n")
+
+
+if __name__ == "__main__":
+    main()
