@@ -11,7 +11,9 @@ password.
 
 from __future__ import annotations
 
+import copy
 import json
+from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -26,6 +28,7 @@ from iam_console_mfa.demo.account import Mfa, create_user
 from iam_console_mfa.local_config import LocalConfig
 from tests.support import REAL_TOKEN, oversized_event
 
+OLD = datetime(2025, 1, 1, tzinfo=UTC)
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=8) | st.just(""),
     lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.text(max_size=4), inner, max_size=2),
@@ -41,9 +44,12 @@ PARAMETER_VALUES = {
 
 
 def history_item(item: dict[str, Any]) -> dict[str, Any]:
+    """GetResourceConfigHistory's item, parsed as botocore gives it (times are datetimes),
+    captured after the oversized notification's summary."""
     return {
         **item,
         "configuration": json.dumps(item["configuration"]),
+        "configurationItemCaptureTime": datetime.now(UTC) + timedelta(minutes=1),
         "accountId": "123456789012",
         "arn": item["ARN"],
     }
@@ -57,6 +63,7 @@ def cases(draw: st.DrawFn, users: dict[str, dict[str, Any]]) -> tuple[dict[str, 
         key = draw(st.sampled_from([*PARAMETER_VALUES, "ExecutionRoleRegion", "ExecutionRoleName", "Typo"]))
         parameters[key] = draw(JSON_VALUES | STRINGS)
     user = users[draw(st.sampled_from(sorted(users)))]
+    other = next(u for u in users.values() if u is not user)
     kind = draw(st.sampled_from(["change", "deleted", "oversized", "scheduled"]))
     item = user_configuration_item(user, status="ResourceDeleted" if kind == "deleted" else "OK")
     history: Any = {"configurationItems": [history_item(item)]}
@@ -75,6 +82,15 @@ def cases(draw: st.DrawFn, users: dict[str, dict[str, Any]]) -> tuple[dict[str, 
                         ]
                     },
                     {"configurationItems": [{**history_item(item), "resourceName": "mallory"}]},
+                    # answers that disagree with the summary: another user, type, an older state
+                    {"configurationItems": [history_item(user_configuration_item(other))]},
+                    {"configurationItems": [{**history_item(item), "resourceType": "AWS::IAM::Role"}]},
+                    {"configurationItems": [{**history_item(item), "configurationItemCaptureTime": OLD}]},
+                    {
+                        "configurationItems": [
+                            history_item(user_configuration_item(other, status="ResourceDeleted"))
+                        ]
+                    },
                 ]
             )
         )
@@ -140,7 +156,7 @@ def test_any_event_ends_in_a_correct_verdict_or_a_named_error(iam: Any, config_a
         config_api.requests.clear()
         config_api.results.clear()  # Config holds nothing yet: a sweep writes every user
         config_api.recorded_at.clear()
-        config_api.responses["GetResourceConfigHistory"] = lambda request: json.loads(json.dumps(history))
+        config_api.responses["GetResourceConfigHistory"] = lambda request: copy.deepcopy(history)
         try:
             lambda_handler(event, None)
         except RuleError:

@@ -4,6 +4,7 @@ PutEvaluations request captured at the botocore level (see conftest)."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -97,7 +98,7 @@ def test_oversized_event_is_inflated_from_config_history(iam: Any, config_api: L
     history_item = {  # GetResourceConfigHistory's shape: configuration is a JSON string
         "version": "1.3",
         "accountId": item["awsAccountId"],
-        "configurationItemCaptureTime": 1763900000.0,
+        "configurationItemCaptureTime": datetime.now(UTC) + timedelta(seconds=1),  # the summary's, or newer
         "configurationItemStatus": "OK",
         "configurationStateId": "1",
         "configurationItemMD5Hash": "",

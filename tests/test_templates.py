@@ -8,6 +8,7 @@ remediation configuration and the aggregator are checked here, on the templates.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -219,6 +220,7 @@ def test_rule_role_grants_exactly_what_the_rule_calls(
     lambda_handler(change_event(item, tagged, REAL_TOKEN), None)  # tags not in the CI: ListUserTags
     history = {
         **item,
+        "configurationItemCaptureTime": datetime.now(UTC) + timedelta(minutes=1),  # not older than the summary
         "configuration": json.dumps(item["configuration"]),
         "accountId": "123456789012",
         "arn": item["ARN"],

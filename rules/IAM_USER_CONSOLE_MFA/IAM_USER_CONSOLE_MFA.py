@@ -14,10 +14,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 import boto3
-from botocore.exceptions import ClientError
 from console_mfa.aws import WRITE_BUDGET, configured_session, translated
 from console_mfa.changes import ChangeStore, claim_all
-from console_mfa.config_event import SCHEDULED, replayed_user, user_from_configuration_item, validate_event
+from console_mfa.config_event import (
+    CHANGE,
+    OVERSIZED,
+    SCHEDULED,
+    checked_history_item,
+    replayed_user,
+    user_from_configuration_item,
+    validate_event,
+)
 from console_mfa.decision import decide
 from console_mfa.errors import InvalidEvent, RuleError, UserGone
 from console_mfa.live import LiveIam
@@ -55,11 +62,6 @@ class IAM_USER_CONSOLE_MFA(ConfigRule):  # noqa: N801 - the class name rdk expec
         self, event: dict, client_factory: Any, configuration_item: dict, valid_rule_parameters: Policy
     ) -> list[Evaluation]:
         user, tags = user_from_configuration_item(configuration_item)
-        summary = json.loads(event["invokingEvent"]).get("configurationItemSummary")
-        if summary and summary["resourceId"] != user.user_id:
-            raise InvalidEvent(
-                f"GetResourceConfigHistory returned {user.user_id!r} for resourceId {summary['resourceId']!r}"
-            )
         live = LiveIam(client_factory.build_client("iam"))
         try:
             last_used = live.identity_checked(user)
@@ -177,6 +179,40 @@ def triage(invoking_event: dict, store: ChangeStore | None, now: datetime) -> bo
     return True
 
 
+def inflated(event: dict, rule: IAM_USER_CONSOLE_MFA) -> dict:
+    """An oversized notification as the change notification it stands for, its history item
+    checked against its summary first (console_mfa.config_event.checked_history_item), so that
+    every path after it, rdklib's deleted-item path included, sees only the summary's user."""
+    from rdklib import ClientFactory
+    from rdklib.util.service import convert_into_notification_config_item
+
+    invoking = json.loads(event["invokingEvent"])
+    summary = invoking["configurationItemSummary"]
+    factory = ClientFactory(
+        role_arn=rule.get_execution_role_arn(event),
+        region=rule.get_assume_role_region(event),
+        assume_role_mode=rule.get_assume_role_mode(event),
+    )
+    with translated("GetResourceConfigHistory", summary.get("resourceName")):
+        history = factory.build_client("config").get_resource_config_history(
+            resourceType=summary["resourceType"], resourceId=summary["resourceId"], limit=1
+        )
+    item = convert_into_notification_config_item(checked_history_item(summary, history))
+    change = {
+        "configurationItem": item,
+        "notificationCreationTime": invoking["notificationCreationTime"],
+        "messageType": CHANGE,
+        "recordVersion": invoking["recordVersion"],
+    }
+    return {**event, "invokingEvent": json.dumps(change, default=_iso)}
+
+
+def _iso(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
 def lambda_handler(event: dict, context: Any) -> list[dict]:
     """Evaluate, or raise: Config then shows a failed invocation and Lambda counts an error."""
     message_type = validate_event(event)
@@ -188,12 +224,9 @@ def lambda_handler(event: dict, context: Any) -> list[dict]:
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     WRITE_BUDGET.expect(remaining, 1)  # a change evaluation: one batch
     rule = IAM_USER_CONSOLE_MFA(Deadline(remaining), store=store)
-    try:
-        result = Evaluator(rule, APPLICABLE_RESOURCES).handle(event, context)
-    except ClientError as error:
-        # rdklib inflates oversized notifications outside its own error handling.
-        with translated(error.operation_name):
-            raise
+    if message_type == OVERSIZED:
+        event = inflated(event, rule)
+    result = Evaluator(rule, APPLICABLE_RESOURCES).handle(event, context)
     if isinstance(result, dict):
         # rdklib returns AWS errors and parameter errors instead of raising them.
         fields = ("customerErrorCode", "customerErrorMessage", "internalErrorMessage", "internalErrorDetails")

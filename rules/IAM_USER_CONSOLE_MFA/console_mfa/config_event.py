@@ -220,3 +220,32 @@ def _time(text: object) -> datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def checked_history_item(summary: Mapping[str, Any], history: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The item GetResourceConfigHistory returned for an oversized notification, once it is
+    shown to describe the summary's resource, at the summary's time or later.
+
+    rdklib inflates blindly: an item of another user (or type) would be evaluated, or written
+    NOT_APPLICABLE by rdklib's deleted-item path, under the summary's notification.
+    """
+    where = "GetResourceConfigHistory"
+    items = history.get("configurationItems")
+    if not isinstance(items, list) or not items or not isinstance(items[0], Mapping):
+        raise InvalidEvent(f"{where} returned no configuration item for the oversized change")
+    item = items[0]
+    for key in ("resourceId", "resourceType"):
+        if item.get(key) != summary.get(key):
+            raise InvalidEvent(
+                f"{where} returned {key} {item.get(key)!r:.80} for the oversized change of "
+                f"{summary.get(key)!r:.80}: nothing evaluated"
+            )
+    summarized = _time(summary.get("configurationItemCaptureTime"))
+    captured = item.get("configurationItemCaptureTime")
+    captured = captured if isinstance(captured, datetime) else _time(captured)
+    if summarized is not None and (captured is None or captured < summarized):
+        raise InvalidEvent(
+            f"{where} returned an item captured at {captured} for the oversized change captured at "
+            f"{summarized}: an older state, nothing evaluated"
+        )
+    return item
