@@ -8,10 +8,10 @@ remediation configuration and the aggregator are checked here, on the templates.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
