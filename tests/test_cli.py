@@ -310,7 +310,8 @@ def test_report_asff_writes_the_findings_the_rule_would_import(
     assert cli.main(["report", "--format", "asff"]) == 1
     (finding,) = json.loads(capsys.readouterr().out)
     assert finding["Resources"][0]["Details"]["AwsIamUser"]["UserName"] == "bob"
-    assert finding["Severity"] == {"Label": "HIGH"} and finding["Compliance"]["Status"] == "FAILED"
+    assert finding["FindingProviderFields"]["Severity"]["Label"] == "HIGH"
+    assert finding["Compliance"]["Status"] == "FAILED"
     assert finding["ProductArn"] == "arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default"
 
 

@@ -44,6 +44,18 @@ from tests.support import REAL_TOKEN, CallLog
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 CONTEXT = Context("aws", "us-east-1", "123456789012", "IAM_USER_CONSOLE_MFA")
 PARAMETERS = {"AssumeRoleMode": "False", "DataSource": "live", "SecurityHubFindings": "true"}
+# Top-level fields a finding provider must not send: the customer's (BatchUpdateFindings), and
+# those BatchImportFindings cannot change once a finding exists (Security Hub API reference).
+CUSTOMER_FIELDS = {
+    "Severity",
+    "Types",
+    "Confidence",
+    "Criticality",
+    "Workflow",
+    "Note",
+    "UserDefinedFields",
+    "VerificationState",
+}
 
 
 def assessment(
@@ -69,10 +81,12 @@ def test_open_finding_fields(last_used: datetime, severity: str) -> None:
     assert finding["Id"] == "iam-console-mfa/123456789012/" + assessment().user.user_id
     assert finding["ProductArn"] == "arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default"
     assert finding["GeneratorId"] == "iam-console-mfa/IAM_USER_CONSOLE_MFA"
-    assert finding["Types"] == [
-        "Software and Configuration Checks/Industry and Regulatory Standards/CIS AWS Foundations Benchmark"
-    ]
-    assert finding["Severity"] == {"Label": severity}
+    assert finding["FindingProviderFields"] == {
+        "Severity": {"Label": severity, "Original": severity},
+        "Types": [
+            "Software and Configuration Checks/Industry and Regulatory Standards/CIS AWS Foundations Benchmark"
+        ],
+    }
     (resource,) = finding["Resources"]
     assert resource["Type"] == "AwsIamUser" and resource["Id"] == "arn:aws:iam::123456789012:user/team/bob"
     assert resource["Details"]["AwsIamUser"] == {"UserName": "bob", "UserId": assessment().user.user_id}
@@ -83,7 +97,9 @@ def test_open_finding_fields(last_used: datetime, severity: str) -> None:
     assert "CIS AWS Foundations Benchmark v1.4.0/1.10" in finding["Compliance"]["RelatedRequirements"]
     assert finding["Remediation"]["Recommendation"]["Url"].startswith("https://docs.aws.amazon.com/")
     assert finding["Description"].startswith("bob: console password without MFA")
-    assert (finding["RecordState"], finding["Workflow"]) == ("ACTIVE", {"Status": "NEW"})
+    assert finding["RecordState"] == "ACTIVE"
+    # The customer's fields and those BatchImportFindings cannot update are never sent.
+    assert not CUSTOMER_FIELDS & set(finding)
 
 
 def test_ids_are_stable_and_fields_within_asff_limits() -> None:
@@ -104,7 +120,7 @@ def test_plan_resolves_open_findings_of_users_no_longer_flagged() -> None:
         (gone, "the user no longer exists"),
     ):
         resolved = planned[finding_id(CONTEXT, user.user.user_id)]
-        assert (resolved["RecordState"], resolved["Workflow"]["Status"]) == ("ARCHIVED", "RESOLVED")
+        assert resolved["RecordState"] == "ARCHIVED" and not CUSTOMER_FIELDS & set(resolved)
         assert resolved["Compliance"]["Status"] == "PASSED" and resolved["Description"].startswith(why)
         assert resolved["Resources"][0]["Id"] == user.arn
 
@@ -118,7 +134,9 @@ def by_state(hub: Any, state: str) -> dict[str, dict[str, Any]]:
 
 
 def active(hub: Any) -> dict[str, str]:
-    return {name: f["Severity"]["Label"] for name, f in by_state(hub, "ACTIVE").items()}
+    return {
+        name: f["FindingProviderFields"]["Severity"]["Label"] for name, f in by_state(hub, "ACTIVE").items()
+    }
 
 
 def test_sweeps_import_then_archive_fixed_and_deleted_users(iam: Any, config_api: LocalConfig) -> None:
@@ -136,6 +154,27 @@ def test_sweeps_import_then_archive_fixed_and_deleted_users(iam: Any, config_api
     archived = by_state(hub, "ARCHIVED")
     assert set(archived) == {"carol", "dave"}
     assert {f["Compliance"]["Status"] for f in archived.values()} == {"PASSED"}
+
+
+def test_every_import_request_leaves_the_customers_fields_alone(iam: Any, config_api: LocalConfig) -> None:
+    """The exact BatchImportFindings requests of an import and an archive, as sent on the wire."""
+    sent: list[dict[str, Any]] = []
+    configured_session().events.register(
+        "before-send.securityhub.BatchImportFindings",
+        lambda request, **_: sent.append(json.loads(request.body)),
+    )
+    hub = configured_session().client("securityhub")
+    hub.enable_security_hub()
+    create_user(iam, "bob")
+    lambda_handler(scheduled_event(PARAMETERS, REAL_TOKEN), None)
+    enable_mfa(iam, iam.get_user(UserName="bob")["User"], Mfa.VIRTUAL)
+    lambda_handler(scheduled_event(PARAMETERS, REAL_TOKEN), None)
+    (opened,), (archived,) = (request["Findings"] for request in sent)
+    for finding in (opened, archived):
+        assert not CUSTOMER_FIELDS & set(finding), CUSTOMER_FIELDS & set(finding)
+        assert set(finding["FindingProviderFields"]) == {"Severity", "Types"}
+    assert (opened["RecordState"], opened["Compliance"]["Status"]) == ("ACTIVE", "FAILED")
+    assert (archived["RecordState"], archived["Compliance"]["Status"]) == ("ARCHIVED", "PASSED")
 
 
 def test_250_flagged_users_go_out_in_3_batches(iam: Any, config_api: LocalConfig, call_log: CallLog) -> None:
@@ -180,3 +219,19 @@ def test_publisher_off_makes_no_security_hub_call(iam: Any, config_api: LocalCon
     create_user(iam, "bob")
     lambda_handler(scheduled_event({"AssumeRoleMode": "False", "DataSource": "live"}, REAL_TOKEN), None)
     assert call_log.operations("securityhub") == []
+
+
+def test_the_readmes_finding_is_the_builders() -> None:
+    """README, Security Hub: bob, password set 2026-01-02, last used 2026-11-21, built at 06:00."""
+    from pathlib import Path
+
+    from console_mfa.decision import decide
+    from console_mfa.policy import parse_policy
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    shown = json.loads(readme.split("```json\n", 1)[1].split("```", 1)[0])
+    now = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
+    user = UserRef(UserId("AIDAEXAMPLEBOB0000001"), UserName("bob"))
+    facts = UserFacts(user, datetime(2026, 1, 2, tzinfo=UTC), (), datetime(2026, 11, 21, tzinfo=UTC))
+    bob = Assessment(user, facts, decide(facts, parse_policy({}), now), "arn:aws:iam::123456789012:user/bob")
+    assert shown == open_finding(bob, CONTEXT, now)

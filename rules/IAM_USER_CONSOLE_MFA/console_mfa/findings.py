@@ -4,7 +4,13 @@ Findings from the AWS Config integration are always MEDIUM, updated only when co
 changes, and deleted 90 days after their last update. These native findings carry the rule's
 risk as severity and are re-imported on every sweep while the user stays without MFA, so none
 ages out; a user who became compliant, exempt, NOT_APPLICABLE or deleted gets its finding
-updated to PASSED and ARCHIVED (workflow RESOLVED).
+updated to PASSED and ARCHIVED.
+
+Security Hub's update rules for a finding provider: severity and types go in
+FindingProviderFields (the top-level fields are the customer's, set with BatchUpdateFindings),
+and Workflow, Note, UserDefinedFields and VerificationState are never sent: BatchImportFindings
+cannot change them once a finding exists. Security Hub moves the workflow itself: RESOLVED
+when a finding is archived or passes, NEW when it becomes active or fails again.
 """
 
 from __future__ import annotations
@@ -61,28 +67,24 @@ def open_finding(assessment: Assessment, context: Context, now: datetime) -> dic
     name = assessment.user.user_name
     used = " It was used in the last 30 days." if level is Risk.CRITICAL else ""
     return {
-        **_base(assessment.user.user_id, name, assessment.arn, context, now),
-        "Severity": {"Label": level.value},
+        **_base(assessment.user.user_id, name, assessment.arn, context, now, level.value),
         "Title": _fit(f"IAM user {name} can sign in to the AWS console without MFA", TITLE_LIMIT),
         "Description": _fit(f"{assessment.verdict.annotation}{used}", DESCRIPTION_LIMIT),
         "Compliance": {"Status": "FAILED", "RelatedRequirements": RELATED_REQUIREMENTS},
         "RecordState": "ACTIVE",
-        "Workflow": {"Status": "NEW"},
     }
 
 
 def resolved_finding(
     user_id: UserId, user_name: str, arn: str, why: str, context: Context, now: datetime
 ) -> dict[str, Any]:
-    """The update that closes a user's finding: PASSED, ARCHIVED, workflow RESOLVED."""
+    """The update that closes a user's finding: PASSED and ARCHIVED (Security Hub resolves its workflow)."""
     return {
-        **_base(user_id, user_name, arn, context, now),
-        "Severity": {"Label": "INFORMATIONAL"},
+        **_base(user_id, user_name, arn, context, now, "INFORMATIONAL"),
         "Title": _fit(f"IAM user {user_name}: console access without MFA resolved", TITLE_LIMIT),
         "Description": _fit(why, DESCRIPTION_LIMIT),
         "Compliance": {"Status": "PASSED", "RelatedRequirements": RELATED_REQUIREMENTS},
         "RecordState": "ARCHIVED",
-        "Workflow": {"Status": "RESOLVED"},
     }
 
 
@@ -119,7 +121,9 @@ def plan_findings(
     return out
 
 
-def _base(user_id: UserId, user_name: str, arn: str, context: Context, now: datetime) -> dict[str, Any]:
+def _base(
+    user_id: UserId, user_name: str, arn: str, context: Context, now: datetime, severity: str
+) -> dict[str, Any]:
     stamp = now.strftime("%Y-%m-%dT%H:%M:%S.000Z")
     arn = arn or f"arn:{context.partition}:iam::{context.account}:user/{user_name}"
     return {
@@ -128,7 +132,7 @@ def _base(user_id: UserId, user_name: str, arn: str, context: Context, now: date
         "ProductArn": context.product_arn,
         "GeneratorId": context.generator_id,
         "AwsAccountId": context.account,
-        "Types": TYPES,
+        "FindingProviderFields": {"Severity": {"Label": severity, "Original": severity}, "Types": TYPES},
         "CreatedAt": stamp,
         "UpdatedAt": stamp,
         "Resources": [

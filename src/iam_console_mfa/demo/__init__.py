@@ -101,9 +101,10 @@ def findings_summary(iam: Any) -> str:
         Context("aws", "us-east-1", ACCOUNT_ID, "IAM_USER_CONSOLE_MFA"),
         now,
     )
-    return ", ".join(
-        f"{f['Resources'][0]['Details']['AwsIamUser']['UserName']} {f['Severity']['Label']}" for f in findings
+    named = (
+        (f["Resources"][0]["Details"]["AwsIamUser"]["UserName"], f["FindingProviderFields"]) for f in findings
     )
+    return ", ".join(f"{name} {fields['Severity']['Label']}" for name, fields in named)
 
 
 def run(console: Console) -> int:
