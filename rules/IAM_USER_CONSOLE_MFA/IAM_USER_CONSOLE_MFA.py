@@ -80,6 +80,7 @@ class IAM_USER_CONSOLE_MFA(ConfigRule):  # noqa: N801 - the class name rdk expec
         self, event: dict, client_factory: Any, valid_rule_parameters: Policy
     ) -> list[Evaluation]:
         # Only sweeps need these: imported here to keep the cold start of change evaluations short.
+        from console_mfa.pool import read_workers
         from console_mfa.recorded import recorded_results
         from console_mfa.trail import iam_event_region
         from console_mfa.writes import plan_writes
@@ -96,7 +97,14 @@ class IAM_USER_CONSOLE_MFA(ConfigRule):  # noqa: N801 - the class name rdk expec
         # neither read, written nor called deleted here.
         elsewhere = {u.user.user_id for u in users if user_key(u.user.user_name) in claims.elsewhere}
         assessments = sweep(
-            live, valid_rule_parameters, now, self.deadline, trail=trail, users=users, claims=claims
+            live,
+            valid_rule_parameters,
+            now,
+            self.deadline,
+            trail=trail,
+            users=users,
+            claims=claims,
+            workers=read_workers(),
         )
         recorded = recorded_results(client_factory.build_client("config"), event["configRuleName"])
         plan = plan_writes(

@@ -22,9 +22,10 @@ from .errors import AwsCallFailed, InvalidEvent, OutOfTime, RuleError
 
 LOG = logging.getLogger(__name__)
 
-# IAM's rate limits are undocumented and cannot be raised: let botocore's standard mode
-# (exponential backoff with jitter, retry quota) absorb throttling.
-RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 8})
+# IAM's rate limits are undocumented and cannot be raised: botocore's adaptive mode is the
+# standard mode (exponential backoff with jitter, retry quota) plus a client-side token bucket
+# that slows every thread sharing the client once IAM throttles (console_mfa.pool).
+RETRY_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 8})
 _MARK = "console_mfa_configured"
 
 

@@ -13,7 +13,7 @@ on UserFacts, so the data source never changes a rule of the table.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -23,6 +23,7 @@ from .errors import OutOfTime, UserGone
 from .live import ListedUser, LiveIam
 from .model import MfaKind, UserFacts, UserRef, Verdict, user_key
 from .policy import DataSource, Policy
+from .pool import DEFAULT_WORKERS, ordered
 
 if TYPE_CHECKING:
     from .report import CredentialReport, ReportRow
@@ -106,6 +107,7 @@ def sweep(
     trail: Any | None,
     users: list[ListedUser] | None = None,
     claims: Claims = NO_CLAIMS,
+    workers: int = DEFAULT_WORKERS,
 ) -> list[Assessment]:
     """Every user's assessment. ``trail``: a CloudTrail client in IAM's event region, or None.
 
@@ -114,7 +116,7 @@ def sweep(
     OutOfTime): a report is never trusted blind. ``users``: ListUsers' answer when the caller
     already has it. ``claims``: the near-real-time store's users (console_mfa.changes): those
     this run claimed are read live whatever the report or CloudTrail says; those another run
-    in progress claimed are left out (it writes them).
+    in progress claimed are left out (it writes them). ``workers``: per-user reads in flight.
     """
     listed = list(live.list_users()) if users is None else users
     users = [u for u in listed if user_key(u.user.user_name) not in claims.elsewhere]
@@ -133,13 +135,39 @@ def sweep(
             LOG.warning("falling back to live reads for %d users: %s", len(users), error)
         else:
             changed |= claims.read_live
-            return list(sweep_with_report(live, users, fetched, changed, policy, now, deadline, progress))
-    return list(sweep_live(live, users, policy, now, deadline, progress))
+            return list(
+                sweep_with_report(live, users, fetched, changed, policy, now, deadline, progress, workers)
+            )
+    return list(sweep_live(live, users, policy, now, deadline, progress, workers))
 
 
 def assess_live(live: LiveIam, listed: ListedUser, policy: Policy, now: datetime) -> Assessment:
     facts = live.confirm(listed.user, policy, listed.password_last_used)
     return Assessment(listed.user, facts, decide(facts, policy, now), listed.arn)
+
+
+def read_live(
+    live: LiveIam,
+    users: Sequence[ListedUser],
+    policy: Policy,
+    now: datetime,
+    deadline: Deadline,
+    workers: int,
+    what: str,
+) -> Iterator[Assessment | None]:
+    """Each user's live assessment, ``workers`` at a time, in the users' order (console_mfa.pool);
+    None for a user deleted meanwhile. The deadline is checked before each user's reads."""
+
+    def read(numbered: tuple[int, ListedUser]) -> Assessment | None:
+        done, listed = numbered
+        deadline.check(f"{done} of {len(users)} users {what}")
+        try:
+            return assess_live(live, listed, policy, now)
+        except UserGone:
+            LOG.info("user %s deleted during the sweep: skipped", listed.user.user_name)
+            return None
+
+    return ordered(read, list(enumerate(users)), workers)
 
 
 def sweep_live(
@@ -149,13 +177,11 @@ def sweep_live(
     now: datetime,
     deadline: Deadline,
     progress: Progress = _no_progress,
+    workers: int = 1,
 ) -> Iterator[Assessment]:
-    for done, listed in enumerate(users):
-        deadline.check(f"{done} of {len(users)} users inspected live")
-        try:
-            yield assess_live(live, listed, policy, now)
-        except UserGone:
-            LOG.info("user %s deleted during the sweep: skipped", listed.user.user_name)
+    for done, assessment in enumerate(read_live(live, users, policy, now, deadline, workers, "inspected live")):
+        if assessment is not None:
+            yield assessment
         progress(done + 1, len(users))
 
 
@@ -168,28 +194,33 @@ def sweep_with_report(
     now: datetime,
     deadline: Deadline,
     progress: Progress = _no_progress,
+    workers: int = 1,
 ) -> Iterator[Assessment]:
-    confirmed = 0
-    for done, listed in enumerate(users, start=1):
-        progress(done, len(users))
+    """The report's facts where they can be trusted; the other users read live, concurrently."""
+    trusted: dict[int, Assessment] = {}
+    to_read: list[ListedUser] = []
+    for index, listed in enumerate(users):
         row = report.rows.get(listed.user.user_name)
         # A user CloudTrail or the change store shows changed after the report is read live,
         # whatever its row says (user keys: IAM user names are unique case-insensitively).
         fresh = user_key(listed.user.user_name) not in changed
         facts = report_facts(listed, row) if row is not None and fresh else None
         if facts is not None and not needs_confirmation(facts, policy):
-            yield Assessment(listed.user, facts, decide(facts, policy, now), listed.arn)
-            continue
-        deadline.check(f"{confirmed} users confirmed live after the credential report")
-        confirmed += 1
-        try:
-            yield assess_live(live, listed, policy, now)
-        except UserGone:
-            LOG.info("user %s deleted during the sweep: skipped", listed.user.user_name)
+            trusted[index] = Assessment(listed.user, facts, decide(facts, policy, now), listed.arn)
+        else:
+            to_read.append(listed)
+    confirmed = iter(
+        read_live(live, to_read, policy, now, deadline, workers, "confirmed live after the report")
+    )
+    for index in range(len(users)):
+        progress(index + 1, len(users))
+        assessment = trusted[index] if index in trusted else next(confirmed)
+        if assessment is not None:
+            yield assessment
     LOG.info(
         "credential report of %s: %d of %d users read live (%d named by CloudTrail or the change store)",
         report.generated,
-        confirmed,
+        len(to_read),
         len(users),
         len(changed & {user_key(u.user.user_name) for u in users}),
     )
