@@ -15,12 +15,14 @@ import os
 import statistics
 import subprocess
 import sys
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import boto3
+from console_mfa.pool import DEFAULT_WORKERS
 from rich.console import Console
 from rich.table import Table
 
@@ -38,8 +40,8 @@ FAKE_AWS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS
 os.environ.update(FAKE_AWS)  # never a real account: every call goes to the local moto server
 
 
-def seed(url: str, n: int) -> dict[str, tuple[str, str]]:
-    """About 60% console users, 5% of them without MFA, a few of those exempt (svc-*).
+def seed(url: str, n: int, share: float = 0.05) -> dict[str, tuple[str, str]]:
+    """About 60% console users, ``share`` of them without MFA, a few of those exempt (svc-*).
 
     Returns UserId -> (user name, the expected verdict).
     """
@@ -47,10 +49,11 @@ def seed(url: str, n: int) -> dict[str, tuple[str, str]]:
     iam = boto3.client("iam", endpoint_url=url)
     plan = []
     console_users = no_mfa = 0
+    every = round(1 / share)
     for i in range(n):
         console_user = i % 5 < 3
         console_users += console_user
-        mfa = console_user and console_users % 20 != 1  # 5% of console users have none
+        mfa = console_user and console_users % every != 1  # ``share`` of console users have none
         if console_user and not mfa:
             no_mfa += 1
         name = f"svc-{i:05d}" if console_user and not mfa and no_mfa <= 2 else f"user-{i:05d}"
@@ -70,10 +73,14 @@ def seed(url: str, n: int) -> dict[str, tuple[str, str]]:
         return dict(pool.map(create, plan))
 
 
-def run_sweep(mode: str, url: str, previous: dict[str, Any], **scenario: Any) -> dict[str, Any]:
+def run_sweep(
+    mode: str, url: str, previous: dict[str, Any], workers: int | None = None, **scenario: Any
+) -> dict[str, Any]:
     """One sweep in a fresh interpreter; ``previous``: Config's results; ``scenario``: a frozen
-    report and CloudTrail events (see sweep_runner)."""
+    report and CloudTrail events (see sweep_runner); ``workers``: IAM_READ_WORKERS."""
     env = {**os.environ, **FAKE_AWS, "AWS_ENDPOINT_URL": url, "AWS_REGION": "us-east-1"}
+    if workers is not None:
+        env["IAM_READ_WORKERS"] = str(workers)
     done = subprocess.run(
         [sys.executable, str(HERE / "sweep_runner.py"), mode, json.dumps(PARAMETERS)],
         input=json.dumps({"previous_results": previous, **scenario}),
@@ -236,6 +243,140 @@ def largest_ratio(rows: list[dict[str, Any]], share: float) -> float:
     return r["baseline_calls"] / ours
 
 
+def slow_iam(url: str, delay_ms: int, rate: int) -> None:
+    """Set bench/slow_moto.py's IAM delay and rate limit (0: none), and reset its counters."""
+    urllib.request.urlopen(
+        urllib.request.Request(f"{url}/bench-config?delay_ms={delay_ms}&rate={rate}", method="POST")
+    )
+
+
+def slow_iam_stats(url: str) -> dict[str, int]:
+    return dict(json.loads(urllib.request.urlopen(f"{url}/bench-stats").read()))
+
+
+def latency(n: int) -> list[dict[str, Any]]:
+    """Wall time of the live and the report path at IAM-like latency (50 ms a request), with
+    the pool (IAM_READ_WORKERS default) and one call at a time, and the report path under a
+    20 requests/s limit. The sequential live sweep is measured once, at 5%: its calls hardly
+    depend on the share without MFA (GetLoginProfile for all, ListMFADevices per console user)."""
+    server, url = start(command=[sys.executable, str(HERE / "slow_moto.py")])
+    rows: list[dict[str, Any]] = []
+    try:
+        for share in (0.05, 0.20):
+            slow_iam(url, 0, 0)
+            expected = seed(url, n, share)
+            truth = {uid: verdict for uid, (_, verdict) in expected.items()}
+            runs = [
+                ("live", "ours-live", None),
+                ("credential-report", "ours", None),
+                ("credential-report", "ours", 1),
+            ]
+            if share == 0.05:
+                runs.append(("live", "ours-live", 1))
+            for path, mode, workers in runs:
+                slow_iam(url, 50, 0)
+                result = run_sweep(mode, url, {}, workers=workers)
+                rows.append(_latency_row(n, share, path, workers, "50 ms", result, truth, slow_iam_stats(url)))
+            if share == 0.20:
+                slow_iam(url, 0, 20)
+                result = run_sweep("ours", url, {})
+                rows.append(
+                    _latency_row(
+                        n, share, "credential-report", None, "20 req/s", result, truth, slow_iam_stats(url)
+                    )
+                )
+    finally:
+        server.terminate()
+    return rows
+
+
+def _latency_row(
+    n: int,
+    share: float,
+    path: str,
+    workers: int | None,
+    iam: str,
+    result: dict[str, Any],
+    truth: dict[str, str],
+    stats: dict[str, int],
+) -> dict[str, Any]:
+    return {
+        "users": n,
+        "share_without_mfa": share,
+        "path": path,
+        "workers": workers or DEFAULT_WORKERS,
+        "iam": iam,
+        "wall_seconds": result["wall_seconds"],
+        # GenerateCredentialReport is polled until the report is ready: timing, not the sweep's calls
+        "calls": sum(v for k, v in result["calls"].items() if k != "GenerateCredentialReport"),
+        "wrong": sum(1 for uid, verdict in truth.items() if result["results"].get(uid) != verdict),
+        "peak_rss_mb": result["peak_rss_mb"],
+        "iam_requests": stats["iam_requests"],
+        "throttled": stats["throttled"],
+        "max_admitted_per_second": stats["max_admitted_per_second"],
+    }
+
+
+def latency_table(rows: list[dict[str, Any]]) -> dict[str, bool]:
+    """Print the latency and throttling table; its targets, by name."""
+    table = Table(title="IAM at 50 ms a request, and throttled at 20 requests/s (ours: a pool; 1: sequential)")
+    for column in ("N", "no MFA", "path", "workers", "IAM", "wall s", "calls*", "wrong", "throttled", "RSS MB"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(
+            str(r["users"]),
+            f"{r['share_without_mfa']:.0%}",
+            r["path"],
+            str(r["workers"]),
+            r["iam"],
+            f"{r['wall_seconds']:.1f}",
+            str(r["calls"]),
+            str(r["wrong"]),
+            f"{r['throttled']} of {r['iam_requests']}",
+            f"{r['peak_rss_mb']:.0f}",
+        )
+    console.print(table)
+    console.print("* without GenerateCredentialReport's polls, whose number depends on timing")
+
+    def pick(path: str, share: float, workers: int, iam: str = "50 ms") -> dict[str, Any]:
+        return next(
+            r
+            for r in rows
+            if (r["path"], r["share_without_mfa"], r["workers"], r["iam"]) == (path, share, workers, iam)
+        )
+
+    live_seq = pick("live", 0.05, 1)
+    report_seq = pick("credential-report", 0.20, 1)
+    throttled = pick("credential-report", 0.20, DEFAULT_WORKERS, "20 req/s")
+    targets = {}
+    for share in (0.05, 0.20):
+        live = pick("live", share, DEFAULT_WORKERS)
+        targets[f"50 ms: live path at {share:.0%} ≤ 60 s and ≥ 5× faster than sequential"] = (
+            live["wall_seconds"] <= 60 and live_seq["wall_seconds"] >= 5 * live["wall_seconds"]
+        )
+    report = pick("credential-report", 0.20, DEFAULT_WORKERS)
+    targets["50 ms: report path at 20% ≤ 15 s and ≥ 5× faster than sequential"] = (
+        report["wall_seconds"] <= 15 and report_seq["wall_seconds"] >= 5 * report["wall_seconds"]
+    )
+    targets["latency: 0 wrong verdicts, calls and peak RSS (≤ +10%) as sequential"] = all(
+        r["wrong"] == 0 for r in rows
+    ) and all(
+        pick(r["path"], r["share_without_mfa"], DEFAULT_WORKERS)["calls"] <= r["calls"]
+        and pick(r["path"], r["share_without_mfa"], DEFAULT_WORKERS)["peak_rss_mb"] <= 1.1 * r["peak_rss_mb"]
+        for r in rows
+        if r["workers"] == 1
+    )
+    share = throttled["throttled"] / max(1, throttled["iam_requests"])
+    console.print(
+        f"Under 20 requests/s: {throttled['throttled']} of {throttled['iam_requests']} IAM requests throttled "
+        f"({share:.1%}), each retried; at most {throttled['max_admitted_per_second']} admitted in any second."
+    )
+    targets["20 req/s: the sweep completes, 0 wrong verdicts, ≤ 25% of requests throttled"] = (
+        throttled["wrong"] == 0 and share <= 0.25
+    )
+    return targets
+
+
 def near_real_time(n: int) -> list[dict[str, Any]]:
     """bench/near_real_time.py in its own interpreter (its own in-process moto account)."""
     done = subprocess.run(
@@ -281,6 +422,7 @@ def main() -> int:
     finally:
         server.terminate()
     nrt_rows = near_real_time(max(SIZES))
+    latency_rows = latency(max(SIZES))
     handler = import_seconds("IAM_USER_CONSOLE_MFA")
     rdklib = import_seconds("rdklib")
 
@@ -391,6 +533,7 @@ def main() -> int:
             largest["stale_extra_calls"] <= largest["stale_extra_budget"]
         )
     targets.update(near_real_time_table(nrt_rows))
+    targets.update(latency_table(latency_rows))
     for target, met in targets.items():
         console.print(f"[{'green' if met else 'red'}]{'PASS' if met else 'FAIL'}[/] {target}")
 
@@ -402,6 +545,7 @@ def main() -> int:
             {
                 "rows": rows,
                 "near_real_time": nrt_rows,
+                "latency": latency_rows,
                 "import": {"handler_s": handler, "rdklib_s": rdklib},
                 "targets": targets,
             },

@@ -10,13 +10,20 @@ import time
 import urllib.request
 
 
-def start(extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
-    """Start moto on a free loopback port; return the process and its URL once it answers."""
+def start(
+    extra_env: dict[str, str] | None = None, command: list[str] | None = None
+) -> tuple[subprocess.Popen, str]:
+    """Start moto on a free loopback port; return the process and its URL once it answers.
+
+    ``command``: another server script taking the port as its last argument (bench/slow_moto.py).
+    """
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        [*command, str(port)]
+        if command
+        else [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={**os.environ, **(extra_env or {})},
