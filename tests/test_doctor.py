@@ -13,7 +13,7 @@ import pytest
 from console_mfa.aws import configured_session
 
 from iam_console_mfa import cli
-from tests.support import answer_operation, fail_operation, new_function
+from tests.support import TrailEvents, answer_operation, fail_operation, new_function
 
 ACCOUNT = "123456789012"
 RULE = "IAM_USER_CONSOLE_MFA"
@@ -103,7 +103,7 @@ def test_a_ready_account_passes_every_check(account: None, monkeypatch, capsys) 
         "CloudTrail event history",
         "credential report",
     ):
-        assert f"ok      {name}: " in out, name
+        assert f"ok       {name}: " in out, name
     assert "MISSING" not in out
 
 
@@ -112,16 +112,12 @@ def test_a_ready_account_passes_every_check(account: None, monkeypatch, capsys) 
     [
         (
             "recorder",
-            "MISSING recorder: no recorder records AWS::IAM::User in us-east-1 -> record global resources",
+            "MISSING  recorder: no recorder records AWS::IAM::User in us-east-1 -> record AWS::IAM::User "
+            "in us-east-1 only (IAM is global, one region is enough): aws configservice",
         ),
-        ("rule", "MISSING rule: IAM_USER_CONSOLE_MFA in us-east-1 -> deploy it: iam-console-mfa deploy"),
-        ("permission", "MISSING invoke permission: no config.amazonaws.com permission with SourceAccount"),
-        ("remediation", "MISSING remediation: IAM_USER_CONSOLE_MFA-remediation -> deploy it"),
-        ("securityhub", "MISSING Security Hub: not enabled in us-east-1 -> enable Security Hub"),
-        (
-            "integration",
-            "MISSING Security Hub: AWS Config integration off -> enable the AWS Config integration",
-        ),
+        ("rule", "MISSING  rule: IAM_USER_CONSOLE_MFA in us-east-1 -> deploy it: iam-console-mfa deploy"),
+        ("permission", "MISSING  invoke permission: no config.amazonaws.com permission with SourceAccount"),
+        ("remediation", "MISSING  remediation: IAM_USER_CONSOLE_MFA-remediation -> deploy it"),
     ],
 )
 def test_each_missing_piece_is_one_line_with_its_fix(
@@ -132,26 +128,95 @@ def test_each_missing_piece_is_one_line_with_its_fix(
     assert line in capsys.readouterr().out
 
 
+@pytest.mark.parametrize(
+    ("skip", "line"),
+    [
+        (
+            "securityhub",
+            "Security Hub: not enabled in us-east-1 -> aws securityhub enable-security-hub --region us-east-1",
+        ),
+        (
+            "integration",
+            "Security Hub: AWS Config integration off -> aws securityhub enable-import-findings-for-product "
+            "--region us-east-1 --product-arn arn:aws:securityhub:us-east-1::product/aws/config",
+        ),
+    ],
+)
+def test_security_hub_is_optional_unless_native_findings_are_on(
+    account: None, monkeypatch, capsys, tmp_path, skip: str, line: str
+) -> None:
+    from iam_console_mfa.settings import SETTINGS
+
+    ready_account(skip)
+    assert doctor(monkeypatch) == 0  # SecurityHubFindings=false: Config's findings are optional there
+    assert f"optional {line}" in capsys.readouterr().out
+    settings = json.loads(SETTINGS.read_text())
+    settings["ruleParameters"]["SecurityHubFindings"] = "true"
+    chosen = tmp_path / "rdk-config.json"
+    chosen.write_text(json.dumps(settings))
+    assert doctor(monkeypatch, "--settings", str(chosen)) == 1
+    assert f"MISSING  {line}" in capsys.readouterr().out
+
+
 def test_json_output(account: None, monkeypatch, capsys) -> None:
-    ready_account("integration")
+    ready_account("rule")
     assert doctor(monkeypatch, "--format", "json") == 1
     checks = {c["name"]: c for c in json.loads(capsys.readouterr().out)}
     assert checks["recorder"]["ok"] is True
-    assert checks["Security Hub"] == {
-        "name": "Security Hub",
+    assert checks["rule"] == {
+        "name": "rule",
         "ok": False,
-        "detail": "AWS Config integration off",
-        "fix": "enable the AWS Config integration in Security Hub",
+        "detail": "IAM_USER_CONSOLE_MFA in us-east-1",
+        "fix": "deploy it: iam-console-mfa deploy",
+        "required": True,
     }
 
 
-def test_access_denied_exits_2_naming_the_call(account: None, monkeypatch, capsys) -> None:
+def test_a_denied_call_fails_its_check_only_naming_the_permission(account: None, monkeypatch, capsys) -> None:
     ready_account()
     fail_operation(
         configured_session(), "config-service", "DescribeConfigurationRecorders", "AccessDeniedException"
     )
-    assert doctor(monkeypatch) == 2
-    assert "error: DescribeConfigurationRecorders failed: AccessDeniedException" in capsys.readouterr().err
+    assert doctor(monkeypatch) == 1
+    out = capsys.readouterr().out
+    assert (
+        "MISSING  recorder: DescribeConfigurationRecorders failed: AccessDeniedException: "
+        "DescribeConfigurationRecorders failed: AccessDeniedException: stubbed AccessDeniedException for "
+        "DescribeConfigurationRecorders -> grant config:DescribeConfigurationRecorders "
+        "(iam-console-mfa policy --doctor)"
+    ) in out
+    assert "ok       credential report: " in out  # every other check still ran
+
+
+def test_an_endpoint_that_lacks_a_call_fails_that_check_in_one_line(
+    account: None, monkeypatch, capsys, trail: TrailEvents
+) -> None:
+    """The README's moto server answers LookupEvents with an HTML page and HTTP 500."""
+    ready_account()
+    trail.fail_with = "500"
+    assert doctor(monkeypatch) == 1
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if "CloudTrail" in x]
+    assert line.startswith("MISSING  CloudTrail event history: LookupEvents failed: 500: ")
+    assert line.endswith(
+        "-> the endpoint does not answer this call (a local moto server lacks it); check against AWS"
+    )
+
+
+def test_policy_doctor_grants_exactly_what_doctor_calls(account: None, monkeypatch, capsys) -> None:
+    """Derived from the calls made: an organization run with every check reached."""
+    from iam_console_mfa.doctor import CALL_ACTIONS
+    from tests.support import CallLog
+
+    ready_account()
+    answer_operation(configured_session(), "cloudformation", "ListStackInstances", lambda: {"Summaries": []})
+    log = CallLog(configured_session())
+    doctor(monkeypatch, "--organization")
+    capsys.readouterr()
+    made = {op for _, op in log.calls if op != "GetCallerIdentity"}  # needs no permission
+    assert made == set(CALL_ACTIONS)
+    assert cli.main(["policy", "--doctor"]) == 0
+    (statement,) = json.loads(capsys.readouterr().out)["Statement"]
+    assert set(statement["Action"]) == set(CALL_ACTIONS.values()) | {"config:GetComplianceDetailsByConfigRule"}
 
 
 def test_organization_lists_every_member_accounts_stack_instance(account: None, monkeypatch, capsys) -> None:
@@ -182,5 +247,5 @@ def test_organization_lists_every_member_accounts_stack_instance(account: None, 
     )
     assert doctor(monkeypatch, "--organization") == 1
     out = capsys.readouterr().out
-    assert "ok      account 111111111111: us-east-1: SUCCEEDED" in out
-    assert "MISSING account 222222222222: us-east-1: FAILED -> see the StackSet's operations: Role" in out
+    assert "ok       account 111111111111: us-east-1: SUCCEEDED" in out
+    assert "MISSING  account 222222222222: us-east-1: FAILED -> see the StackSet's operations: Role" in out

@@ -13,6 +13,7 @@ import os
 import sys
 from contextlib import redirect_stdout, suppress
 from datetime import UTC, datetime
+from itertools import chain
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -178,6 +179,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--deploy",
         action="store_true",
         help="what `deploy` needs instead: its own calls and CloudFormation's for the stacks' resources",
+    )
+    needs.add_argument(
+        "--doctor",
+        action="store_true",
+        help="what `doctor` (and --organization) and `report --rule-name` need instead",
     )
     policy.add_argument(
         "--settings", type=Path, default=None, metavar="FILE", help="with --deploy; default: rdk-config.json"
@@ -596,6 +602,15 @@ def cmd_policy(args: argparse.Namespace, console: Console) -> int:
         from .deploy_permissions import deploy_policy, managed_policies
 
         policy = managed_policies(deploy_policy(load_settings(args.settings)))
+    elif args.doctor:
+        from .doctor import CALL_ACTIONS
+
+        # report --rule-name also reads the rule's stored results.
+        actions = sorted({*CALL_ACTIONS.values(), "config:GetComplianceDetailsByConfigRule"})
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}],
+        }
     else:
         policy = iam_policy(args.enforce)
     sys.stdout.write(json.dumps(policy, indent=2) + "\n")
@@ -608,16 +623,20 @@ def cmd_doctor(args: argparse.Namespace, console: Console) -> int:
     chosen = load_settings(args.settings)
     args.region = args.region or chosen["region"]
     aws = session(args)
-    checks = list(doctor.account_checks(aws, chosen))
+    checks = doctor.account_checks(aws, chosen)
     if args.organization:
-        checks += list(doctor.organization_checks(aws, chosen, doctor.STACK_SET))
-    if args.format == "json":
-        sys.stdout.write(json.dumps([c._asdict() for c in checks], indent=2) + "\n")
-    else:
-        for check in checks:
+        checks = chain(checks, doctor.organization_checks(aws, chosen, doctor.STACK_SET))
+    seen = []
+    for check in checks:  # each line as soon as its check completes
+        seen.append(check)
+        if args.format != "json":
+            status = "ok" if check.ok else "MISSING" if check.required else "optional"
             fix = f" -> {check.fix}" if not check.ok and check.fix else ""
-            sys.stdout.write(f"{'ok' if check.ok else 'MISSING':<8}{check.name}: {check.detail}{fix}\n")
-    return EXIT_OK if all(c.ok for c in checks) else EXIT_NON_COMPLIANT
+            sys.stdout.write(f"{status:<9}{check.name}: {check.detail}{fix}\n")
+            sys.stdout.flush()
+    if args.format == "json":
+        sys.stdout.write(json.dumps([c._asdict() for c in seen], indent=2) + "\n")
+    return EXIT_OK if all(c.ok or not c.required for c in seen) else EXIT_NON_COMPLIANT
 
 
 COMMANDS = {

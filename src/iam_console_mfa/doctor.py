@@ -1,8 +1,10 @@
 """``iam-console-mfa doctor``: is this account (or organization) ready, and is the rule working?
 
-Read-only. One line per check, each with the fix when it fails. Expected absences (no
-recorder, no rule, Security Hub not enabled) are findings; any other AWS error (AccessDenied
-above all) is raised as AwsCallFailed: the CLI prints the call and exits 2.
+Read-only. One line per check as it completes, each with the exact command or step that fixes
+it. Expected absences (no recorder, no rule, Security Hub not enabled) are findings; any other
+AWS error (AccessDenied above all) is that check's failure, one line naming the call and the
+permission (`iam-console-mfa policy --doctor`), and the other checks still run. Security Hub is
+optional unless SecurityHubFindings is on: an optional check never makes doctor fail.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from console_mfa.aws import error_code, translated
+from console_mfa.errors import AwsCallFailed
 from console_mfa.trail import iam_event_region
 
 from .settings import remediation_mode
@@ -25,6 +28,25 @@ class Check(NamedTuple):
     ok: bool
     detail: str
     fix: str = ""
+    required: bool = True  # an optional check (Security Hub when off) never makes doctor fail
+
+
+# Every call doctor makes, and the IAM action behind it: `iam-console-mfa policy --doctor`
+# prints these (a test derives them from the calls made). sts:GetCallerIdentity needs none.
+CALL_ACTIONS = {
+    "DescribeConfigurationRecorders": "config:DescribeConfigurationRecorders",
+    "DescribeConfigurationRecorderStatus": "config:DescribeConfigurationRecorderStatus",
+    "DescribeDeliveryChannels": "config:DescribeDeliveryChannels",
+    "DescribeConfigRules": "config:DescribeConfigRules",
+    "DescribeConfigRuleEvaluationStatus": "config:DescribeConfigRuleEvaluationStatus",
+    "GetPolicy": "lambda:GetPolicy",
+    "GetFunction": "lambda:GetFunction",
+    "DescribeHub": "securityhub:DescribeHub",
+    "ListEnabledProductsForImport": "securityhub:ListEnabledProductsForImport",
+    "LookupEvents": "cloudtrail:LookupEvents",
+    "GenerateCredentialReport": "iam:GenerateCredentialReport",
+    "ListStackInstances": "cloudformation:ListStackInstances",  # --organization
+}
 
 
 def _call(operation: str, call: Callable[[], Any], absent: tuple[str, ...] = ()) -> Any:
@@ -38,48 +60,99 @@ def _call(operation: str, call: Callable[[], Any], absent: tuple[str, ...] = ())
             raise
 
 
+def isolated(name: str, check: Callable[[], Check | list[Check]], required: bool = True) -> list[Check]:
+    """A check's result, or its error as that check's failure (one line): one failed call never
+    hides the other checks."""
+    try:
+        done = check()
+    except AwsCallFailed as error:
+        action = CALL_ACTIONS.get(error.operation, "")
+        denied = "AccessDenied" in error.code or "Unauthorized" in error.code
+        fix = f"grant {action} (iam-console-mfa policy --doctor)" if denied else ""
+        if error.code in ("500", "501", "InternalFailure", "NotImplemented"):
+            fix = "the endpoint does not answer this call (a local moto server lacks it); check against AWS"
+        return [
+            Check(name, False, f"{error.operation} failed: {error.code}: {_line(str(error))}", fix, required)
+        ]
+    except BotoCoreError as error:
+        return [Check(name, False, _line(str(error)), "", required)]
+    return [c._replace(required=required) for c in (done if isinstance(done, list) else [done])]
+
+
+def _line(text: str) -> str:
+    """The first line of an error, without the HTML page some endpoints answer with."""
+    first = text.split("<", 1)[0].strip().splitlines()[0] if text.strip() else ""
+    return first[:200]
+
+
 def account_checks(aws: Any, settings: dict[str, Any]) -> Iterator[Check]:
+    """Each check as it completes (the CLI prints it at once)."""
     region, rule = aws.region_name, settings["ruleName"]
     account = aws.client("sts").get_caller_identity()["Account"]
     config = aws.client("config")
-    yield _recorder(config, region)
+    yield from isolated("recorder", lambda: _recorder(config, region))
+    yield from isolated("delivery channel", lambda: _delivery_channel(config, region))
+    rule_checks = isolated("rule", lambda: _rule(config, rule, region))
+    yield from rule_checks
+    if rule_checks[0].ok:
+        yield from isolated("last evaluation", lambda: _last_evaluation(config, rule))
+    yield from isolated(
+        "invoke permission", lambda: _invoke_permission(aws.client("lambda"), f"{rule}-evaluator", account)
+    )
+    if remediation_mode(settings) != "none":
+        yield from isolated("remediation", lambda: _remediation(aws.client("lambda"), rule))
+    # Native findings need Security Hub; without them it is where Config's findings show, optionally.
+    hub_required = settings["ruleParameters"].get("SecurityHubFindings") == "true"
+    yield from isolated("Security Hub", lambda: _security_hub(aws.client("securityhub"), region), hub_required)
+    yield from isolated("CloudTrail event history", lambda: _event_history(aws, region))
+    yield from isolated("credential report", lambda: _credential_report(aws.client("iam")))
+
+
+def _delivery_channel(config: Any, region: str) -> Check:
     channels = _call("DescribeDeliveryChannels", config.describe_delivery_channels)["DeliveryChannels"]
-    yield Check(
+    return Check(
         "delivery channel",
         bool(channels),
         f"{len(channels)} in {region}",
-        "AWS Config needs a delivery channel (S3 bucket) to record: set up Config in this region",
+        f"aws configservice put-delivery-channel --region {region} "
+        "--delivery-channel name=default,s3BucketName=<a bucket Config may write to>",
     )
+
+
+def _rule(config: Any, rule: str, region: str) -> Check:
     found = _call(
         "DescribeConfigRules",
         lambda: config.describe_config_rules(ConfigRuleNames=[rule]),
         ("NoSuchConfigRuleException",),
     )
     deployed = bool(found and found["ConfigRules"])  # AWS answers NoSuchConfigRuleException; moto []
-    yield Check("rule", deployed, f"{rule} in {region}", "deploy it: iam-console-mfa deploy")
-    if deployed:
-        yield _last_evaluation(config, rule)
-    yield _invoke_permission(aws.client("lambda"), f"{rule}-evaluator", account)
-    if remediation_mode(settings) != "none":
-        function = _call(
-            "GetFunction",
-            lambda: aws.client("lambda").get_function(FunctionName=f"{rule}-remediation"),
-            ("ResourceNotFoundException",),
-        )
-        yield Check(
-            "remediation",
-            function is not None,
-            f"{rule}-remediation",
-            "deploy it: iam-console-mfa deploy (remediation.enabled in rdk-config.json)",
-        )
-    yield _security_hub(aws.client("securityhub"), region, account)
-    trail = aws.client("cloudtrail", region_name=iam_event_region(region))
-    _call("LookupEvents", lambda: trail.lookup_events(MaxResults=1))
-    yield Check("CloudTrail event history", True, f"readable in {iam_event_region(region)} (freshness delta)")
-    state = _call(
-        "GenerateCredentialReport", lambda: aws.client("iam").generate_credential_report(), ("LimitExceeded",)
+    return Check("rule", deployed, f"{rule} in {region}", "deploy it: iam-console-mfa deploy")
+
+
+def _remediation(lam: Any, rule: str) -> Check:
+    function = _call(
+        "GetFunction",
+        lambda: lam.get_function(FunctionName=f"{rule}-remediation"),
+        ("ResourceNotFoundException",),
     )
-    yield Check("credential report", True, f"obtainable ({state['State'] if state else 'being generated'})")
+    return Check(
+        "remediation",
+        function is not None,
+        f"{rule}-remediation",
+        "deploy it: iam-console-mfa deploy (remediation.enabled in rdk-config.json)",
+    )
+
+
+def _event_history(aws: Any, region: str) -> Check:
+    where = iam_event_region(region)
+    trail = aws.client("cloudtrail", region_name=where)
+    _call("LookupEvents", lambda: trail.lookup_events(MaxResults=1))
+    return Check("CloudTrail event history", True, f"readable in {where} (the credential report's delta)")
+
+
+def _credential_report(iam: Any) -> Check:
+    state = _call("GenerateCredentialReport", iam.generate_credential_report, ("LimitExceeded",))
+    return Check("credential report", True, f"obtainable ({state['State'] if state else 'being generated'})")
 
 
 def _recorder(config: Any, region: str) -> Check:
@@ -97,7 +170,12 @@ def _recorder(config: Any, region: str) -> Check:
         "recorder",
         False,
         f"no recorder records {IAM_USER} in {region}",
-        "record global resources (or AWS::IAM::User) in this region only: IAM is global, one region is enough",
+        f"record AWS::IAM::User in {region} only (IAM is global, one region is enough): "
+        f"aws configservice put-configuration-recorder --region {region} "
+        "--configuration-recorder name=default,roleARN=<Config's role> --recording-group "
+        "allSupported=false,includeGlobalResourceTypes=false,resourceTypes=AWS::IAM::User && "
+        f"aws configservice start-configuration-recorder --region {region} "
+        "--configuration-recorder-name default",
     )
 
 
@@ -111,7 +189,10 @@ def _last_evaluation(config: Any, rule: str) -> Check:
     last = status.get("LastSuccessfulEvaluationTime")
     if error and (not last or status.get("LastFailedEvaluationTime", last) >= last):
         return Check(
-            "last evaluation", False, f"failed: {error}", "see the log group /aws/lambda/<rule>-evaluator"
+            "last evaluation",
+            False,
+            f"failed: {error}",
+            f"aws logs tail /aws/lambda/{rule}-evaluator --since 1d",
         )
     return Check("last evaluation", True, f"succeeded {last:%Y-%m-%d %H:%M} UTC" if last else "none yet")
 
@@ -131,29 +212,41 @@ def _invoke_permission(lam: Any, function: str, account: str) -> Check:
         "invoke permission",
         False,
         f"no config.amazonaws.com permission with SourceAccount {account} on {function}",
-        "deploy rule.yaml in this account (each account's Config invokes its own Lambda)",
+        "iam-console-mfa deploy (rule.yaml's ConfigPermission: each account's Config invokes its own Lambda)",
     )
 
 
-def _security_hub(hub: Any, region: str, account: str) -> Check:
+def _security_hub(hub: Any, region: str) -> Check:
     enabled = _call("DescribeHub", hub.describe_hub, ("InvalidAccessException", "ResourceNotFoundException"))
     if enabled is None:
         return Check(
-            "Security Hub", False, f"not enabled in {region}", "enable Security Hub to see findings there"
+            "Security Hub",
+            False,
+            f"not enabled in {region}",
+            f"aws securityhub enable-security-hub --region {region}",
         )
     products = _call("ListEnabledProductsForImport", hub.list_enabled_products_for_import)
     subscribed = any(p.endswith("product-subscription/aws/config") for p in products["ProductSubscriptions"])
+    partition = (
+        "aws-us-gov" if region.startswith("us-gov-") else "aws-cn" if region.startswith("cn-") else "aws"
+    )
     return Check(
         "Security Hub",
         subscribed,
         "AWS Config integration on" if subscribed else "AWS Config integration off",
-        "" if subscribed else "enable the AWS Config integration in Security Hub",
+        ""
+        if subscribed
+        else f"aws securityhub enable-import-findings-for-product --region {region} "
+        f"--product-arn arn:{partition}:securityhub:{region}::product/aws/config",
     )
 
 
 def organization_checks(aws: Any, settings: dict[str, Any], stack_set: str) -> Iterator[Check]:
     """Every member account's stack instance of the StackSet (organization.yaml)."""
-    cloudformation = aws.client("cloudformation")
+    yield from isolated("StackSet", lambda: _stack_instances(aws.client("cloudformation"), settings, stack_set))
+
+
+def _stack_instances(cloudformation: Any, settings: dict[str, Any], stack_set: str) -> list[Check]:
     call_as = settings["organization"]["callAs"]
     pages = _call(
         "ListStackInstances",
@@ -165,18 +258,22 @@ def organization_checks(aws: Any, settings: dict[str, Any], stack_set: str) -> I
         ("StackSetNotFoundException",),
     )
     if pages is None:
-        yield Check(
-            "StackSet", False, f"{stack_set} not found", "deploy it: iam-console-mfa deploy (organization)"
-        )
-        return
+        return [
+            Check(
+                "StackSet", False, f"{stack_set} not found", "deploy it: iam-console-mfa deploy (organization)"
+            )
+        ]
+    checks = []
     for page in pages:
         for instance in page["Summaries"]:
             status = instance.get("StackInstanceStatus", {}).get("DetailedStatus", instance.get("Status"))
-            yield Check(
-                f"account {instance['Account']}",
-                status in ("SUCCEEDED", "CURRENT"),
-                f"{instance['Region']}: {status}",
-                ""
-                if status in ("SUCCEEDED", "CURRENT")
-                else f"see the StackSet's operations: {instance.get('StatusReason', '')}",
+            good = status in ("SUCCEEDED", "CURRENT")
+            checks.append(
+                Check(
+                    f"account {instance['Account']}",
+                    good,
+                    f"{instance['Region']}: {status}",
+                    "" if good else f"see the StackSet's operations: {instance.get('StatusReason', '')}",
+                )
             )
+    return checks
