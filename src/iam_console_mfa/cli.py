@@ -598,6 +598,7 @@ def iam_policy(enforce: bool) -> dict[str, Any]:
 
 
 def cmd_policy(args: argparse.Namespace, console: Console) -> int:
+    policy: dict[str, Any]
     if args.deploy:
         from .deploy_permissions import deploy_policy, managed_policies
 
