@@ -68,7 +68,10 @@ def test_report_json_csv_table_and_exit_codes(moto_server: str, server_iam: Any)
         "percent_console_users_with_mfa": 33.3,
     }
     by_name = {row["user"]: row for row in report["users"]}
-    assert set(by_name) == {"alice", "hank", "bob", "dave", "svc-ci", "oncall"}  # console users only
+    assert set(by_name) == {"alice", "hank", "bob", "dave", "carol", "svc-ci", "oncall"}  # everyone
+    assert by_name["carol"]["password_set"] is None and by_name["carol"]["verdict"] == "NOT_APPLICABLE"
+    assert (report["schema_version"], report["account"]) == (2, "123456789012")
+    assert report["parameters"]["ExemptUserNames"] == "svc-*" and report["generated_at"].endswith("+00:00")
     assert by_name["bob"]["verdict"] == "NON_COMPLIANT" and by_name["bob"]["risk"] == "HIGH"
     assert by_name["bob"]["user_id"] == users["bob"]["UserId"]
     assert by_name["alice"] | {"annotation": ""} == {
@@ -77,7 +80,7 @@ def test_report_json_csv_table_and_exit_codes(moto_server: str, server_iam: Any)
         "verdict": "COMPLIANT",
         "mfa": "virtual",
         "password_set": by_name["alice"]["password_set"],
-        "password_last_used": "never",
+        "password_last_used": None,
         "risk": "LOW",
         "annotation": "",
     }
@@ -124,7 +127,7 @@ def test_critical_when_password_used_recently(
 def test_enforce_dry_run_then_apply(moto_server: str, server_iam: Any) -> None:
     seed_every_verdict(server_iam)
     dry = run(moto_server, "enforce", *RULE_OPTIONS)
-    assert dry.returncode == 0, dry.stderr
+    assert dry.returncode == 1, dry.stderr  # a dry run that would act: CI can gate on it
     assert "dry run" in dry.stdout and "bob" in dry.stdout and "dave" in dry.stdout
     logins = {
         u["UserName"] for u in server_iam.list_users()["Users"] if has_password(server_iam, u["UserName"])
@@ -263,7 +266,7 @@ sys.exit(main(sys.argv[1:]))
         (["policy"], 0, "stdout", '"iam:ListUsers"'),
         (["policy", "--enforce"], 0, "stdout", '"iam:DeleteLoginProfile"'),
         (["deploy", "--dry-run"], 0, "stdout", "stack iam-console-mfa-rule <- cloudformation/rule.yaml"),
-        (["demo"], 2, "stderr", "error: the demo needs moto: pip install 'iam-console-mfa[demo]'\n"),
+        (["demo"], 2, "stderr", "error: the demo needs moto: in a clone, pip install '.[demo]'\n"),
     ],
 )
 def test_commands_work_with_the_runtime_dependencies_alone(
@@ -331,7 +334,7 @@ def test_enforce_takes_the_deployed_rules_exemptions_from_rdk_config(
     create_user(server_iam, "svc-ci")
     create_user(server_iam, "bob")
     dry = run(moto_server, "enforce", "--settings", str(chosen))
-    assert dry.returncode == 0, dry.stderr
+    assert dry.returncode == 1, dry.stderr  # bob would lose his password
     assert "bob" in dry.stdout and "breakglass" not in dry.stdout and "svc-ci" not in dry.stdout
     assert "ExemptUserNames='svc-*' (rdk-config.json)" in dry.stderr
     assert "GracePeriodDays='0' (rdk-config.json)" in dry.stderr
@@ -467,3 +470,63 @@ def test_a_missing_region_names_the_option_and_the_variable(tmp_path: Path) -> N
     assert (
         done.stderr.strip().splitlines()[-1] == "error: no AWS region: pass --region or set AWS_DEFAULT_REGION"
     )
+
+
+# -- no traceback for any input or interruption -------------------------------------------------
+
+
+def test_interruption_anywhere_is_one_line_and_exit_130(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    def interrupted(args: Any, console: Any) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(cli.COMMANDS, "report", interrupted)
+    assert cli.main(["report"]) == 130
+    assert capsys.readouterr().err == "interrupted: nothing more was done\n"
+
+
+@pytest.mark.parametrize(("typed", "acts"), [("yes", True), ("Y", True), ("", False), (EOFError, False)])
+def test_the_apply_prompt_takes_yes_and_treats_end_of_input_as_no(
+    iam: Any, monkeypatch: pytest.MonkeyPatch, capsys, typed: Any, acts: bool
+) -> None:
+    from console_mfa.aws import configured_session
+
+    create_user(iam, "bob")
+    monkeypatch.setattr(cli, "session", lambda args: configured_session())
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
+
+    def answer(prompt: str) -> str:
+        assert prompt == "Remove the console password of 1 user? [y/N] "
+        if typed is EOFError:
+            raise EOFError
+        return str(typed)
+
+    monkeypatch.setattr("builtins.input", answer)
+    code = cli.main(["enforce", "--apply", "--allow-defaults"])
+    out, err = capsys.readouterr()
+    assert "1 user to act on" in out  # the plan, before the question
+    assert (code, has_password(iam, "bob")) == ((0, False) if acts else (2, True))
+    if not acts:
+        assert err.splitlines()[-1] == "error: nothing done: not confirmed"
+
+
+def test_bad_files_and_flags_are_one_line_errors(tmp_path: Path) -> None:
+    latin = tmp_path / "event.json"
+    latin.write_bytes('{"é": 1}'.encode("latin-1"))
+    done = run(None, "evaluate", str(latin), env=dict(FAKE))
+    assert (
+        done.returncode == 2
+        and done.stderr == f"error: {latin} is not UTF-8 text (byte 2): a Config event is JSON\n"
+    )
+    done = run(None, "evaluate", env=dict(FAKE))
+    assert done.returncode == 2 and done.stderr == "error: give a saved event (EVENT.json) or --user NAME\n"
+    done = run(None, "enforce", "--yes", env=dict(FAKE))
+    assert done.returncode == 2 and "--yes confirms --apply" in done.stderr
+
+
+def test_an_output_that_cannot_be_written_is_one_line(moto_server: str, server_iam: Any) -> None:
+    """/proc/version exists and nobody may write it (refused before the sweep, or when written as root)."""
+    create_user(server_iam, "bob")
+    done = run(moto_server, "report", "--output", "/proc/version")
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[-1].startswith("error: --output /proc/version: ")
+    assert "Traceback" not in done.stderr

@@ -4,6 +4,7 @@ PutEvaluations request captured at the botocore level (see conftest)."""
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,6 +16,7 @@ from IAM_USER_CONSOLE_MFA import RuleInvocationFailed, lambda_handler
 from iam_console_mfa.config_events import change_event, scheduled_event, user_configuration_item
 from iam_console_mfa.demo.account import Mfa, create_user
 from iam_console_mfa.local_config import LocalConfig
+from tests.stacks import STACKS
 from tests.support import REAL_TOKEN, CallLog, fail_operation, oversized_event
 
 TYPE = "AWS::IAM::User"
@@ -363,3 +365,25 @@ def test_put_evaluations_stops_before_a_batch_whose_successors_cannot_finish(
     with pytest.raises(OutOfTime, match=f"{written_before_stop} evaluation\\(s\\) written"):
         lambda_handler(scheduled_event({"AssumeRoleMode": "False", "DataSource": "live"}, REAL_TOKEN), context)
     assert len(config_api.evaluations) == written_before_stop
+
+
+def test_each_decision_and_each_sweep_is_one_structured_log_line(
+    iam: Any, config_api: LocalConfig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The fields Lambda's JSON log format turns into keys (rule.yaml: LoggingConfig JSON)."""
+    create_user(iam, "bob")
+    create_user(iam, "alice", mfa=Mfa.VIRTUAL)
+    with caplog.at_level(logging.INFO):
+        lambda_handler(scheduled_event({"AssumeRoleMode": "False", "DataSource": "live"}, REAL_TOKEN), None)
+    decisions = {r.user: r for r in caplog.records if hasattr(r, "verdict")}
+    assert (decisions["bob"].verdict, decisions["bob"].reason, decisions["bob"].source) == (
+        "NON_COMPLIANT",
+        "no-mfa",
+        "live",
+    )
+    assert decisions["alice"].verdict == "COMPLIANT" and decisions["alice"].user_id
+    (sweep,) = [r.sweep for r in caplog.records if hasattr(r, "sweep")]
+    assert sweep["users"] == 2 and sweep["source"] == "live" and sweep["writes"]["new"] == 2
+    assert sweep["calls"]["GetLoginProfile"] == 2 and sweep["calls"]["ListUsers"] == 1
+    function = STACKS["rule.yaml"]["Resources"]["Function"]["Properties"]
+    assert function["LoggingConfig"] == {"LogFormat": "JSON"}

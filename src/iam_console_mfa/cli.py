@@ -7,6 +7,7 @@ collects options, calls it, and presents the result.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import os
@@ -31,9 +32,18 @@ class CliError(Exception):
     """A problem the user can fix; printed as one line, exit code 2."""
 
 
-EXIT_CODES = (
-    "exit codes: 0 no NON_COMPLIANT user (or done), 1 NON_COMPLIANT users found (or not ready), 2 error"
-)
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
+# Each command's exit codes, in its --help (and README, "From your laptop").
+EXIT_CODES = {
+    "report": "0 no NON_COMPLIANT user, 1 NON_COMPLIANT users found (CI gating), 2 error",
+    "doctor": "0 every required check passed, 1 one did not, 2 error before any check",
+    "enforce": "0 nothing to remove (or --apply done), 1 dry run: users it would act on (CI gating), 2 error",
+    "evaluate": "0 the user is not NON_COMPLIANT, 1 NON_COMPLIANT, 2 error",
+    "deploy": "0 deployed (or planned), 2 error",
+    "package": "0 written, 2 error",
+    "demo": "0 done, 2 error",
+    "policy": "0 printed, 2 error",
+}
 
 
 EXAMPLES = {
@@ -67,7 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     from importlib.metadata import PackageNotFoundError, version
 
     parser = argparse.ArgumentParser(
-        prog="iam-console-mfa", description=__doc__.splitlines()[0], epilog=EXIT_CODES
+        prog="iam-console-mfa",
+        description=__doc__.splitlines()[0],
+        epilog=f"exit codes: each command's --help; {EXIT_INTERRUPTED} interrupted",
     )
     with suppress(PackageNotFoundError):  # running from a source tree without installing
         parser.add_argument("--version", action="version", version=version("iam-console-mfa"))
@@ -192,7 +204,10 @@ def build_parser() -> argparse.ArgumentParser:
         command = commands.choices[action.dest]
         command.formatter_class = argparse.RawDescriptionHelpFormatter  # keep the example on its line
         command.description = action.help
-        command.epilog = f"example:\n  {EXAMPLES[action.dest]}\n\n{EXIT_CODES}"
+        command.epilog = (
+            f"example:\n  {EXAMPLES[action.dest]}\n\nexit codes: {EXIT_CODES[action.dest]}; "
+            f"{EXIT_INTERRUPTED} interrupted"
+        )
     return parser
 
 
@@ -203,6 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     errors = Console(stderr=True, soft_wrap=True)  # one line per error, whatever the width
     try:
         return COMMANDS[args.command](args, console)
+    except KeyboardInterrupt:
+        errors.print("interrupted: nothing more was done")
+        return EXIT_INTERRUPTED
     except (CliError, InvalidEvent) as error:
         errors.print(f"error: {error}", markup=False)
     except NoCredentialsError:
@@ -263,6 +281,7 @@ def configured_parameters(path: Path, required: bool) -> dict[str, str]:
 class ResolvedParameters(NamedTuple):
     policy: Policy
     bare: bool  # every value is the rule's default: no deployed rule, settings file or option
+    values: dict[str, str]  # by parameter name, as resolved (report --format json states them)
 
 
 def deployed_parameters(aws: Any, rule_name: str) -> dict[str, str] | None:
@@ -312,7 +331,7 @@ def rule_policy(args: argparse.Namespace, aws: Any) -> ResolvedParameters:
         sources.append(f"{parameter.name}={values[parameter.name]!r} ({source})")
     sys.stderr.write("rule parameters: " + ", ".join(sources) + "\n")
     bare = deployed is None and not configured and not given
-    return ResolvedParameters(parse_policy(values), bare)
+    return ResolvedParameters(parse_policy(values), bare, values)
 
 
 def run_sweep(args: argparse.Namespace, aws: Any, policy: Policy) -> list[Any]:
@@ -343,12 +362,14 @@ def check_output(path: Path | None) -> None:
         raise CliError(f"--output {path} is a directory")
     if not path.parent.is_dir():
         raise CliError(f"--output {path}: directory {path.parent} does not exist")
+    if not os.access(path if path.exists() else path.parent, os.W_OK):
+        raise CliError(f"--output {path}: not writable")
 
 
 def cmd_report(args: argparse.Namespace, console: Console) -> int:
     check_output(args.output)
     aws = session(args)
-    policy = rule_policy(args, aws).policy
+    policy, _, values = rule_policy(args, aws)
     assessments = run_sweep(args, aws, policy)
     now = datetime.now(UTC)
     if args.rule_name:
@@ -365,21 +386,37 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
             f"({', '.join(f'{k} {v}' for k, v in counts.items() if k != 'unchanged')}) "
             f"and skip {counts['unchanged']} unchanged\n"
         )
-    if args.format == "table":
-        target = Console(file=args.output.open("w"), width=200) if args.output else console
-        output.print_table(target, assessments, now)
+    if args.format == "table" and not args.output:
+        output.print_table(console, assessments, now)
     else:
         text = {
-            "json": lambda: output.as_json(assessments, now),
+            "table": lambda: table_text(assessments, now),
+            "json": lambda: output.as_json(assessments, now, account_of(aws), values),
             "csv": lambda: output.as_csv(assessments, now),
             "asff": lambda: asff(aws, args.rule_name or "IAM_USER_CONSOLE_MFA", assessments, now),
         }[args.format]()
         if args.output:
-            args.output.write_text(text)
+            try:
+                args.output.write_text(text)
+            except OSError as error:
+                raise CliError(f"--output {args.output}: {error.strerror or error}") from None
+            sys.stderr.write(
+                f"wrote {output.count(len(assessments), 'user')} ({args.format}) to {args.output}\n"
+            )
         else:
             sys.stdout.write(text)
     flagged = any(a.verdict.compliance.value == "NON_COMPLIANT" for a in assessments)
     return EXIT_NON_COMPLIANT if flagged else EXIT_OK
+
+
+def table_text(assessments: list[Any], now: datetime) -> str:
+    buffer = io.StringIO()
+    output.print_table(Console(file=buffer, width=200), assessments, now)
+    return buffer.getvalue()
+
+
+def account_of(aws: Any) -> str:
+    return str(aws.client("sts").get_caller_identity()["Account"])  # needs no permission
 
 
 def asff(aws: Any, rule_name: str, assessments: list[Any], now: datetime) -> str:
@@ -394,8 +431,10 @@ def asff(aws: Any, rule_name: str, assessments: list[Any], now: datetime) -> str
 def cmd_enforce(args: argparse.Namespace, console: Console) -> int:
     from console_mfa.remediation import remediate
 
+    if args.yes and not args.apply:
+        raise CliError("--yes confirms --apply: without --apply nothing is changed, nothing to confirm")
     aws = session(args)
-    policy, bare = rule_policy(args, aws)
+    policy, bare, _ = rule_policy(args, aws)
     if args.apply and bare and not args.allow_defaults:
         raise CliError(
             "--apply with the rule's bare defaults (no deployed rule, no rdk-config.json, no option) "
@@ -411,17 +450,19 @@ def cmd_enforce(args: argparse.Namespace, console: Console) -> int:
     if args.apply and targets and not args.yes:
         if not sys.stdin.isatty():
             raise CliError("--apply removes console passwords: confirm with --yes when not on a terminal")
-        names = ", ".join(a.user.user_name for a in targets)
-        if (
-            input(f"Remove the console password of {len(targets)} user(s) ({names})? [y/N] ").strip().lower()
-            != "y"
-        ):
+        output.print_targets(console, targets)
+        try:
+            answer = input(f"Remove the console password of {output.count(len(targets), 'user')}? [y/N] ")
+        except EOFError:
+            answer = ""
+        if answer.strip().lower() not in ("y", "yes"):
             raise CliError("nothing done: not confirmed")
     iam, config = aws.client("iam"), aws.client("config")
     now = datetime.now(UTC)
     summaries = [remediate(iam, config, a.user.user_id, policy, now, dry_run=not args.apply) for a in targets]
     output.print_actions(console, summaries, applied=args.apply)
-    return EXIT_OK
+    planned = any(s["Action"] != "none" for s in summaries)
+    return EXIT_NON_COMPLIANT if planned and not args.apply else EXIT_OK
 
 
 def cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
@@ -430,8 +471,10 @@ def cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
 
     from .local_config import LocalConfig
 
-    if (args.event is None) == (args.user is None):
+    if args.event is not None and args.user is not None:
         raise CliError("give a saved event (EVENT.json) or --user NAME, not both")
+    if args.event is None and args.user is None:
+        raise CliError("give a saved event (EVENT.json) or --user NAME")
     if args.parameters is not None:
         try:
             json.loads(args.parameters)
@@ -471,9 +514,11 @@ def cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
 
 def read_event(path: Path) -> dict[str, Any]:
     try:
-        event = json.loads(path.read_text())
+        event = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as error:
         raise CliError(f"cannot read {path}: {error}") from None
+    except UnicodeDecodeError as error:
+        raise CliError(f"{path} is not UTF-8 text (byte {error.start}): a Config event is JSON") from None
     if not isinstance(event, dict):
         raise CliError(f"{path}: a Config event is a JSON object, got {type(event).__name__}")
     return event
@@ -576,7 +621,7 @@ def cmd_demo(args: argparse.Namespace, console: Console) -> int:
     try:
         import moto  # noqa: F401
     except ImportError:
-        raise CliError("the demo needs moto: pip install 'iam-console-mfa[demo]'") from None
+        raise CliError("the demo needs moto: in a clone, pip install '.[demo]'") from None
 
     return demo.run(console)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -24,12 +24,12 @@ def risk(assessment: Assessment, now: datetime) -> str:
     return engine_risk(assessment.facts, now).value
 
 
-def rows(assessments: Iterable[Assessment], now: datetime) -> list[dict[str, str]]:
-    """One row per console user (users without a password are counted, not listed)."""
+def rows(assessments: Iterable[Assessment], now: datetime, everyone: bool = True) -> list[dict[str, Any]]:
+    """One row per user (``everyone``), or per console user; a date that is not one is None."""
     out = []
     for a in sorted(assessments, key=lambda a: a.user.user_name.lower()):
         created = a.facts.password_created
-        if created is None:  # no console password: not listed
+        if created is None and not everyone:
             continue
         last_used = a.facts.password_last_used
         out.append(
@@ -38,15 +38,18 @@ def rows(assessments: Iterable[Assessment], now: datetime) -> list[dict[str, str
                 "user_id": a.user.user_id,
                 "verdict": a.verdict.compliance.value,
                 "mfa": ", ".join(kind.value for kind in a.facts.mfa_kinds) or "none",
-                "password_set": created.date().isoformat(),
-                "password_last_used": last_used.date().isoformat()
-                if isinstance(last_used, datetime)
-                else last_used.value,
+                "password_set": created.date().isoformat() if created else None,
+                "password_last_used": last_used.date().isoformat() if isinstance(last_used, datetime) else None,
                 "risk": risk(a, now),
                 "annotation": a.verdict.annotation,
             }
         )
     return out
+
+
+def count(number: int, noun: str) -> str:
+    """1 user, 2 users."""
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
 
 
 def summary(assessments: Sequence[Assessment]) -> dict[str, Any]:
@@ -68,7 +71,8 @@ def summary(assessments: Sequence[Assessment]) -> dict[str, Any]:
 def print_table(console: Console, assessments: Sequence[Assessment], now: datetime) -> None:
     figures = summary(assessments)
     console.print(
-        f"[bold]{figures['users']}[/] users, [bold]{figures['console_users']}[/] with a console password: "
+        f"[bold]{count(figures['users'], 'user')}[/], "
+        f"[bold]{figures['console_users']}[/] with a console password: "
         f"[green]{figures['console_users_with_mfa']} with MFA[/], "
         f"[bold red]{figures['non_compliant']} non-compliant[/], {figures['exempt']} exempt, "
         f"{figures['in_grace']} in grace ([bold]{figures['percent_console_users_with_mfa']}%[/] of console "
@@ -77,21 +81,39 @@ def print_table(console: Console, assessments: Sequence[Assessment], now: dateti
     table = Table(show_lines=False)
     for column in ("User", "Verdict", "MFA", "Password set", "Last used", "Risk", "Annotation"):
         table.add_column(column, overflow="fold")
-    for row in rows(assessments, now):
+    for row in rows(assessments, now, everyone=False):
         table.add_row(
             row["user"],
             f"[{STYLE[row['verdict']]}]{row['verdict']}[/]",
             row["mfa"],
             row["password_set"],
-            row["password_last_used"],
+            row["password_last_used"] or "never",
             f"[{RISK_STYLE[row['risk']]}]{row['risk']}[/]",
             row["annotation"],
         )
     console.print(table)
 
 
-def as_json(assessments: Sequence[Assessment], now: datetime) -> str:
-    return json.dumps({"summary": summary(assessments), "users": rows(assessments, now)}, indent=2) + "\n"
+SCHEMA_VERSION = 2  # report --format json: raise on any change a consumer must know about
+
+
+def as_json(
+    assessments: Sequence[Assessment],
+    now: datetime,
+    account: str = "",
+    parameters: Mapping[str, str] | None = None,
+) -> str:
+    """A stable document: schema version, account, generation time, the parameters used, the
+    summary, every user (users without a console password included)."""
+    document = {
+        "schema_version": SCHEMA_VERSION,
+        "account": account,
+        "generated_at": now.isoformat(timespec="seconds"),
+        "parameters": dict(parameters or {}),
+        "summary": summary(assessments),
+        "users": rows(assessments, now),
+    }
+    return json.dumps(document, indent=2) + "\n"
 
 
 def as_csv(assessments: Sequence[Assessment], now: datetime) -> str:
@@ -100,6 +122,16 @@ def as_csv(assessments: Sequence[Assessment], now: datetime) -> str:
     writer.writeheader()
     writer.writerows(rows(assessments, now))
     return buffer.getvalue()
+
+
+def print_targets(console: Console, targets: Sequence[Assessment]) -> None:
+    """What enforce --apply is about to act on, before it asks."""
+    table = Table(title=f"{count(len(targets), 'user')} to act on", title_justify="left")
+    for column in ("User", "UserId", "Verdict", "Annotation"):
+        table.add_column(column, overflow="fold")
+    for a in targets:
+        table.add_row(a.user.user_name, a.user.user_id, a.verdict.compliance.value, a.verdict.annotation)
+    console.print(table)
 
 
 def print_actions(console: Console, summaries: Sequence[dict[str, str]], applied: bool) -> None:
