@@ -11,10 +11,11 @@ import logging
 import os
 from collections.abc import Collection
 from datetime import UTC, datetime
+from time import monotonic
 from typing import Any
 
 import boto3
-from console_mfa.aws import WRITE_BUDGET, configured_session, translated
+from console_mfa.aws import WRITE_BUDGET, configured_session, counted_calls, translated
 from console_mfa.changes import ChangeStore, claim_all
 from console_mfa.config_event import (
     CHANGE,
@@ -48,12 +49,18 @@ class IAM_USER_CONSOLE_MFA(ConfigRule):  # noqa: N801 - the class name rdk expec
     delete_old_evaluations_on_scheduled_notification = False
 
     def __init__(
-        self, deadline: Deadline = NO_DEADLINE, now: datetime | None = None, store: ChangeStore | None = None
+        self,
+        deadline: Deadline = NO_DEADLINE,
+        now: datetime | None = None,
+        store: ChangeStore | None = None,
+        calls: dict[str, int] | None = None,
     ) -> None:
         super().__init__()
         self.deadline = deadline
         self.now = now
         self.store = store  # the near-real-time change store, None without it
+        self.calls = calls if calls is not None else {}  # this invocation's AWS calls, for the sweep's log
+        self.started = monotonic()
 
     def evaluate_parameters(self, rule_parameters: dict[str, Any]) -> Policy:
         return parse_policy(rule_parameters)
@@ -71,9 +78,10 @@ class IAM_USER_CONSOLE_MFA(ConfigRule):  # noqa: N801 - the class name rdk expec
             LOG.warning("nothing evaluated: %s", gone)
             return []
         verdict = decide(facts, valid_rule_parameters, self._now())
+        assessment = Assessment(user, facts, verdict, str(configuration_item.get("ARN") or ""), "change")
+        log_decision(assessment)
         if valid_rule_parameters.security_hub_findings:
-            arn = str(configuration_item.get("ARN") or "")
-            _publish_findings(event, client_factory, [Assessment(user, facts, verdict, arn)], self._now())
+            _publish_findings(event, client_factory, [assessment], self._now())
         return [_evaluation(user.user_id, verdict.compliance, verdict.annotation)]
 
     def evaluate_periodic(
@@ -114,12 +122,26 @@ class IAM_USER_CONSOLE_MFA(ConfigRule):  # noqa: N801 - the class name rdk expec
             valid_rule_parameters.refresh_days,
             keep=elsewhere,
         )
+        for assessment in assessments:
+            log_decision(assessment)
+        sources = {a.source for a in assessments}
         LOG.info(
             "sweep of %d users: writes %s; %d changed user(s) claimed, %d left to another run",
             len(assessments),
             plan.counts(),
             len(claims.read_live),
             len(elsewhere),
+            extra={
+                "sweep": {
+                    "users": len(assessments),
+                    "source": "+".join(sorted(sources)) or "none",
+                    "writes": plan.counts(),
+                    "claimed": len(claims.read_live),
+                    "left_to_another_run": len(elsewhere),
+                    "seconds": round(monotonic() - self.started, 1),
+                    "calls": dict(self.calls),
+                }
+            },
         )
         if valid_rule_parameters.security_hub_findings:
             _publish_findings(event, client_factory, assessments, now, sweep=True, keep=elsewhere)
@@ -128,6 +150,25 @@ class IAM_USER_CONSOLE_MFA(ConfigRule):  # noqa: N801 - the class name rdk expec
 
     def _now(self) -> datetime:
         return self.now or datetime.now(UTC)
+
+
+def log_decision(assessment: Assessment) -> None:
+    """One line per decision. With the function's JSON log format (rule.yaml) each field is a
+    key of the log event: CloudWatch Logs Insights finds why bob is NON_COMPLIANT by field."""
+    LOG.info(
+        "%s %s: %s",
+        assessment.user.user_name,
+        assessment.verdict.compliance.value,
+        assessment.verdict.reason.value,
+        extra={
+            "user": assessment.user.user_name,
+            "user_id": assessment.user.user_id,
+            "verdict": assessment.verdict.compliance.value,
+            "reason": assessment.verdict.reason.value,
+            "source": assessment.source,
+            "annotation": assessment.verdict.annotation,
+        },
+    )
 
 
 def _publish_findings(
@@ -231,10 +272,11 @@ def lambda_handler(event: dict, context: Any) -> list[dict]:
         return []
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     WRITE_BUDGET.expect(remaining, 1)  # a change evaluation: one batch
-    rule = IAM_USER_CONSOLE_MFA(Deadline(remaining), store=store)
-    if message_type == OVERSIZED:
-        event = inflated(event, rule)
-    result = Evaluator(rule, APPLICABLE_RESOURCES).handle(event, context)
+    with counted_calls(configured_session()) as calls:
+        rule = IAM_USER_CONSOLE_MFA(Deadline(remaining), store=store, calls=calls)
+        if message_type == OVERSIZED:
+            event = inflated(event, rule)
+        result = Evaluator(rule, APPLICABLE_RESOURCES).handle(event, context)
     if isinstance(result, dict):
         # rdklib returns AWS errors and parameter errors instead of raising them.
         fields = ("customerErrorCode", "customerErrorMessage", "internalErrorMessage", "internalErrorDetails")

@@ -160,3 +160,21 @@ def translated(operation: str, user: str | None = None) -> Iterator[None]:
 
 def error_code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
+
+
+@contextmanager
+def counted_calls(session: boto3.Session) -> Iterator[dict[str, int]]:
+    """AWS calls made through ``session`` while the block runs, by operation (the sweep's log line).
+
+    Registered for the block only: no count outlives the invocation that made it.
+    """
+    counts: dict[str, int] = {}
+
+    def count(model: Any, **_: Any) -> None:
+        counts[model.name] = counts.get(model.name, 0) + 1
+
+    session.events.register("provide-client-params", count, unique_id="console-mfa-call-count")
+    try:
+        yield counts
+    finally:
+        session.events.unregister("provide-client-params", unique_id="console-mfa-call-count")

@@ -45,6 +45,7 @@ class Assessment(NamedTuple):
     facts: UserFacts
     verdict: Verdict
     arn: str = ""  # the user's ARN (with its path), for Security Hub findings
+    source: str = "live"  # where the facts came from: live, credential-report (the decision log says)
 
 
 @dataclass(frozen=True)
@@ -206,7 +207,10 @@ def sweep_with_report(
         fresh = user_key(listed.user.user_name) not in changed
         facts = report_facts(listed, row) if row is not None and fresh else None
         if facts is not None and not needs_confirmation(facts, policy):
-            trusted[index] = Assessment(listed.user, facts, decide(facts, policy, now), listed.arn)
+            verdict = decide(facts, policy, now)
+            trusted[index] = Assessment(
+                listed.user, facts, verdict, listed.arn, DataSource.CREDENTIAL_REPORT.value
+            )
         else:
             to_read.append(listed)
     confirmed = iter(
