@@ -77,3 +77,16 @@ def test_failed_evaluations_twice_fail_the_invocation(config_endpoint: type[Conf
     with pytest.raises(FailedEvaluations, match="refused 1 evaluation"):
         lambda_handler(scheduled_event(token=REAL_TOKEN), None)
     assert len(puts(config_endpoint)) == 2
+
+
+def test_an_html_error_page_becomes_one_line() -> None:
+    """A local moto server answers an unimplemented call with an HTML page and HTTP 500."""
+    from console_mfa.errors import AwsCallFailed
+
+    page = "<!doctype html>\n<html lang=en>\n<title>500 Internal Server Error</title>\n<h1>Server Error</h1>"
+    assert (
+        str(AwsCallFailed("LookupEvents", "500", page)) == "LookupEvents failed: 500: 500 Internal Server Error"
+    )
+    assert str(AwsCallFailed("GetUser", "NoSuchEntity", "line one\nline two", "bob")) == (
+        "GetUser for user bob failed: NoSuchEntity: line one"
+    )

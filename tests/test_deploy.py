@@ -401,6 +401,35 @@ def test_an_install_outside_the_clone_packages_the_same_lambda(tmp_path: Path) -
     )
     assert (done.returncode, done.stderr) == (
         2,
-        "error: rdk-config.schema.json not found: run this from a clone of the repository (deploy reads its "
-        "cloudformation/ and rdk-config files)\n",
+        f"error: {elsewhere / 'rdk-config.json'} not found: run this in a clone of the repository, "
+        "or pass --settings FILE\n",
     )
+    # the settings schema ships with the package: policy --deploy needs only the settings file
+    shutil.copy(ROOT / "rdk-config.json", elsewhere / "mine.json")
+    done = subprocess.run(
+        [*command, "policy", "--deploy", "--settings", "mine.json"],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert set(json.loads(done.stdout)) == {"iam-console-mfa-deploy", "iam-console-mfa-deploy-resources"}
+
+
+def test_the_package_is_compressed_and_carries_rdklibs_licence() -> None:
+    import zipfile
+
+    from iam_console_mfa.deploy import package
+
+    with zipfile.ZipFile(io.BytesIO(package())) as archive:
+        infos = {i.filename: i for i in archive.infolist()}
+    assert {i.compress_type for i in infos.values()} == {zipfile.ZIP_DEFLATED}
+    assert {"rdklib/LICENSE", "rdklib/NOTICE"} <= set(infos)
+    assert not [name for name in infos if name.endswith("_test.py")]
+
+
+def test_a_dry_run_for_another_region_is_refused_like_the_deploy(server: dict[str, str]) -> None:
+    done = cli(server, "deploy", "--dry-run", "--region", "mars-1")
+    assert done.returncode == 2
+    assert done.stderr == "error: --region mars-1 differs from rdk-config.json region us-east-1\n"

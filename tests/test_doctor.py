@@ -180,10 +180,9 @@ def test_a_denied_call_fails_its_check_only_naming_the_permission(account: None,
     assert doctor(monkeypatch) == 1
     out = capsys.readouterr().out
     assert (
-        "MISSING  recorder: DescribeConfigurationRecorders failed: AccessDeniedException: "
-        "DescribeConfigurationRecorders failed: AccessDeniedException: stubbed AccessDeniedException for "
-        "DescribeConfigurationRecorders -> grant config:DescribeConfigurationRecorders "
-        "(iam-console-mfa policy --doctor)"
+        "MISSING  recorder: DescribeConfigurationRecorders failed: AccessDeniedException: stubbed "
+        "AccessDeniedException for DescribeConfigurationRecorders -> "
+        "grant config:DescribeConfigurationRecorders (iam-console-mfa policy --doctor)"
     ) in out
     assert "ok       credential report: " in out  # every other check still ran
 

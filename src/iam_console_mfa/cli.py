@@ -576,11 +576,11 @@ def cmd_deploy(args: argparse.Namespace, console: Console) -> int:
 
     chosen = load_settings(args.settings)
     say = lambda line: console.print(line, markup=False, highlight=False)  # noqa: E731
+    if args.region and args.region != chosen["region"]:  # the plan too: it would not be what deploy does
+        raise CliError(f"--region {args.region} differs from rdk-config.json region {chosen['region']}")
     if args.dry_run:
         deploy.describe_plan(chosen, say)
         return EXIT_OK
-    if args.region and args.region != chosen["region"]:
-        raise CliError(f"--region {args.region} differs from rdk-config.json region {chosen['region']}")
     args.region = chosen["region"]
     try:
         outputs = deploy.Deployer(session(args), chosen, say).run()

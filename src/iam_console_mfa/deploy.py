@@ -51,8 +51,23 @@ def package() -> bytes:
     handler = Path(IAM_USER_CONSOLE_MFA.__file__)
     engine, rdklib_dir = Path(console_mfa.__file__).parent, Path(rdklib.__file__).parent
     return _zip(
-        [(handler.parent, handler, ""), (engine.parent, engine, ""), (rdklib_dir.parent, rdklib_dir, "")]
+        [
+            (handler.parent, handler, ""),
+            (engine.parent, engine, ""),
+            (rdklib_dir.parent, rdklib_dir, ""),
+            *_licence("rdklib", "rdklib/"),  # Apache-2.0: the licence travels with the code
+        ]
     )
+
+
+def _licence(distribution: str, prefix: str) -> list[tuple[Path, Path, str]]:
+    """The distribution's licence files (its dist-info), zipped under ``prefix``."""
+    from importlib.metadata import files
+
+    found = [
+        Path(str(f.locate())) for f in files(distribution) or [] if "licenses/" in str(f) or f.name == "LICENSE"
+    ]
+    return [(path.parent, path, prefix) for path in found]
 
 
 def package_key(rule_name: str, code: bytes) -> str:
@@ -80,6 +95,7 @@ def _zip(trees: list[tuple[Path, Path, str]]) -> bytes:
                 if path.name.endswith("_test.py") or "__pycache__" in path.parts:
                     continue
                 info = zipfile.ZipInfo(prefix + str(path.relative_to(root)), date_time=(2020, 1, 1, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_DEFLATED  # a ZipInfo is stored uncompressed otherwise
                 info.external_attr = 0o644 << 16
                 archive.writestr(info, path.read_bytes())
     return buffer.getvalue()

@@ -71,18 +71,10 @@ def isolated(name: str, check: Callable[[], Check | list[Check]], required: bool
         fix = f"grant {action} (iam-console-mfa policy --doctor)" if denied else ""
         if error.code in ("500", "501", "InternalFailure", "NotImplemented"):
             fix = "the endpoint does not answer this call (a local moto server lacks it); check against AWS"
-        return [
-            Check(name, False, f"{error.operation} failed: {error.code}: {_line(str(error))}", fix, required)
-        ]
+        return [Check(name, False, str(error), fix, required)]  # one line (errors.AwsCallFailed)
     except BotoCoreError as error:
-        return [Check(name, False, _line(str(error)), "", required)]
+        return [Check(name, False, str(error).splitlines()[0][:300], "", required)]
     return [c._replace(required=required) for c in (done if isinstance(done, list) else [done])]
-
-
-def _line(text: str) -> str:
-    """The first line of an error, without the HTML page some endpoints answer with."""
-    first = text.split("<", 1)[0].strip().splitlines()[0] if text.strip() else ""
-    return first[:200]
 
 
 def account_checks(aws: Any, settings: dict[str, Any]) -> Iterator[Check]:

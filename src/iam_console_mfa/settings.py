@@ -16,17 +16,17 @@ from console_mfa.policy import parse_policy
 
 
 def _project_root() -> Path:
-    """The repository clone, whose stacks, schema and settings deploy reads (the wheel holds
-    only code): the source tree of an editable install, else the current directory."""
+    """The repository clone, whose stacks deploy reads (the wheel holds only code): the source
+    tree of an editable install, else the current directory."""
     for candidate in (Path(__file__).resolve().parents[2], Path.cwd()):
-        if (candidate / "rdk-config.schema.json").is_file():
+        if (candidate / "cloudformation" / "rule.yaml").is_file():
             return candidate
     return Path.cwd()
 
 
 ROOT = _project_root()
 SETTINGS = ROOT / "rdk-config.json"
-SCHEMA = ROOT / "rdk-config.schema.json"
+SCHEMA = Path(__file__).with_name("rdk-config.schema.json")  # package data: readable from anywhere
 PARAMETERS = ROOT / "rules" / "IAM_USER_CONSOLE_MFA" / "parameters.json"
 
 
@@ -35,9 +35,12 @@ class SettingsError(Exception):
 
 
 def load(path: Path = SETTINGS) -> dict[str, Any]:
-    _schema()  # outside a clone, say so before "rdk-config.json not found"
     try:
         settings = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise SettingsError(
+            f"{path} not found: run this in a clone of the repository, or pass --settings FILE"
+        ) from None
     except (OSError, json.JSONDecodeError) as error:
         raise SettingsError(f"{path.name}: cannot read: {error}") from None
     validate(settings, path.name)
@@ -45,13 +48,7 @@ def load(path: Path = SETTINGS) -> dict[str, Any]:
 
 
 def _schema() -> dict[str, Any]:
-    try:
-        return json.loads(SCHEMA.read_text())
-    except OSError:
-        raise SettingsError(
-            f"{SCHEMA.name} not found: run this from a clone of the repository (deploy reads its "
-            "cloudformation/ and rdk-config files)"
-        ) from None
+    return dict(json.loads(SCHEMA.read_text()))
 
 
 def validate(settings: Any, name: str = "rdk-config.json") -> None:

@@ -6,6 +6,8 @@ those into a dict and reports a successful invocation with no evaluations.
 
 from __future__ import annotations
 
+import re
+
 
 class RuleError(Exception):
     """The rule could not decide; nothing may be written for this invocation."""
@@ -24,7 +26,7 @@ class InvalidEvent(RuleError):
 class AwsCallFailed(RuleError):
     def __init__(self, operation: str, code: str, message: str, user: str | None = None) -> None:
         where = f" for user {user}" if user else ""
-        super().__init__(f"{operation}{where} failed: {code}: {message}")
+        super().__init__(f"{operation}{where} failed: {code}: {_one_line(message)}")
         self.operation = operation
         self.code = code
         self.user = user
@@ -36,3 +38,10 @@ class UserGone(RuleError):
 
 class OutOfTime(RuleError):
     """The Lambda would be killed before the sweep could be written."""
+
+
+def _one_line(message: str) -> str:
+    """The first line of an error message; an HTML page (a local moto server's 500) gives its title."""
+    title = re.search(r"<title>(.*?)</title>", message, re.IGNORECASE | re.DOTALL)
+    text = title.group(1) if title else re.sub(r"<[^>]+>", " ", message)
+    return next((line.strip() for line in text.splitlines() if line.strip()), "no message")[:300]
