@@ -155,7 +155,7 @@ def test_evaluate_a_user_of_the_account(moto_server: str, server_iam: Any) -> No
     done = run(moto_server, "evaluate", "--user", "bob")  # the change event Config would send
     assert done.returncode == 1, done.stderr  # NON_COMPLIANT found: the same contract as report
     assert bob["UserId"] in done.stdout and "NON_COMPLIANT" in done.stdout
-    assert "rule parameters from rdk-config.json" in done.stderr
+    assert "rule parameters (rdk-config.json)" in done.stderr
     exempt = '{"AssumeRoleMode": "False", "ExemptUserNames": "bob"}'
     done = run(moto_server, "evaluate", "--user", "bob", "--parameters", exempt)
     assert done.returncode == 0, done.stderr
@@ -530,3 +530,25 @@ def test_an_output_that_cannot_be_written_is_one_line(moto_server: str, server_i
     assert done.returncode == 2
     assert done.stderr.splitlines()[-1].startswith("error: --output /proc/version: ")
     assert "Traceback" not in done.stderr
+
+
+def test_evaluate_user_finds_any_spelling_and_saves_a_replayable_event(
+    moto_server: str, server_iam: Any, tmp_path: Path
+) -> None:
+    bob = create_user(server_iam, "bob")
+    saved = tmp_path / "bob.json"
+    done = run(
+        moto_server,
+        "evaluate",
+        "--user",
+        "BOB",
+        "--parameters",
+        '{"GracePeriodDays": "7"}',
+        "--save",
+        str(saved),
+    )
+    assert done.returncode == 0, done.stderr  # 7 days of grace: COMPLIANT, and said so
+    assert "rule parameters (--parameters): {'GracePeriodDays': '7'}" in done.stderr
+    assert f"saved the event to {saved}" in done.stderr and "grace period ends" in done.stdout
+    replay = run(moto_server, "evaluate", str(saved))
+    assert replay.returncode == 0 and bob["UserId"] in replay.stdout

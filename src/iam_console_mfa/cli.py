@@ -148,6 +148,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="JSON",
         help="ruleParameters; default: the event's, or with --user rdk-config.json's (if present)",
     )
+    evaluate.add_argument(
+        "--save",
+        type=Path,
+        metavar="FILE",
+        help="with --user: also write the event it builds there (replay it later)",
+    )
 
     deploy = commands.add_parser(
         "deploy", parents=[aws], help="create or update the stacks from rdk-config.json"
@@ -354,16 +360,16 @@ def run_sweep(args: argparse.Namespace, aws: Any, policy: Policy) -> list[Any]:
         )
 
 
-def check_output(path: Path | None) -> None:
+def check_output(path: Path | None, option: str = "--output") -> None:
     """Refuse an output file that cannot be written, before the sweep runs."""
     if path is None:
         return
     if path.is_dir():
-        raise CliError(f"--output {path} is a directory")
+        raise CliError(f"{option} {path} is a directory")
     if not path.parent.is_dir():
-        raise CliError(f"--output {path}: directory {path.parent} does not exist")
+        raise CliError(f"{option} {path}: directory {path.parent} does not exist")
     if not os.access(path if path.exists() else path.parent, os.W_OK):
-        raise CliError(f"--output {path}: not writable")
+        raise CliError(f"{option} {path}: not writable")
 
 
 def cmd_report(args: argparse.Namespace, console: Console) -> int:
@@ -485,10 +491,19 @@ def cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
         os.environ["AWS_PROFILE"] = args.profile
     if args.region:
         os.environ["AWS_DEFAULT_REGION"] = args.region
+    if args.save is not None and args.user is None:
+        raise CliError("--save writes the event --user builds: give --user NAME")
+    check_output(args.save, "--save")
     session = configured_session()
-    event = user_event(session, args.user) if args.user else read_event(args.event)
+    event = user_event(session, args.user, args.parameters) if args.user else read_event(args.event)
     if args.parameters is not None:
         event["ruleParameters"] = args.parameters
+    if args.save is not None:
+        try:
+            args.save.write_text(json.dumps(event, indent=2) + "\n")
+        except OSError as error:
+            raise CliError(f"--save {args.save}: {error.strerror or error}") from None
+        sys.stderr.write(f"saved the event to {args.save}: iam-console-mfa evaluate {args.save} replays it\n")
     event["resultToken"] = "TESTMODE"
     config = LocalConfig(session)  # Config is answered here: nothing is written
     notes = RuleWarnings()
@@ -524,8 +539,11 @@ def read_event(path: Path) -> dict[str, Any]:
     return event
 
 
-def user_event(session: Any, user_name: str) -> dict[str, Any]:
-    """The ConfigurationItemChangeNotification Config would send for this user now."""
+def user_event(session: Any, user_name: str, given: str | None = None) -> dict[str, Any]:
+    """The ConfigurationItemChangeNotification Config would send for this user now.
+
+    IAM user names are unique case-insensitively: BOB finds bob. ``given``: --parameters.
+    """
     from console_mfa.errors import UserGone
     from console_mfa.live import LiveIam
     from console_mfa.model import UserName
@@ -535,16 +553,28 @@ def user_event(session: Any, user_name: str) -> dict[str, Any]:
     live = LiveIam(session.client("iam"))
     missing = CliError(f"no IAM user named {user_name!r}")
     user = live.user_entry(user_name)
+    if user is None:  # IAM may answer only the exact spelling: look the name up in every page
+        spelled = next(
+            (u.user.user_name for u in live.list_users() if u.user.user_name.lower() == user_name.lower()), None
+        )
+        user = live.user_entry(spelled) if spelled else None
     if user is None:
         raise missing
     try:
-        tags = live.tags(UserName(user_name))
+        tags = live.tags(UserName(user["UserName"]))
     except UserGone:  # deleted between the two reads
         raise missing from None
     path = Path("rdk-config.json")  # the deployed rule's values, as for report and enforce
-    parameters = {"AssumeRoleMode": "False", **configured_parameters(path, required=False)}
-    if path.exists():
-        sys.stderr.write(f"rule parameters from {path}: {parameters}\n")
+    if given is not None:
+        parameters, source = json.loads(given), "--parameters"
+    elif path.exists():
+        parameters, source = (
+            {"AssumeRoleMode": "False", **configured_parameters(path, required=True)},
+            str(path),
+        )
+    else:
+        parameters, source = {"AssumeRoleMode": "False"}, "the rule's defaults"
+    sys.stderr.write(f"rule parameters ({source}): {parameters}\n")
     account_id = user["Arn"].split(":")[4]
     return change_event(user_configuration_item(user, tags, account_id=account_id), parameters)
 
