@@ -12,9 +12,20 @@ from typing import Any
 
 import pytest
 from console_mfa.aws import configured_session
+from console_mfa.decision import decide
 from console_mfa.errors import AwsCallFailed, InvalidRuleParameter
-from console_mfa.model import Compliance, Reason, UserId, Verdict
-from console_mfa.policy import parse_policy
+from console_mfa.model import (
+    Compliance,
+    LastUse,
+    MfaKind,
+    Reason,
+    UserFacts,
+    UserId,
+    UserName,
+    UserRef,
+    Verdict,
+)
+from console_mfa.policy import Policy, parse_policy
 from console_mfa.writes import DELETED, Recorded, plan_writes
 from IAM_USER_CONSOLE_MFA import lambda_handler
 
@@ -26,7 +37,10 @@ from tests.support import REAL_TOKEN, fail_operation
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 PARAMETERS = {"AssumeRoleMode": "False", "ExemptTag": "BreakGlass", "DataSource": "live"}
 NO_MFA = Verdict(
-    Compliance.NON_COMPLIANT, Reason.NO_MFA, "bob: console password without MFA (password set 2026-01-01"
+    Compliance.NON_COMPLIANT,
+    Reason.NO_MFA,
+    "bob: console password without MFA (password set 2026-01-01",
+    "bob: console password without MFA (password set 2026-01-01",
 )
 
 
@@ -40,7 +54,12 @@ def held(v: Verdict, days_ago: float) -> Recorded:
 
 def test_plan_writes_new_changed_refreshed_and_deleted_only() -> None:
     same, drifted, changed, stale, new = (UserId(u) for u in ("same", "drifted", "changed", "stale", "new"))
-    compliant = Verdict(Compliance.COMPLIANT, Reason.MFA, "bob: console password with 1 MFA device (1 virtual)")
+    compliant = Verdict(
+        Compliance.COMPLIANT,
+        Reason.MFA,
+        "bob: console password with 1 MFA device (1 virtual)",
+        "bob: console password with ",
+    )
     recorded = {
         same: held(verdict(), 1),
         drifted: held(verdict(", never used). Enable..."), 1),  # only the last-use part differs
@@ -69,13 +88,46 @@ def test_plan_writes_new_changed_refreshed_and_deleted_only() -> None:
 def test_the_data_sources_way_of_describing_mfa_is_not_a_change() -> None:
     """A sweep on the report path after one on the live path (or back) rewrites no MFA user."""
     user = UserId("u")
-    live = Verdict(
-        Compliance.COMPLIANT, Reason.MFA, "bob: console password with 2 MFA devices (1 virtual, 1 FIDO)"
-    )
-    report = Verdict(Compliance.COMPLIANT, Reason.MFA, "bob: console password with MFA (active per the report)")
+    bob = UserRef(user, UserName("bob"))
+    two = (MfaKind.VIRTUAL, MfaKind.FIDO)
+    live = decide(UserFacts(bob, NOW, two), Policy(), NOW)
+    report = decide(UserFacts(bob, NOW, (MfaKind.REPORTED,)), Policy(), NOW)
+    assert live.annotation != report.annotation
     assert plan_writes([(user, report)], {user: held(live, 1)}, NOW, refresh_days=7).writes == []
-    renamed = live._replace(annotation="robert: console password with 1 MFA device (1 virtual)")
+    renamed = decide(UserFacts(UserRef(user, UserName("robert")), NOW, two), Policy(), NOW)
     assert plan_writes([(user, renamed)], {user: held(live, 1)}, NOW, refresh_days=7).writes != []
+
+
+FACTS = {  # every row of the decision table, with what may vary while the verdict does not
+    Reason.NO_PASSWORD: lambda last_used, kinds: UserFacts(BOB, None, (), last_used),
+    Reason.MFA: lambda last_used, kinds: UserFacts(BOB, NOW - timedelta(days=90), kinds, last_used),
+    Reason.EXEMPT: lambda last_used, kinds: UserFacts(
+        BOB, NOW - timedelta(days=90), (), last_used, {"BreakGlass": "y"}
+    ),
+    Reason.GRACE: lambda last_used, kinds: UserFacts(BOB, NOW - timedelta(days=1), (), last_used, {}),
+    Reason.NO_MFA: lambda last_used, kinds: UserFacts(BOB, NOW - timedelta(days=90), (), last_used, {}),
+}
+BOB = UserRef(UserId("AIDABOB"), UserName("bob"))
+
+
+@pytest.mark.parametrize("reason", list(Reason))
+def test_every_verdict_is_compared_by_the_key_its_annotation_begins_with(reason: Reason) -> None:
+    """The annotation is rendered from the key; what follows it (last use, how MFA is described)
+    is never a change, and anything in the key (name, reason, dates, exemption) always is."""
+    policy = Policy(exempt_tag=parse_policy({"ExemptTag": "BreakGlass"}).exempt_tag, grace_period_days=7)
+    build = FACTS[reason]
+    first = decide(build(NOW - timedelta(days=3), (MfaKind.VIRTUAL,)), policy, NOW)
+    drifted = decide(build(LastUse.NEVER, (MfaKind.REPORTED,)), policy, NOW)
+    assert first.reason is drifted.reason is reason
+    assert first.annotation.startswith(first.key) and drifted.annotation.startswith(drifted.key)
+    user = UserId("AIDABOB")
+    assert plan_writes([(user, drifted)], {user: held(first, 1)}, NOW, refresh_days=7).writes == []
+    other = decide(
+        build(LastUse.NEVER, (MfaKind.VIRTUAL,))._replace(user=UserRef(user, UserName("bobby"))), policy, NOW
+    )
+    assert [
+        w.why for w in plan_writes([(user, other)], {user: held(first, 1)}, NOW, refresh_days=7).writes
+    ] == ["changed"]
 
 
 def test_a_result_just_younger_than_refresh_days_is_not_rewritten() -> None:

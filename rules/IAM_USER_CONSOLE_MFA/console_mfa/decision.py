@@ -43,7 +43,8 @@ def decide(facts: UserFacts, policy: Policy, now: datetime) -> Verdict:
         return Verdict(Compliance.NOT_APPLICABLE, Reason.NO_PASSWORD, f"{name}: no console password")
 
     if facts.mfa_kinds:
-        return Verdict(Compliance.COMPLIANT, Reason.MFA, f"{name}: console password with {_devices(facts)}")
+        key = f"{name}: console password with "  # then the devices, as the data source knows them
+        return Verdict(Compliance.COMPLIANT, Reason.MFA, key + _devices(facts), key)
 
     exemption = _exemption(facts, policy)
     if exemption:
@@ -62,12 +63,12 @@ def decide(facts: UserFacts, policy: Policy, now: datetime) -> Verdict:
             f"{name}: console password set {password_set} without MFA; grace period ends on {_day(grace_ends)}",
         )
 
+    key = f"{name}: console password without MFA (password set {password_set}"  # then the last use
     return Verdict(
         Compliance.NON_COMPLIANT,
         Reason.NO_MFA,
-        f"{name}: console password without MFA (password set {password_set}"
-        f"{_last_use(facts.password_last_used)}). "
-        "Enable an MFA device or remove the console password.",
+        f"{key}{_last_use(facts.password_last_used)}). Enable an MFA device or remove the console password.",
+        key,
     )
 
 

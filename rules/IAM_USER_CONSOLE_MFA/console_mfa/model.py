@@ -92,6 +92,17 @@ class UserFacts(NamedTuple):
 
 
 class Verdict(NamedTuple):
+    """A decision. ``key`` is what a write depends on: the beginning of ``annotation`` that the
+    decision renders from the compliance, the reason and the facts that matter (not the "last
+    used" date, nor how a data source describes MFA devices, which follow it). Config keeps only
+    the annotation, so console_mfa.writes compares a recorded annotation's beginning with the
+    key; an empty key means the whole annotation."""
+
     compliance: Compliance
     reason: Reason
     annotation: str
+    key: str = ""
+
+    @property
+    def comparison_key(self) -> str:
+        return self.key or self.annotation

@@ -2,8 +2,10 @@
 
 AWS Config bills every recorded evaluation (README, "Cost and scale"). A sweep that wrote
 every user would pay N evaluations for an account where nothing changed; this plan writes:
-- users new to Config, or whose verdict changed (compliance type, or annotation beyond the
-  drifting "last used" date and the data source's way of describing MFA devices);
+- users new to Config, or whose verdict changed: another compliance type, or a recorded
+  annotation that does not begin with the verdict's comparison key (model.Verdict: the
+  decision renders the key, so the "last used" date and the data source's way of describing
+  MFA devices, which follow it, never count as a change, and no text is parsed here);
 - users whose last recorded result is RefreshDays old or older (age >= RefreshDays: a lost
   or wrong write heals by itself, and audit evidence stays recent);
 - users Config still holds as COMPLIANT or NON_COMPLIANT who no longer exist: NOT_APPLICABLE.
@@ -11,18 +13,12 @@ every user would pay N evaluations for an account where nothing changed; this pl
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from .model import Compliance, UserId, Verdict
 
-# Parts of an annotation that change while the verdict and its reason do not: the "last used"
-# date (decision._last_use), and how the MFA devices are described, which depends on the data
-# source (the credential report says only "MFA active"; live reads list the devices).
-_LAST_USE = re.compile(r", (last used \d{4}-\d{2}-\d{2}|never used)")
-_MFA_DETAIL = re.compile(r"console password with .*")
 DELETED = "the user no longer exists"
 
 
@@ -52,10 +48,6 @@ class WritePlan(NamedTuple):
         return {**counted, "unchanged": self.unchanged}
 
 
-def stable(annotation: str) -> str:
-    return _MFA_DETAIL.sub("console password with MFA", _LAST_USE.sub("", annotation))
-
-
 def plan_writes(
     verdicts: Iterable[tuple[UserId, Verdict]],
     recorded: Mapping[UserId, Recorded],
@@ -72,7 +64,9 @@ def plan_writes(
         held = recorded.get(user_id)
         if held is None:
             why = "new"
-        elif held.compliance is not verdict.compliance or stable(held.annotation) != stable(verdict.annotation):
+        elif held.compliance is not verdict.compliance or not held.annotation.startswith(
+            verdict.comparison_key
+        ):
             why = "changed"
         elif now - held.recorded >= timedelta(days=refresh_days):
             why = "refresh"
