@@ -15,7 +15,7 @@ from time import monotonic
 from typing import Any
 
 import boto3
-from console_mfa.aws import WRITE_BUDGET, configured_session, counted_calls, translated
+from console_mfa.aws import WriteBudget, budgeted, configured_session, counted_calls, translated
 from console_mfa.changes import ChangeStore, claim_all
 from console_mfa.config_event import (
     CHANGE,
@@ -54,6 +54,7 @@ class IAM_USER_CONSOLE_MFA(ConfigRule):  # noqa: N801 - the class name rdk expec
         now: datetime | None = None,
         store: ChangeStore | None = None,
         calls: dict[str, int] | None = None,
+        budget: WriteBudget | None = None,
     ) -> None:
         super().__init__()
         self.deadline = deadline
@@ -61,6 +62,7 @@ class IAM_USER_CONSOLE_MFA(ConfigRule):  # noqa: N801 - the class name rdk expec
         self.store = store  # the near-real-time change store, None without it
         self.calls = calls if calls is not None else {}  # this invocation's AWS calls, for the sweep's log
         self.started = monotonic()
+        self.budget = budget or WriteBudget(deadline.remaining_ms)  # checked by lambda_handler's hook
 
     def evaluate_parameters(self, rule_parameters: dict[str, Any]) -> Policy:
         return parse_policy(rule_parameters)
@@ -145,7 +147,7 @@ class IAM_USER_CONSOLE_MFA(ConfigRule):  # noqa: N801 - the class name rdk expec
         )
         if valid_rule_parameters.security_hub_findings:
             _publish_findings(event, client_factory, assessments, now, sweep=True, keep=elsewhere)
-        WRITE_BUDGET.expect(self.deadline.remaining_ms, len(plan.writes))
+        self.budget.expect(len(plan.writes))
         return [_evaluation(w.user_id, w.compliance, w.annotation) for w in plan.writes]
 
     def _now(self) -> datetime:
@@ -271,9 +273,9 @@ def lambda_handler(event: dict, context: Any) -> list[dict]:
     if message_type != SCHEDULED and not triage(json.loads(event["invokingEvent"]), store, now):
         return []
     remaining = getattr(context, "get_remaining_time_in_millis", None)
-    WRITE_BUDGET.expect(remaining, 1)  # a change evaluation: one batch
-    with counted_calls(configured_session()) as calls:
-        rule = IAM_USER_CONSOLE_MFA(Deadline(remaining), store=store, calls=calls)
+    session = configured_session()
+    with counted_calls(session) as calls, budgeted(session, WriteBudget(remaining)) as budget:
+        rule = IAM_USER_CONSOLE_MFA(Deadline(remaining), store=store, calls=calls, budget=budget)
         if message_type == OVERSIZED:
             event = inflated(event, rule)
         result = Evaluator(rule, APPLICABLE_RESOURCES).handle(event, context)

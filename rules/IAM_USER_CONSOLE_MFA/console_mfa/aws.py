@@ -19,13 +19,14 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from .errors import AwsCallFailed, InvalidEvent, OutOfTime, RuleError
+from .pool import MAX_WORKERS
 
 LOG = logging.getLogger(__name__)
 
 # IAM's rate limits are undocumented and cannot be raised: botocore's adaptive mode is the
 # standard mode (exponential backoff with jitter, retry quota) plus a client-side token bucket
 # that slows every thread sharing the client once IAM throttles (console_mfa.pool).
-RETRY_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 8})
+RETRY_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 8}, max_pool_connections=MAX_WORKERS)
 _MARK = "console_mfa_configured"
 
 
@@ -44,7 +45,6 @@ def configured_session() -> boto3.Session:
         core.register("needs-retry.config-service.PutEvaluations", _retry_failed_evaluations_once)  # type: ignore[arg-type]
         core.register("after-call.config-service.PutEvaluations", _raise_on_failed_evaluations)  # type: ignore[arg-type]
         core.register("after-call.config-service.GetResourceConfigHistory", _check_config_history)  # type: ignore[arg-type]
-        core.register("before-parameter-build.config-service.PutEvaluations", WRITE_BUDGET.before_batch)  # type: ignore[arg-type]
         session = boto3.Session(botocore_session=core)
         setattr(session, _MARK, True)
         boto3.DEFAULT_SESSION = session
@@ -116,18 +116,19 @@ class WriteBudget:
 
     rdklib writes in batches of 100; a Lambda killed between two batches leaves a partly
     written sweep. Checking before each batch, with a reserve sized to every batch left,
-    means the first batch is only sent when all of them fit (README, "Failures").
+    means the first batch is only sent when all of them fit (README, "Failures"). One per
+    invocation, owned by the handler (``budgeted``): no budget outlives its invocation.
     """
 
     PER_BATCH_MS = 2_000  # one PutEvaluations with retries to spare (usually ~0.1 s)
 
-    def __init__(self) -> None:
-        self.remaining_ms: Callable[[], int] | None = None
-        self.pending = 0
+    def __init__(self, remaining_ms: Callable[[], int] | None, evaluations: int = 1) -> None:
+        self.remaining_ms = remaining_ms
+        self.pending = evaluations  # a change evaluation: one batch, until a sweep says more
         self.written = 0
 
-    def expect(self, remaining_ms: Callable[[], int] | None, evaluations: int) -> None:
-        self.remaining_ms, self.pending, self.written = remaining_ms, evaluations, 0
+    def expect(self, evaluations: int) -> None:
+        self.pending, self.written = evaluations, 0
 
     def before_batch(self, params: dict[str, Any], **_: Any) -> None:
         batch = len(params.get("Evaluations") or [])
@@ -143,7 +144,15 @@ class WriteBudget:
         self.written += batch
 
 
-WRITE_BUDGET = WriteBudget()
+@contextmanager
+def budgeted(session: boto3.Session, budget: WriteBudget) -> Iterator[WriteBudget]:
+    """Check ``budget`` before every PutEvaluations batch of the session while the block runs."""
+    event, unique = "before-parameter-build.config-service.PutEvaluations", "console-mfa-write-budget"
+    session.events.register(event, budget.before_batch, unique_id=unique)
+    try:
+        yield budget
+    finally:
+        session.events.unregister(event, unique_id=unique)
 
 
 @contextmanager
