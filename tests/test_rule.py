@@ -387,3 +387,28 @@ def test_each_decision_and_each_sweep_is_one_structured_log_line(
     assert sweep["calls"]["GetLoginProfile"] == 2 and sweep["calls"]["ListUsers"] == 1
     function = STACKS["rule.yaml"]["Resources"]["Function"]["Properties"]
     assert function["LoggingConfig"] == {"LogFormat": "JSON"}
+
+
+def test_a_sweep_whose_batches_cannot_all_be_written_in_time_writes_none(
+    iam: Any, config_api: LocalConfig
+) -> None:
+    """250 evaluations are 3 PutEvaluations batches of 2 s each: 5 s left after the sweep is too little."""
+    for i in range(250):
+        create_user(iam, f"u{i:03}", password=False)
+    swept: list[bool] = []  # the sweep is over once the rule reads Config's results
+
+    configured_session().events.register(
+        "provide-client-params.config-service.GetComplianceDetailsByConfigRule", lambda **_: swept.append(True)
+    )
+
+    class Context:
+        def get_remaining_time_in_millis(self) -> int:
+            return 5_000 if swept else 600_000
+
+    with pytest.raises(
+        OutOfTime, match=r"PutEvaluations stopped with 5000 ms left for 3 batch\(es\): 0 evaluation"
+    ):
+        lambda_handler(
+            scheduled_event({"AssumeRoleMode": "False", "DataSource": "live"}, REAL_TOKEN), Context()
+        )
+    assert "PutEvaluations" not in config_api.requests

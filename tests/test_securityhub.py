@@ -235,3 +235,39 @@ def test_the_readmes_finding_is_the_builders() -> None:
     facts = UserFacts(user, datetime(2026, 1, 2, tzinfo=UTC), (), datetime(2026, 11, 21, tzinfo=UTC))
     bob = Assessment(user, facts, decide(facts, parse_policy({}), now), "arn:aws:iam::123456789012:user/bob")
     assert shown == open_finding(bob, CONTEXT, now)
+
+
+def test_a_change_evaluation_resolves_only_its_own_users_finding(iam: Any, config_api: LocalConfig) -> None:
+    from iam_console_mfa.config_events import change_event, user_configuration_item
+
+    hub = configured_session().client("securityhub")
+    hub.enable_security_hub()
+    alice, bob = create_user(iam, "alice"), create_user(iam, "bob")
+    lambda_handler(scheduled_event(PARAMETERS, REAL_TOKEN), None)
+    assert set(active(hub)) == {"alice", "bob"}
+    enable_mfa(iam, alice, Mfa.VIRTUAL)
+    lambda_handler(change_event(user_configuration_item(alice), PARAMETERS, REAL_TOKEN), None)
+    assert set(active(hub)) == {"bob"} and set(by_state(hub, "ARCHIVED")) == {"alice"}
+    assert bob["UserName"] in active(hub)
+
+
+def test_findings_go_out_at_most_100_a_call(account: None) -> None:
+    from console_mfa.securityhub import BATCH
+
+    sent: list[int] = []
+
+    def answer(params: dict[str, Any], **_: Any) -> Any:
+        from botocore.awsrequest import AWSResponse
+
+        count = len(json.loads(params["body"])["Findings"])
+        sent.append(count)
+        return AWSResponse(params["url"], 200, {}, None), {
+            "FailedCount": 0,
+            "SuccessCount": count,
+            "FailedFindings": [],
+        }
+
+    configured_session().events.register_first("before-call.securityhub.BatchImportFindings", answer)
+    findings = [open_finding(assessment(f"u{i}"), CONTEXT, NOW) | {"Id": f"f{i}"} for i in range(101)]
+    import_findings(configured_session().client("securityhub"), findings)
+    assert BATCH <= 100 and sent == [100, 1]  # the API's limit: 100 findings a call

@@ -242,3 +242,14 @@ def test_iam_events_are_read_in_the_partitions_iam_region() -> None:
     assert iam_event_region("us-east-1") == "us-east-1"
     assert iam_event_region("us-gov-east-1") == "us-gov-west-1"
     assert iam_event_region("cn-northwest-1") == "cn-north-1"
+
+
+def test_an_event_stamped_minutes_before_the_report_is_still_read_live(iam: Any, trail: TrailEvents) -> None:
+    """CloudTrail's clock and the report's may differ: a change stamped up to 5 minutes before
+    GeneratedTime may be missing from the report, so it is read live too."""
+    create_user(iam, "bob", mfa=Mfa.VIRTUAL)
+    device = serial(iam, "bob")
+    generated = freeze_report(iam)
+    iam.deactivate_mfa_device(UserName="bob", SerialNumber=device)
+    trail.record("DeactivateMFADevice", "bob", generated - timedelta(minutes=3), serialNumber=device)
+    assert verdicts(REPORT) == {"bob": "NON_COMPLIANT"}

@@ -224,3 +224,35 @@ def test_refresh_days_are_whole_days_from_1_to_90(value: str) -> None:
         parse_policy({"RefreshDays": value})
     assert parse_policy({"RefreshDays": "90"}).refresh_days == 90
     assert parse_policy({}).refresh_days == 7
+
+
+@pytest.mark.parametrize(("refresh_days", "rewritten"), [("1", 3), ("7", 0)])
+def test_the_lambda_uses_the_rules_refresh_days(
+    iam: Any, config_api: LocalConfig, refresh_days: str, rewritten: int
+) -> None:
+    """Results recorded 2 days ago: due with RefreshDays=1, not with 7 (not only the parser's value)."""
+    for name in ("a", "b", "c"):
+        create_user(iam, name, mfa=Mfa.VIRTUAL)
+    lambda_handler(scheduled_event({**PARAMETERS, "RefreshDays": refresh_days}, REAL_TOKEN), None)
+    config_api.age(days=2)
+    before = len(config_api.evaluations)
+    lambda_handler(scheduled_event({**PARAMETERS, "RefreshDays": refresh_days}, REAL_TOKEN), None)
+    assert len(config_api.evaluations) - before == rewritten
+
+
+def test_results_of_other_resource_types_are_not_this_rules(config_api: LocalConfig) -> None:
+    from console_mfa.recorded import recorded_results
+
+    config_api.results["AIDAUSER"] = {
+        "ComplianceResourceType": "AWS::IAM::User",
+        "ComplianceResourceId": "AIDAUSER",
+        "ComplianceType": "COMPLIANT",
+    }
+    config_api.results["AROAROLE"] = {
+        "ComplianceResourceType": "AWS::IAM::Role",
+        "ComplianceResourceId": "AROAROLE",
+        "ComplianceType": "COMPLIANT",
+    }
+    config_api.recorded_at.update({"AIDAUSER": NOW, "AROAROLE": NOW})
+    config = configured_session().client("config")
+    assert set(recorded_results(config, "IAM_USER_CONSOLE_MFA")) == {"AIDAUSER"}
