@@ -22,6 +22,7 @@ from console_mfa.findings import (
     plan_findings,
 )
 from console_mfa.model import (
+    Assessment,
     Compliance,
     LastUse,
     MfaKind,
@@ -33,7 +34,6 @@ from console_mfa.model import (
     Verdict,
 )
 from console_mfa.securityhub import FindingsRejected, import_findings
-from console_mfa.sweep import Assessment
 from IAM_USER_CONSOLE_MFA import lambda_handler
 
 from iam_console_mfa.config_events import scheduled_event

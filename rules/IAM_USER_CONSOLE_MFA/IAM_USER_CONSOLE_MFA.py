@@ -29,9 +29,9 @@ from console_mfa.config_event import (
 from console_mfa.decision import decide
 from console_mfa.errors import InvalidEvent, RuleError, UserGone
 from console_mfa.live import LiveIam
-from console_mfa.model import RESOURCE_TYPE, Compliance, UserId, user_key
+from console_mfa.model import RESOURCE_TYPE, Assessment, Compliance, UserId, user_key
 from console_mfa.policy import Policy, parse_policy
-from console_mfa.sweep import NO_DEADLINE, Assessment, Deadline, sweep
+from console_mfa.sweep import NO_DEADLINE, Deadline, sweep
 from rdklib import ConfigRule, Evaluation, Evaluator
 
 APPLICABLE_RESOURCES = [RESOURCE_TYPE]

@@ -9,9 +9,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from console_mfa.model import Compliance, Reason
+from console_mfa.model import Assessment, Compliance, Reason
 from console_mfa.risk import risk as engine_risk
-from console_mfa.sweep import Assessment
 from rich.console import Console
 from rich.table import Table
 

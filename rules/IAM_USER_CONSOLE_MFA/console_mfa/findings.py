@@ -18,9 +18,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from .model import Compliance, UserId
+from .model import Assessment, Compliance, UserId
 from .risk import Risk, risk
-from .sweep import Assessment
 
 TYPES = ["Software and Configuration Checks/Industry and Regulatory Standards/CIS AWS Foundations Benchmark"]
 # IAM.5 in Security Hub; "ensure MFA is enabled for all IAM users that have a console

@@ -106,3 +106,13 @@ class Verdict(NamedTuple):
     @property
     def comparison_key(self) -> str:
         return self.key or self.annotation
+
+
+class Assessment(NamedTuple):
+    """One user's facts and verdict: what a sweep returns and the outputs (findings, reports) read."""
+
+    user: UserRef
+    facts: UserFacts
+    verdict: Verdict
+    arn: str = ""  # the user's ARN (with its path), for Security Hub findings
+    source: str = "live"  # where the facts came from: live, credential-report (the decision log says)

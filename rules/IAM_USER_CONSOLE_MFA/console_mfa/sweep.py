@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from .decision import decide
 from .errors import OutOfTime, UserGone
 from .live import ListedUser, LiveIam
-from .model import MfaKind, UserFacts, UserRef, Verdict, user_key
+from .model import Assessment, MfaKind, UserFacts, user_key
 from .policy import DataSource, Policy
 from .pool import DEFAULT_WORKERS, ordered
 
@@ -38,14 +38,6 @@ LOG = logging.getLogger(__name__)
 # 10 users; up to 20, live keeps a tiny account clear of the report's generation wait.
 LIVE_MAX_USERS = 20
 REPORT_BUDGET_SECONDS = 90.0
-
-
-class Assessment(NamedTuple):
-    user: UserRef
-    facts: UserFacts
-    verdict: Verdict
-    arn: str = ""  # the user's ARN (with its path), for Security Hub findings
-    source: str = "live"  # where the facts came from: live, credential-report (the decision log says)
 
 
 @dataclass(frozen=True)
