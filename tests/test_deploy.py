@@ -149,7 +149,7 @@ def test_rdk_create_rule_template_reads_parameters_json(tmp_path: Path) -> None:
     resources = json.loads(out.read_text())["Resources"]
     (rule,) = [r for r in resources.values() if r["Type"] == "AWS::Config::ConfigRule"]
     assert rule["Properties"]["Scope"]["ComplianceResourceTypes"] == ["AWS::IAM::User"]
-    # the remediation is a second Lambda the RDK does not deploy (README, "With the RDK")
+    # the remediation is a second Lambda the RDK does not deploy (docs/deploy.md, "With the RDK")
     assert not [r for r in resources.values() if r["Type"] == "AWS::Config::RemediationConfiguration"]
 
 

@@ -215,7 +215,12 @@ def test_policy_doctor_grants_exactly_what_doctor_calls(account: None, monkeypat
     assert made == set(CALL_ACTIONS)
     assert cli.main(["policy", "--doctor"]) == 0
     (statement,) = json.loads(capsys.readouterr().out)["Statement"]
-    assert set(statement["Action"]) == set(CALL_ACTIONS.values()) | {"config:GetComplianceDetailsByConfigRule"}
+    from iam_console_mfa.organization_report import ACTIONS
+
+    assert set(statement["Action"]) == set(CALL_ACTIONS.values()) | {
+        "config:GetComplianceDetailsByConfigRule",
+        *ACTIONS,
+    }
 
 
 def test_organization_lists_every_member_accounts_stack_instance(account: None, monkeypatch, capsys) -> None:

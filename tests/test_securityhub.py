@@ -221,14 +221,14 @@ def test_publisher_off_makes_no_security_hub_call(iam: Any, config_api: LocalCon
     assert call_log.operations("securityhub") == []
 
 
-def test_the_readmes_finding_is_the_builders() -> None:
-    """README, Security Hub: bob, password set 2026-01-02, last used 2026-11-21, built at 06:00."""
+def test_the_documented_finding_is_the_builders() -> None:
+    """docs/deploy.md, Security Hub: bob, password set 2026-01-02, last used 2026-11-21, built at 06:00."""
     from pathlib import Path
 
     from console_mfa.decision import decide
     from console_mfa.policy import parse_policy
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[1] / "docs" / "deploy.md").read_text()
     shown = json.loads(readme.split("```json\n", 1)[1].split("```", 1)[0])
     now = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
     user = UserRef(UserId("AIDAEXAMPLEBOB0000001"), UserName("bob"))

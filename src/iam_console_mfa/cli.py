@@ -33,7 +33,7 @@ class CliError(Exception):
 
 
 EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
-# Each command's exit codes, in its --help (and README, "From your laptop").
+# Each command's exit codes, in its --help (and docs/cli.md).
 EXIT_CODES = {
     "report": "0 no NON_COMPLIANT user, 1 NON_COMPLIANT users found (CI gating), 2 error",
     "doctor": "0 every required check passed, 1 one did not, 2 error before any check",
@@ -117,6 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
         "asff: the Security Hub findings the rule would import (SecurityHubFindings=true)",
     )
     report.add_argument("--output", type=Path, metavar="FILE", help="write there instead of the terminal")
+    report.add_argument(
+        "--organization",
+        action="store_true",
+        help="every member account's results from the organization aggregator (<RuleName>-organization), "
+        "and accounts whose stack instance is missing or failed; run in the management account",
+    )
 
     enforce = commands.add_parser("enforce", parents=[aws, rule], help="remove console passwords without MFA")
     enforce.add_argument("--apply", action="store_true", help="act (default: dry run, nothing changes)")
@@ -201,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     needs.add_argument(
         "--doctor",
         action="store_true",
-        help="what `doctor` (and --organization) and `report --rule-name` need instead",
+        help="what `doctor` (--organization too) and `report --rule-name` or `--organization` need instead",
     )
     policy.add_argument(
         "--settings", type=Path, default=None, metavar="FILE", help="with --deploy; default: rdk-config.json"
@@ -374,6 +380,8 @@ def check_output(path: Path | None, option: str = "--output") -> None:
 
 def cmd_report(args: argparse.Namespace, console: Console) -> int:
     check_output(args.output)
+    if args.organization:
+        return organization_report(args, console)
     aws = session(args)
     policy, _, values = rule_policy(args, aws)
     assessments = run_sweep(args, aws, policy)
@@ -413,6 +421,58 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
             sys.stdout.write(text)
     flagged = any(a.verdict.compliance.value == "NON_COMPLIANT" for a in assessments)
     return EXIT_NON_COMPLIANT if flagged else EXIT_OK
+
+
+def organization_report(args: argparse.Namespace, console: Console) -> int:
+    from rich.table import Table
+
+    from . import organization_report as org
+
+    chosen = load_settings(args.settings)
+    rule_name = args.rule_name or chosen["ruleName"]
+    args.region = args.region or chosen["region"]
+    aws = session(args)
+    found = org.results(aws.client("config"), f"{rule_name}-organization", rule_name)
+    stack_set = "iam-console-mfa-accounts"  # organization.yaml's StackSetName default
+    instances = org.stack_instances(aws.client("cloudformation"), stack_set, chosen["organization"]["callAs"])
+    rows = org.summarize(found, instances)
+    if args.format == "json":
+        text = org.as_json(rows, found)
+    elif args.format == "csv":
+        text = org.as_csv(found)
+    elif args.format == "table":
+        buffer = io.StringIO()
+        target = Console(file=buffer, width=200) if args.output else console
+        table = Table(title=f"{rule_name} across the organization")
+        for column in (
+            "Account",
+            "Region",
+            "NON_COMPLIANT",
+            "COMPLIANT",
+            "NOT_APPLICABLE",
+            "Last evaluated",
+            "Stack",
+        ):
+            table.add_column(column)
+        for r in rows:
+            last = f"{r.last_evaluated:%Y-%m-%d %H:%M}" if r.last_evaluated else "never"
+            counts = (str(r.non_compliant), str(r.compliant), str(r.not_applicable))
+            table.add_row(r.account, r.region or "-", *counts, last, r.stack_instance)
+        target.print(table)
+        for result in found:
+            if result.compliance == "NON_COMPLIANT":
+                target.print(
+                    f"{result.account} {result.user_id}: {result.annotation}", markup=False, highlight=False
+                )
+        text = buffer.getvalue()
+    else:
+        raise CliError("--organization: --format table, json or csv")
+    if args.output:
+        args.output.write_text(text)
+        sys.stderr.write(f"wrote {output.count(len(rows), 'account')} to {args.output}\n")
+    else:
+        sys.stdout.write(text)
+    return EXIT_NON_COMPLIANT if any(r.non_compliant for r in rows) else EXIT_OK
 
 
 def table_text(assessments: list[Any], now: datetime) -> str:
@@ -680,9 +740,12 @@ def cmd_policy(args: argparse.Namespace, console: Console) -> int:
         policy = managed_policies(deploy_policy(load_settings(args.settings)))
     elif args.doctor:
         from .doctor import CALL_ACTIONS
+        from .organization_report import ACTIONS as ORGANIZATION_REPORT
 
-        # report --rule-name also reads the rule's stored results.
-        actions = sorted({*CALL_ACTIONS.values(), "config:GetComplianceDetailsByConfigRule"})
+        # report --rule-name also reads the rule's stored results; report --organization the aggregator's.
+        actions = sorted(
+            {*CALL_ACTIONS.values(), "config:GetComplianceDetailsByConfigRule", *ORGANIZATION_REPORT}
+        )
         policy = {
             "Version": "2012-10-17",
             "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}],

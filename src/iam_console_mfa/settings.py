@@ -82,7 +82,7 @@ def parameters_json(settings: dict[str, Any]) -> dict[str, Any]:
     """The RDK rule definition for these settings.
 
     The remediation is not part of it: it runs as a second Lambda that ``rdk deploy`` does not
-    create. With the RDK, deploy cloudformation/rule.yaml's remediation (README, "With the RDK").
+    create. With the RDK, deploy cloudformation/rule.yaml's remediation (docs/deploy.md, "With the RDK").
     """
     rule_name = settings["ruleName"]
     rule_parameters = non_empty(settings["ruleParameters"])

@@ -1,0 +1,146 @@
+"""``iam-console-mfa report --organization``: every member account's results, from the
+organization aggregator that organization.yaml creates (``<RuleName>-organization``).
+
+Read in the management (or delegated administrator) account: the aggregator's per-account
+compliance (DescribeAggregateComplianceByConfigRules), every result per account and region
+(GetAggregateComplianceDetailsByConfigRule, 100 a page), and the StackSet's instances
+(ListStackInstances), so that an account whose stack is missing or failed is listed too: it
+has no results, and no results is not "compliant".
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from console_mfa.aws import translated
+from console_mfa.model import Compliance
+
+# What report --organization calls (`iam-console-mfa policy --doctor` includes them; a test
+# derives them from the calls made).
+ACTIONS = (
+    "cloudformation:ListStackInstances",
+    "config:DescribeAggregateComplianceByConfigRules",
+    "config:GetAggregateComplianceDetailsByConfigRule",
+)
+
+
+class Result(NamedTuple):
+    account: str
+    region: str
+    user_id: str
+    compliance: str
+    annotation: str
+    recorded: datetime | None
+
+
+class AccountSummary(NamedTuple):
+    account: str
+    region: str
+    non_compliant: int
+    compliant: int
+    not_applicable: int
+    last_evaluated: datetime | None
+    stack_instance: str  # the StackSet instance's status; "none" when there is no instance
+
+
+def _pages(config: Any, operation: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    """Every page (botocore's paginator follows NextToken); errors name the operation."""
+    with translated("".join(w.title() for w in operation.split("_"))):
+        yield from config.get_paginator(operation).paginate(**kwargs)
+
+
+def results(config: Any, aggregator: str, rule_name: str) -> list[Result]:
+    """Every result of the rule in every account and region the aggregator holds."""
+    places = set()
+    for page in _pages(
+        config,
+        "describe_aggregate_compliance_by_config_rules",
+        ConfigurationAggregatorName=aggregator,
+        Filters={"ConfigRuleName": rule_name},
+    ):
+        for rule in page.get("AggregateComplianceByConfigRules", []):
+            places.add((rule["AccountId"], rule["AwsRegion"]))
+    found = []
+    for account, region in sorted(places):
+        for page in _pages(
+            config,
+            "get_aggregate_compliance_details_by_config_rule",
+            ConfigurationAggregatorName=aggregator,
+            ConfigRuleName=rule_name,
+            AccountId=account,
+            AwsRegion=region,
+            PaginationConfig={"PageSize": 100},  # the API's maximum
+        ):
+            for result in page.get("AggregateEvaluationResults", []):
+                qualifier = result["EvaluationResultIdentifier"]["EvaluationResultQualifier"]
+                found.append(
+                    Result(
+                        account,
+                        region,
+                        qualifier["ResourceId"],
+                        result["ComplianceType"],
+                        result.get("Annotation", ""),
+                        result.get("ResultRecordedTime"),
+                    )
+                )
+    return found
+
+
+def stack_instances(cloudformation: Any, stack_set: str, call_as: str) -> dict[str, str]:
+    """Account -> its stack instance's status, for every instance of the StackSet."""
+    statuses: dict[str, str] = {}
+    with translated("ListStackInstances"):
+        pages = cloudformation.get_paginator("list_stack_instances").paginate(
+            StackSetName=stack_set, CallAs=call_as
+        )
+        for page in pages:
+            for instance in page["Summaries"]:
+                detailed = instance.get("StackInstanceStatus", {}).get("DetailedStatus")
+                statuses[instance["Account"]] = detailed or instance.get("Status", "UNKNOWN")
+    return statuses
+
+
+def summarize(found: list[Result], instances: dict[str, str]) -> list[AccountSummary]:
+    """One row per account with results or a stack instance (pure)."""
+    by_place: dict[tuple[str, str], list[Result]] = {}
+    for result in found:
+        by_place.setdefault((result.account, result.region), []).append(result)
+    rows = []
+    for (account, region), held in sorted(by_place.items()):
+        counted = {c: sum(r.compliance == c.value for r in held) for c in Compliance}
+        times = [r.recorded for r in held if r.recorded is not None]
+        rows.append(
+            AccountSummary(
+                account,
+                region,
+                counted[Compliance.NON_COMPLIANT],
+                counted[Compliance.COMPLIANT],
+                counted[Compliance.NOT_APPLICABLE],
+                max(times) if times else None,
+                instances.get(account, "none"),
+            )
+        )
+    for account in sorted(set(instances) - {r.account for r in rows}):  # deployed, but no results
+        rows.append(AccountSummary(account, "", 0, 0, 0, None, instances[account]))
+    return rows
+
+
+def as_json(rows: list[AccountSummary], found: list[Result]) -> str:
+    flagged = [r._asdict() for r in found if r.compliance == Compliance.NON_COMPLIANT.value]
+    return (
+        json.dumps({"accounts": [r._asdict() for r in rows], "non_compliant": flagged}, indent=2, default=str)
+        + "\n"
+    )
+
+
+def as_csv(found: list[Result]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(Result._fields)
+    writer.writerows(found)
+    return buffer.getvalue()
