@@ -29,8 +29,8 @@ from console_mfa.reevaluate import handler as trigger
 from IAM_USER_CONSOLE_MFA import lambda_handler
 from moto import mock_aws
 
-from iam_console_mfa.config_events import scheduled_event
 from iam_console_mfa.demo.account import Mfa, create_user
+from iam_console_mfa.event_builders import scheduled_event
 from iam_console_mfa.local_config import LocalConfig
 from tests.config_double import Behaviour, ConfigDouble, create_changes_table, iam_event, sqs_batch
 from tests.support import REAL_TOKEN, report_row, stub_report

@@ -66,7 +66,7 @@ def main() -> None:
     from console_mfa.aws import configured_session
     from IAM_USER_CONSOLE_MFA import lambda_handler
 
-    from iam_console_mfa.config_events import scheduled_event
+    from iam_console_mfa.event_builders import scheduled_event
     from iam_console_mfa.local_config import LocalConfig
 
     session = configured_session()

@@ -26,7 +26,7 @@ from typing import Any
 import boto3
 from botocore.awsrequest import AWSResponse
 
-from iam_console_mfa.config_events import change_event, scheduled_event, timestamp, user_configuration_item
+from iam_console_mfa.event_builders import change_event, scheduled_event, timestamp, user_configuration_item
 from tests.stacks import STACKS
 
 RULE_NAME = "IAM_USER_CONSOLE_MFA"

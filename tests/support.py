@@ -1,7 +1,7 @@
 """Test support: AWS call logs and errors injected at the botocore level.
 
 Config's API is answered by ``iam_console_mfa.local_config.LocalConfig`` (moto lacks it); the
-Config events come from ``iam_console_mfa.config_events`` (what `evaluate --user` and the demo send).
+Config events come from ``iam_console_mfa.event_builders`` (what `evaluate --user` and the demo send).
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from botocore.awsrequest import AWSResponse
 from botocore.stub import Stubber
 from console_mfa.aws import configured_session
 from console_mfa.live import LiveIam
-from console_mfa.policy import Policy
+from console_mfa.policy import RuleParameters
 from console_mfa.sweep import sweep
 from moto.core.botocore_stubber import MockRawResponse
 
-from iam_console_mfa.config_events import (
+from iam_console_mfa.event_builders import (
     ACCOUNT_ID,
     DEFAULT_PARAMETERS,
     TEST_MODE_TOKEN,
@@ -324,7 +324,7 @@ def stub_report(session: boto3.Session, rows: list[str]) -> None:
     )
 
 
-def verdicts_by_name(policy: Policy) -> dict[str, str]:
+def verdicts_by_name(policy: RuleParameters) -> dict[str, str]:
     """Sweep with a new client, so that hooks registered by the test apply to it."""
     iam = configured_session().client("iam")
     now = datetime.now(UTC)

@@ -9,20 +9,20 @@ from typing import Any, ClassVar
 import boto3
 import pytest
 from console_mfa.aws import FailedEvaluations, configured_session
-from console_mfa.policy import DataSource, Policy
+from console_mfa.policy import DataSource, RuleParameters
 from IAM_USER_CONSOLE_MFA import lambda_handler
 
-from iam_console_mfa.config_events import scheduled_event
 from iam_console_mfa.demo.account import Mfa, create_user
+from iam_console_mfa.event_builders import scheduled_event
 from tests.support import REAL_TOKEN, JsonEndpoint, Throttler, serving, verdicts_by_name
 
 
 @pytest.mark.parametrize("source", ["live", "credential-report"])
 def test_throttling_on_30_percent_of_calls_gives_the_same_verdicts(iam: Any, source: str) -> None:
     users = [create_user(iam, f"u{i}", **({"mfa": Mfa.VIRTUAL} if i % 3 else {})) for i in range(30)]
-    calm = verdicts_by_name(Policy(data_source=DataSource(source)))
+    calm = verdicts_by_name(RuleParameters(data_source=DataSource(source)))
     throttler = Throttler(configured_session())
-    throttled = verdicts_by_name(Policy(data_source=DataSource(source)))
+    throttled = verdicts_by_name(RuleParameters(data_source=DataSource(source)))
     assert throttled == calm and len(calm) == len(users)
     assert throttler.throttled >= 5 and throttler.throttled >= 0.29 * throttler.attempts
 

@@ -286,7 +286,7 @@ def test_report_says_what_a_sweep_would_write_and_skip(
     from console_mfa.aws import configured_session
     from IAM_USER_CONSOLE_MFA import lambda_handler
 
-    from iam_console_mfa.config_events import scheduled_event
+    from iam_console_mfa.event_builders import scheduled_event
     from tests.support import REAL_TOKEN
 
     for name in ("alice", "bob", "carol"):

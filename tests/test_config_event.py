@@ -10,8 +10,8 @@ import pytest
 from console_mfa.config_event import checked_history_item, user_from_configuration_item
 from console_mfa.errors import InvalidEvent
 
-from iam_console_mfa.config_events import user_configuration_item
 from iam_console_mfa.demo.account import create_user
+from iam_console_mfa.event_builders import user_configuration_item
 
 
 def test_tags_are_read_from_the_configuration_items_list_form(iam: Any) -> None:

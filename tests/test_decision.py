@@ -17,7 +17,7 @@ from console_mfa.model import (
     UserRef,
     mfa_kind,
 )
-from console_mfa.policy import ExemptTag, Policy
+from console_mfa.policy import ExemptTag, RuleParameters
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 SET = datetime(2026, 1, 2, 8, 30, tzinfo=UTC)
@@ -32,7 +32,7 @@ def facts(name: str = "alice", created=SET, serials=(), last_used=LastUse.UNKNOW
 
 
 def test_no_login_profile_is_not_applicable() -> None:
-    verdict = decide(facts(created=None), Policy(), NOW)
+    verdict = decide(facts(created=None), RuleParameters(), NOW)
     assert (verdict.compliance, verdict.reason) == (Compliance.NOT_APPLICABLE, Reason.NO_PASSWORD)
     assert verdict.annotation == "alice: no console password"
 
@@ -50,25 +50,25 @@ def test_no_login_profile_is_not_applicable() -> None:
     ],
 )
 def test_any_mfa_kind_is_compliant(serials: list[str], listed: str) -> None:
-    verdict = decide(facts(serials=serials), Policy(), NOW)
+    verdict = decide(facts(serials=serials), RuleParameters(), NOW)
     assert (verdict.compliance, verdict.reason) == (Compliance.COMPLIANT, Reason.MFA)
     assert verdict.annotation == f"alice: console password with {listed}"
 
 
 def test_mfa_reported_by_credential_report() -> None:
     reported = UserFacts(UserRef(UserId("AIDAEXAMPLE"), UserName("alice")), SET, (MfaKind.REPORTED,))
-    verdict = decide(reported, Policy(), NOW)
+    verdict = decide(reported, RuleParameters(), NOW)
     assert verdict.compliance is Compliance.COMPLIANT
     assert verdict.annotation == "alice: console password with MFA (active per the IAM credential report)"
 
 
 def test_mfa_wins_over_exemption_and_grace() -> None:
-    policy = Policy(exempt_user_names=("alice",), grace_period_days=30)
+    policy = RuleParameters(exempt_user_names=("alice",), grace_period_days=30)
     assert decide(facts(serials=[VIRTUAL]), policy, NOW).reason is Reason.MFA
 
 
 def test_no_mfa_is_non_compliant_with_dates() -> None:
-    verdict = decide(facts(last_used=datetime(2026, 11, 1, tzinfo=UTC)), Policy(), NOW)
+    verdict = decide(facts(last_used=datetime(2026, 11, 1, tzinfo=UTC)), RuleParameters(), NOW)
     assert verdict.compliance is Compliance.NON_COMPLIANT
     assert verdict.annotation == (
         "alice: console password without MFA (password set 2026-01-02, last used 2026-11-01). "
@@ -77,8 +77,8 @@ def test_no_mfa_is_non_compliant_with_dates() -> None:
 
 
 def test_never_used_and_unknown_last_use() -> None:
-    assert "never used" in decide(facts(last_used=LastUse.NEVER), Policy(), NOW).annotation
-    assert "(password set 2026-01-02)" in decide(facts(), Policy(), NOW).annotation
+    assert "never used" in decide(facts(last_used=LastUse.NEVER), RuleParameters(), NOW).annotation
+    assert "(password set 2026-01-02)" in decide(facts(), RuleParameters(), NOW).annotation
 
 
 @pytest.mark.parametrize(
@@ -92,13 +92,16 @@ def test_never_used_and_unknown_last_use() -> None:
     ],
 )
 def test_exempt_by_name_or_glob(patterns: tuple[str, ...], name: str, matched: str) -> None:
-    verdict = decide(facts(name=name), Policy(exempt_user_names=patterns), NOW)
+    verdict = decide(facts(name=name), RuleParameters(exempt_user_names=patterns), NOW)
     assert (verdict.compliance, verdict.reason) == (Compliance.NOT_APPLICABLE, Reason.EXEMPT)
     assert verdict.annotation == f"{name}: console password without MFA, exempt by ExemptUserNames {matched}"
 
 
 def test_glob_does_not_match_partially() -> None:
-    assert decide(facts(name="my-svc-x"), Policy(exempt_user_names=("svc-*",)), NOW).reason is Reason.NO_MFA
+    assert (
+        decide(facts(name="my-svc-x"), RuleParameters(exempt_user_names=("svc-*",)), NOW).reason
+        is Reason.NO_MFA
+    )
 
 
 @pytest.mark.parametrize(
@@ -112,24 +115,24 @@ def test_glob_does_not_match_partially() -> None:
     ],
 )
 def test_exempt_by_tag(tag: ExemptTag, tags: dict[str, str], exempt: bool) -> None:
-    verdict = decide(facts(tags=tags), Policy(exempt_tag=tag), NOW)
+    verdict = decide(facts(tags=tags), RuleParameters(exempt_tag=tag), NOW)
     assert verdict.reason is (Reason.EXEMPT if exempt else Reason.NO_MFA)
     if exempt:
         assert verdict.annotation.endswith(f"exempt by ExemptTag {str(tag)!r}")
 
 
 def test_exemption_comes_before_grace() -> None:
-    verdict = decide(facts(created=NOW), Policy(exempt_user_names=("alice",), grace_period_days=7), NOW)
+    verdict = decide(facts(created=NOW), RuleParameters(exempt_user_names=("alice",), grace_period_days=7), NOW)
     assert verdict.reason is Reason.EXEMPT
 
 
 def test_tags_are_needed_only_for_users_an_exempt_tag_could_spare() -> None:
-    policy = Policy(exempt_tag=ExemptTag("BreakGlass", None))
+    policy = RuleParameters(exempt_tag=ExemptTag("BreakGlass", None))
     assert needs_tags(facts(), policy)
     assert not needs_tags(facts(created=None), policy)
     assert not needs_tags(facts(serials=[VIRTUAL]), policy)
-    assert not needs_tags(facts(), Policy())
-    assert not needs_tags(facts(), Policy(exempt_user_names=("alice",), exempt_tag=policy.exempt_tag))
+    assert not needs_tags(facts(), RuleParameters())
+    assert not needs_tags(facts(), RuleParameters(exempt_user_names=("alice",), exempt_tag=policy.exempt_tag))
     with pytest.raises(MissingTags):  # never guess: missing tags cannot become a verdict
         decide(facts(), policy, NOW)
 
@@ -144,17 +147,17 @@ def test_tags_are_needed_only_for_users_an_exempt_tag_could_spare() -> None:
     ],
 )
 def test_grace_boundaries(age: timedelta, reason: Reason) -> None:
-    verdict = decide(facts(created=NOW - age), Policy(grace_period_days=7), NOW)
+    verdict = decide(facts(created=NOW - age), RuleParameters(grace_period_days=7), NOW)
     assert verdict.reason is reason
 
 
 def test_grace_annotation_and_zero_grace() -> None:
-    verdict = decide(facts(created=NOW - timedelta(days=2)), Policy(grace_period_days=7), NOW)
+    verdict = decide(facts(created=NOW - timedelta(days=2)), RuleParameters(grace_period_days=7), NOW)
     assert verdict.compliance is Compliance.COMPLIANT
     assert verdict.annotation == (
         "alice: console password set 2026-11-21 without MFA; grace period ends on 2026-11-28"
     )
-    assert decide(facts(created=NOW), Policy(grace_period_days=0), NOW).reason is Reason.NO_MFA
+    assert decide(facts(created=NOW), RuleParameters(grace_period_days=0), NOW).reason is Reason.NO_MFA
 
 
 def test_annotations_fit_with_longest_names_and_quotes() -> None:
@@ -162,12 +165,12 @@ def test_annotations_fit_with_longest_names_and_quotes() -> None:
     long_glob = "n" * 63 + "*"
     long_tag = ExemptTag("k" * 128, "v" * 256)
     cases = [
-        decide(facts(name=name, created=None), Policy(), NOW),
-        decide(facts(name=name, serials=[FIDO, HARDWARE, VIRTUAL, VIRTUAL]), Policy(), NOW),
-        decide(facts(name=name), Policy(exempt_user_names=(long_glob,)), NOW),
-        decide(facts(name=name, tags={"k" * 128: "v" * 256}), Policy(exempt_tag=long_tag), NOW),
-        decide(facts(name=name, created=NOW), Policy(grace_period_days=3650), NOW),
-        decide(facts(name=name, last_used=NOW), Policy(), NOW),
+        decide(facts(name=name, created=None), RuleParameters(), NOW),
+        decide(facts(name=name, serials=[FIDO, HARDWARE, VIRTUAL, VIRTUAL]), RuleParameters(), NOW),
+        decide(facts(name=name), RuleParameters(exempt_user_names=(long_glob,)), NOW),
+        decide(facts(name=name, tags={"k" * 128: "v" * 256}), RuleParameters(exempt_tag=long_tag), NOW),
+        decide(facts(name=name, created=NOW), RuleParameters(grace_period_days=3650), NOW),
+        decide(facts(name=name, last_used=NOW), RuleParameters(), NOW),
     ]
     for verdict in cases:
         assert 1 <= len(verdict.annotation) <= ANNOTATION_LIMIT

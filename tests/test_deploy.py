@@ -74,7 +74,7 @@ def test_deploy_creates_every_stack_from_rdk_config(server: dict[str, str]) -> N
     assert {
         "IAM_USER_CONSOLE_MFA.py",
         "console_mfa/decision.py",
-        "console_mfa/report.py",
+        "console_mfa/credential_report.py",
         "rdklib/__init__.py",
     } <= set(names)
     assert not [n for n in names if n.endswith("_test.py")]

@@ -22,8 +22,8 @@ from console_mfa.policy import DataSource, parse_policy
 from console_mfa.reevaluate import handler as trigger
 from IAM_USER_CONSOLE_MFA import lambda_handler
 
-from iam_console_mfa.config_events import change_event, scheduled_event, timestamp, user_configuration_item
 from iam_console_mfa.demo.account import Mfa, create_user
+from iam_console_mfa.event_builders import change_event, scheduled_event, timestamp, user_configuration_item
 from iam_console_mfa.local_config import LocalConfig
 from tests.config_double import Behaviour, ConfigDouble, create_changes_table, iam_event, sqs_batch
 from tests.stacks import STACKS

@@ -7,7 +7,7 @@ import json
 import pytest
 from console_mfa import parameters
 from console_mfa.errors import InvalidRuleParameter
-from console_mfa.policy import DataSource, ExemptTag, Policy, parse_policy
+from console_mfa.policy import DataSource, ExemptTag, RuleParameters, parse_policy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,8 +16,8 @@ from iam_console_mfa.settings import SCHEMA
 
 def test_defaults_and_rdklib_parameters_pass_through() -> None:
     params = {"AssumeRoleMode": "False", "ExecutionRoleName": "x", "ExecutionRoleRegion": "us-east-1"}
-    assert parse_policy(params) == Policy()
-    assert parse_policy({}) == Policy(data_source=DataSource.AUTO)
+    assert parse_policy(params) == RuleParameters()
+    assert parse_policy({}) == RuleParameters(data_source=DataSource.AUTO)
 
 
 def test_all_parameters() -> None:
@@ -29,9 +29,11 @@ def test_all_parameters() -> None:
             "DataSource": "live",
         }
     )
-    assert policy == Policy(("break-glass", "svc-*"), ExemptTag("Exempt", "mfa=later"), 14, DataSource.LIVE)
+    assert policy == RuleParameters(
+        ("break-glass", "svc-*"), ExemptTag("Exempt", "mfa=later"), 14, DataSource.LIVE
+    )
     assert parse_policy({"ExemptTag": "BreakGlass"}).exempt_tag == ExemptTag("BreakGlass", None)
-    assert parse_policy({"ExemptUserNames": "", "ExemptTag": " ", "GracePeriodDays": ""}) == Policy()
+    assert parse_policy({"ExemptUserNames": "", "ExemptTag": " ", "GracePeriodDays": ""}) == RuleParameters()
 
 
 @pytest.mark.parametrize(

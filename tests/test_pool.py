@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from console_mfa.errors import OutOfTime, RuleError
 from console_mfa.live import LiveIam
-from console_mfa.policy import DataSource, Policy
+from console_mfa.policy import DataSource, RuleParameters
 from console_mfa.pool import DEFAULT_WORKERS, ordered, read_workers
 from console_mfa.sweep import Deadline, sweep
 
@@ -64,7 +64,7 @@ def test_concurrent_sweeps_equal_sequential_ones_in_order(iam: Any, source: Data
     from console_mfa.aws import configured_session
 
     seed(iam)
-    policy = Policy(data_source=source)
+    policy = RuleParameters(data_source=source)
     now = datetime.now(UTC)
     trail = configured_session().client("cloudtrail", region_name="us-east-1")  # the report's delta
     one = sweep(LiveIam(iam), policy, now, trail=trail, workers=1)
@@ -80,7 +80,13 @@ def test_one_users_failure_fails_a_concurrent_sweep_loudly(iam: Any) -> None:
     fail_operation(configured_session(), "iam", "ListMFADevices", "AccessDenied", 403)
     client = configured_session().client("iam")
     with pytest.raises(RuleError, match="ListMFADevices for user u01 failed: AccessDenied"):
-        sweep(LiveIam(client), Policy(data_source=DataSource.LIVE), datetime.now(UTC), trail=None, workers=8)
+        sweep(
+            LiveIam(client),
+            RuleParameters(data_source=DataSource.LIVE),
+            datetime.now(UTC),
+            trail=None,
+            workers=8,
+        )
 
 
 def test_the_deadline_stops_a_concurrent_sweep(iam: Any) -> None:
@@ -94,7 +100,7 @@ def test_the_deadline_stops_a_concurrent_sweep(iam: Any) -> None:
     with pytest.raises(OutOfTime, match=r"users inspected live\); nothing was written"):
         sweep(
             LiveIam(iam),
-            Policy(data_source=DataSource.LIVE),
+            RuleParameters(data_source=DataSource.LIVE),
             datetime.now(UTC),
             Deadline(remaining),
             trail=None,

@@ -13,8 +13,8 @@ from console_mfa.aws import configured_session
 from console_mfa.errors import AwsCallFailed, InvalidEvent, InvalidRuleParameter, OutOfTime
 from IAM_USER_CONSOLE_MFA import RuleInvocationFailed, lambda_handler
 
-from iam_console_mfa.config_events import change_event, scheduled_event, user_configuration_item
 from iam_console_mfa.demo.account import Mfa, create_user
+from iam_console_mfa.event_builders import change_event, scheduled_event, user_configuration_item
 from iam_console_mfa.local_config import LocalConfig
 from tests.stacks import STACKS
 from tests.support import REAL_TOKEN, CallLog, fail_operation, oversized_event

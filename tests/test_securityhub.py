@@ -36,8 +36,8 @@ from console_mfa.model import (
 from console_mfa.securityhub import FindingsRejected, import_findings
 from IAM_USER_CONSOLE_MFA import lambda_handler
 
-from iam_console_mfa.config_events import scheduled_event
 from iam_console_mfa.demo.account import Mfa, create_user, enable_mfa
+from iam_console_mfa.event_builders import scheduled_event
 from iam_console_mfa.local_config import LocalConfig
 from tests.support import REAL_TOKEN, CallLog
 
@@ -238,7 +238,7 @@ def test_the_documented_finding_is_the_builders() -> None:
 
 
 def test_a_change_evaluation_resolves_only_its_own_users_finding(iam: Any, config_api: LocalConfig) -> None:
-    from iam_console_mfa.config_events import change_event, user_configuration_item
+    from iam_console_mfa.event_builders import change_event, user_configuration_item
 
     hub = configured_session().client("securityhub")
     hub.enable_security_hub()

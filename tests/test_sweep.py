@@ -8,18 +8,19 @@ from typing import Any
 
 import boto3
 import pytest
-from console_mfa import report, sweep
+from console_mfa import credential_report as report
+from console_mfa import sweep
 from console_mfa.aws import configured_session
 from console_mfa.errors import OutOfTime
 from console_mfa.live import LiveIam
-from console_mfa.policy import DataSource, ExemptTag, Policy
+from console_mfa.policy import DataSource, ExemptTag, RuleParameters
 from console_mfa.sweep import choose_source
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from IAM_USER_CONSOLE_MFA import lambda_handler
 
-from iam_console_mfa.config_events import ACCOUNT_ID, scheduled_event
 from iam_console_mfa.demo.account import Mfa, backdate, create_user, enable_mfa
+from iam_console_mfa.event_builders import ACCOUNT_ID, scheduled_event
 from iam_console_mfa.local_config import LocalConfig
 from tests.support import REAL_TOKEN
 
@@ -45,9 +46,9 @@ def test_sweep_fails_before_lambda_timeout_and_writes_nothing(iam: Any, config_a
 
 
 def test_auto_picks_live_up_to_20_users() -> None:
-    assert choose_source(Policy(), 20) is DataSource.LIVE
-    assert choose_source(Policy(), 21) is DataSource.CREDENTIAL_REPORT
-    assert choose_source(Policy(data_source=DataSource.LIVE), 5000) is DataSource.LIVE
+    assert choose_source(RuleParameters(), 20) is DataSource.LIVE
+    assert choose_source(RuleParameters(), 21) is DataSource.CREDENTIAL_REPORT
+    assert choose_source(RuleParameters(data_source=DataSource.LIVE), 5000) is DataSource.LIVE
 
 
 def test_report_budget_is_half_the_time_the_deadline_leaves(iam: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -62,7 +63,7 @@ def test_report_budget_is_half_the_time_the_deadline_leaves(iam: Any, monkeypatc
 
     monkeypatch.setattr(report, "fetch_report", no_report)
     deadline = sweep.Deadline(lambda: 30_000, reserve_ms=20_000)  # 10 s usable
-    policy = Policy(data_source=DataSource.CREDENTIAL_REPORT)
+    policy = RuleParameters(data_source=DataSource.CREDENTIAL_REPORT)
     trail = configured_session().client("cloudtrail", region_name="us-east-1")
     assessments = sweep.sweep(LiveIam(iam), policy, datetime.now(UTC), deadline, trail=trail)
     assert budgets == [5.0]
@@ -92,10 +93,12 @@ def test_live_and_report_sweeps_agree(states: list[str], account: None) -> None:
             backdate(ACCOUNT_ID, name, 30)
         if mfa is not Mfa.NONE:
             enable_mfa(iam, iam.get_user(UserName=name)["User"], mfa)
-    base = Policy(exempt_user_names=("svc-*",), exempt_tag=ExemptTag("BreakGlass", "yes"), grace_period_days=7)
+    base = RuleParameters(
+        exempt_user_names=("svc-*",), exempt_tag=ExemptTag("BreakGlass", "yes"), grace_period_days=7
+    )
     trail = configured_session().client("cloudtrail", region_name="us-east-1")
     live = {a.user.user_id: a.verdict for a in sweep.sweep(LiveIam(iam), base, NOW, trail=trail)}
-    report_policy = Policy(base.exempt_user_names, base.exempt_tag, 7, DataSource.CREDENTIAL_REPORT)
+    report_policy = RuleParameters(base.exempt_user_names, base.exempt_tag, 7, DataSource.CREDENTIAL_REPORT)
     from_report = {
         a.user.user_id: a.verdict for a in sweep.sweep(LiveIam(iam), report_policy, NOW, trail=trail)
     }

@@ -21,8 +21,8 @@ from console_mfa import permissions
 from IAM_USER_CONSOLE_MFA import lambda_handler
 
 from iam_console_mfa import settings
-from iam_console_mfa.config_events import change_event, scheduled_event, user_configuration_item
 from iam_console_mfa.demo.account import Mfa, create_user
+from iam_console_mfa.event_builders import change_event, scheduled_event, user_configuration_item
 from iam_console_mfa.local_config import LocalConfig
 from tests.stacks import DOCUMENT, STACKS, STACKS_DIR
 from tests.support import REAL_TOKEN, CallLog, oversized_event

@@ -18,7 +18,7 @@ import pytest
 from console_mfa.aws import configured_session
 from console_mfa.errors import OutOfTime
 from console_mfa.live import LiveIam
-from console_mfa.policy import DataSource, Policy
+from console_mfa.policy import DataSource, RuleParameters
 from console_mfa.sweep import Deadline, sweep
 from console_mfa.trail import VERDICT_EVENTS, iam_event_region
 from hypothesis import HealthCheck, given, settings
@@ -28,8 +28,8 @@ from iam_console_mfa.demo.account import Mfa, create_user, enable_mfa
 from tests.conftest import _answer_lookup_events
 from tests.support import CallLog, JsonEndpoint, TrailEvents, answer_operation, has_password, serving
 
-LIVE = Policy(data_source=DataSource.LIVE)
-REPORT = Policy(data_source=DataSource.CREDENTIAL_REPORT)
+LIVE = RuleParameters(data_source=DataSource.LIVE)
+REPORT = RuleParameters(data_source=DataSource.CREDENTIAL_REPORT)
 
 
 def freeze_report(iam: Any) -> datetime:
@@ -48,7 +48,7 @@ def freeze_report(iam: Any) -> datetime:
     return generated
 
 
-def verdicts(policy: Policy, deadline: Deadline | None = None) -> dict[str, str]:
+def verdicts(policy: RuleParameters, deadline: Deadline | None = None) -> dict[str, str]:
     session = configured_session()
     iam, trail = session.client("iam"), session.client("cloudtrail", region_name="us-east-1")
     assessed = sweep(LiveIam(iam), policy, datetime.now(UTC), deadline or Deadline(), trail=trail)

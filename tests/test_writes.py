@@ -25,12 +25,12 @@ from console_mfa.model import (
     UserRef,
     Verdict,
 )
-from console_mfa.policy import Policy, parse_policy
+from console_mfa.policy import RuleParameters, parse_policy
 from console_mfa.writes import DELETED, Recorded, plan_writes
 from IAM_USER_CONSOLE_MFA import lambda_handler
 
-from iam_console_mfa.config_events import scheduled_event
 from iam_console_mfa.demo.account import Mfa, create_user, enable_mfa
+from iam_console_mfa.event_builders import scheduled_event
 from iam_console_mfa.local_config import LocalConfig
 from tests.support import REAL_TOKEN, fail_operation
 
@@ -90,11 +90,11 @@ def test_the_data_sources_way_of_describing_mfa_is_not_a_change() -> None:
     user = UserId("u")
     bob = UserRef(user, UserName("bob"))
     two = (MfaKind.VIRTUAL, MfaKind.FIDO)
-    live = decide(UserFacts(bob, NOW, two), Policy(), NOW)
-    report = decide(UserFacts(bob, NOW, (MfaKind.REPORTED,)), Policy(), NOW)
+    live = decide(UserFacts(bob, NOW, two), RuleParameters(), NOW)
+    report = decide(UserFacts(bob, NOW, (MfaKind.REPORTED,)), RuleParameters(), NOW)
     assert live.annotation != report.annotation
     assert plan_writes([(user, report)], {user: held(live, 1)}, NOW, refresh_days=7).writes == []
-    renamed = decide(UserFacts(UserRef(user, UserName("robert")), NOW, two), Policy(), NOW)
+    renamed = decide(UserFacts(UserRef(user, UserName("robert")), NOW, two), RuleParameters(), NOW)
     assert plan_writes([(user, renamed)], {user: held(live, 1)}, NOW, refresh_days=7).writes != []
 
 
@@ -114,7 +114,9 @@ BOB = UserRef(UserId("AIDABOB"), UserName("bob"))
 def test_every_verdict_is_compared_by_the_key_its_annotation_begins_with(reason: Reason) -> None:
     """The annotation is rendered from the key; what follows it (last use, how MFA is described)
     is never a change, and anything in the key (name, reason, dates, exemption) always is."""
-    policy = Policy(exempt_tag=parse_policy({"ExemptTag": "BreakGlass"}).exempt_tag, grace_period_days=7)
+    policy = RuleParameters(
+        exempt_tag=parse_policy({"ExemptTag": "BreakGlass"}).exempt_tag, grace_period_days=7
+    )
     build = FACTS[reason]
     first = decide(build(NOW - timedelta(days=3), (MfaKind.VIRTUAL,)), policy, NOW)
     drifted = decide(build(LastUse.NEVER, (MfaKind.REPORTED,)), policy, NOW)

@@ -30,7 +30,7 @@ from console_mfa.decision import decide
 from console_mfa.errors import InvalidEvent, RuleError, UserGone
 from console_mfa.live import LiveIam
 from console_mfa.model import RESOURCE_TYPE, Assessment, Compliance, UserId, user_key
-from console_mfa.policy import Policy, parse_policy
+from console_mfa.policy import RuleParameters, parse_policy
 from console_mfa.sweep import NO_DEADLINE, Deadline, sweep
 from rdklib import ConfigRule, Evaluation, Evaluator
 
@@ -64,11 +64,11 @@ class IAM_USER_CONSOLE_MFA(ConfigRule):  # noqa: N801 - the class name rdk expec
         self.started = monotonic()
         self.budget = budget or WriteBudget(deadline.remaining_ms)  # checked by lambda_handler's hook
 
-    def evaluate_parameters(self, rule_parameters: dict[str, Any]) -> Policy:
+    def evaluate_parameters(self, rule_parameters: dict[str, Any]) -> RuleParameters:
         return parse_policy(rule_parameters)
 
     def evaluate_change(
-        self, event: dict, client_factory: Any, configuration_item: dict, valid_rule_parameters: Policy
+        self, event: dict, client_factory: Any, configuration_item: dict, valid_rule_parameters: RuleParameters
     ) -> list[Evaluation]:
         user, tags = user_from_configuration_item(configuration_item)
         live = LiveIam(client_factory.build_client("iam"))
@@ -87,7 +87,7 @@ class IAM_USER_CONSOLE_MFA(ConfigRule):  # noqa: N801 - the class name rdk expec
         return [_evaluation(user.user_id, verdict.compliance, verdict.annotation)]
 
     def evaluate_periodic(
-        self, event: dict, client_factory: Any, valid_rule_parameters: Policy
+        self, event: dict, client_factory: Any, valid_rule_parameters: RuleParameters
     ) -> list[Evaluation]:
         # Only sweeps need these: imported here to keep the cold start of change evaluations short.
         from console_mfa.pool import read_workers

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError, ProfileNotFound
 from console_mfa.errors import AwsCallFailed, InvalidEvent, RuleError
-from console_mfa.policy import Policy, parse_policy
+from console_mfa.policy import RuleParameters, parse_policy
 from rich.console import Console
 
 from . import output
@@ -291,7 +291,7 @@ def configured_parameters(path: Path, required: bool) -> dict[str, str]:
 
 
 class ResolvedParameters(NamedTuple):
-    policy: Policy
+    policy: RuleParameters
     bare: bool  # every value is the rule's default: no deployed rule, settings file or option
     values: dict[str, str]  # by parameter name, as resolved (report --format json states them)
 
@@ -346,7 +346,7 @@ def rule_policy(args: argparse.Namespace, aws: Any) -> ResolvedParameters:
     return ResolvedParameters(parse_policy(values), bare, values)
 
 
-def run_sweep(args: argparse.Namespace, aws: Any, policy: Policy) -> list[Any]:
+def run_sweep(args: argparse.Namespace, aws: Any, policy: RuleParameters) -> list[Any]:
     from console_mfa.live import LiveIam
     from console_mfa.sweep import sweep
     from console_mfa.trail import iam_event_region
@@ -608,7 +608,7 @@ def user_event(session: Any, user_name: str, given: str | None = None) -> dict[s
     from console_mfa.live import LiveIam
     from console_mfa.model import UserName
 
-    from .config_events import change_event, user_configuration_item
+    from .event_builders import change_event, user_configuration_item
 
     live = LiveIam(session.client("iam"))
     missing = CliError(f"no IAM user named {user_name!r}")

@@ -116,7 +116,7 @@ class WriteBudget:
 
     rdklib writes in batches of 100; a Lambda killed between two batches leaves a partly
     written sweep. Checking before each batch, with a reserve sized to every batch left,
-    means the first batch is only sent when all of them fit (README, "Failures"). One per
+    means the first batch is only sent when all of them fit (docs/operations.md). One per
     invocation, owned by the handler (``budgeted``): no budget outlives its invocation.
     """
 

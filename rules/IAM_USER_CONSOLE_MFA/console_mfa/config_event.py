@@ -185,7 +185,7 @@ def _tags(item: Mapping[str, Any], configuration: Mapping[str, Any]) -> dict[str
 
 
 # A change notification whose item was recorded longer ago than this is a re-evaluation
-# replaying the last recorded item (StartConfigRulesEvaluation, README "Near-real-time"), not a
+# replaying the last recorded item (StartConfigRulesEvaluation, docs/triggers.md), not a
 # change: Config delivers a genuine change within minutes of recording it.
 REPLAY_AGE = timedelta(hours=1)
 

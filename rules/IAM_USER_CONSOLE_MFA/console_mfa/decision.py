@@ -1,6 +1,6 @@
 """The decision table: facts + policy + time -> verdict. Pure: no AWS, no clock.
 
-Rows apply top to bottom (README, "Decision table"):
+Rows apply top to bottom (docs/decisions.md):
   no login profile                          -> NOT_APPLICABLE
   login profile + >= 1 MFA device           -> COMPLIANT
   no MFA, exempt by name or tag             -> NOT_APPLICABLE
@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from .errors import RuleError
 from .model import Compliance, LastUse, MfaKind, Reason, UserFacts, Verdict
-from .policy import Policy
+from .policy import RuleParameters
 
 ANNOTATION_LIMIT = 256  # PutEvaluations' Annotation maximum
 # A quoted pattern or tag is cut to this length, so that with a 64-character user name every
@@ -27,7 +27,7 @@ class MissingTags(RuleError):
     """decide() was called without tags for a user only an ExemptTag could spare."""
 
 
-def needs_tags(facts: UserFacts, policy: Policy) -> bool:
+def needs_tags(facts: UserFacts, policy: RuleParameters) -> bool:
     """True when the user's tags could change the verdict, so a collector must fetch them."""
     return (
         policy.exempt_tag is not None
@@ -37,7 +37,7 @@ def needs_tags(facts: UserFacts, policy: Policy) -> bool:
     )
 
 
-def decide(facts: UserFacts, policy: Policy, now: datetime) -> Verdict:
+def decide(facts: UserFacts, policy: RuleParameters, now: datetime) -> Verdict:
     name = facts.user.user_name
     if facts.password_created is None:
         return Verdict(Compliance.NOT_APPLICABLE, Reason.NO_PASSWORD, f"{name}: no console password")
@@ -72,7 +72,7 @@ def decide(facts: UserFacts, policy: Policy, now: datetime) -> Verdict:
     )
 
 
-def _exemption(facts: UserFacts, policy: Policy) -> str | None:
+def _exemption(facts: UserFacts, policy: RuleParameters) -> str | None:
     pattern = policy.exempting_pattern(facts.user.user_name)
     if pattern is not None:
         return f"ExemptUserNames {_quote(pattern)}"

@@ -18,7 +18,7 @@ from .aws import error_code, translated
 from .decision import needs_tags
 from .errors import UserGone
 from .model import LastUse, MfaKind, UserFacts, UserId, UserName, UserRef, mfa_kind
-from .policy import Policy
+from .policy import RuleParameters
 
 
 class ListedUser(NamedTuple):
@@ -112,7 +112,7 @@ class LiveIam:
     def confirm(
         self,
         user: UserRef,
-        policy: Policy,
+        policy: RuleParameters,
         password_last_used: datetime | LastUse = LastUse.UNKNOWN,
         tags: Mapping[str, str] | None = None,
     ) -> UserFacts:

@@ -55,19 +55,19 @@ DATA_SOURCE = Parameter(
     "DataSource",
     "auto",
     r"^(|auto|live|credential-report)$",
-    "Where a periodic sweep reads its facts: auto, live or credential-report (README, Cost and scale).",
+    "Where a periodic sweep reads its facts: auto, live or credential-report (docs/cost-and-scale.md).",
 )
 REFRESH_DAYS = Parameter(
     "RefreshDays",
     "7",
     r"^(|[1-9]|[1-8][0-9]|90)$",
-    "Days (1 to 90) after which a sweep writes a user's unchanged result again (README, Cost and scale).",
+    "Days (1 to 90) after which a sweep writes a user's unchanged result again (docs/cost-and-scale.md).",
 )
 SECURITY_HUB_FINDINGS = Parameter(
     "SecurityHubFindings",
     "false",
     r"^(|true|false)$",
-    "true: also import native Security Hub findings with the rule's risk as severity (README, Security Hub).",
+    "true: also import native Security Hub findings with the rule's risk as severity (docs/deploy.md).",
 )
 RULE_PARAMETERS = (
     EXEMPT_USER_NAMES,

@@ -1,4 +1,4 @@
-"""Rule parameters: parsed and validated once, then passed as an immutable Policy."""
+"""Rule parameters: parsed and validated once, then passed as one immutable RuleParameters."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ MAX_VALUE_LENGTH = 1024
 
 
 class DataSource(enum.StrEnum):
-    """Where a periodic sweep gets its facts (see README, "Cost and scale")."""
+    """Where a periodic sweep gets its facts (docs/cost-and-scale.md)."""
 
     LIVE = "live"
     CREDENTIAL_REPORT = "credential-report"
@@ -51,7 +51,7 @@ class ExemptTag(NamedTuple):
         return self.key if self.value is None else f"{self.key}={self.value}"
 
 
-class Policy(NamedTuple):
+class RuleParameters(NamedTuple):
     exempt_user_names: tuple[str, ...] = ()
     exempt_tag: ExemptTag | None = None
     grace_period_days: int = 0
@@ -98,14 +98,18 @@ def _exempt_tag(raw: str) -> ExemptTag | None:
 def _grace_days(raw: str) -> int:
     if not GRACE_PERIOD_DAYS.accepts(raw):
         raise InvalidRuleParameter(
-            GRACE_PERIOD_DAYS.name, raw, f"must be a whole number of days from 0 to {MAX_GRACE_DAYS}"
+            GRACE_PERIOD_DAYS.name,
+            raw,
+            f"must be a whole number of days from 0 to {MAX_GRACE_DAYS}, in digits without leading zeros",
         )
     return int(raw or "0")
 
 
 def _refresh_days(raw: str) -> int:
     if not REFRESH_DAYS.accepts(raw):
-        raise InvalidRuleParameter(REFRESH_DAYS.name, raw, "must be a whole number of days from 1 to 90")
+        raise InvalidRuleParameter(
+            REFRESH_DAYS.name, raw, "must be a whole number of days from 1 to 90, without leading zeros"
+        )
     return int(raw or REFRESH_DAYS.default)
 
 
@@ -128,14 +132,26 @@ _PARSERS: dict[str, tuple[str, Callable[[str], object]]] = {
 KNOWN_PARAMETERS = tuple(BY_NAME)
 
 
+# What each pattern means, for the error a person reads (the pattern itself follows).
+_PATTERN_MEANS = {
+    EXEMPT_TAG.name: "a tag key of IAM's characters (letters, digits, _.:/+@-, inner spaces), "
+    "no space first or last, then optionally =value",
+    EXEMPT_USER_NAMES.name: "comma-separated names or globs of IAM's characters and *?[]!",
+}
+
+
 def _check_pattern(parameter: Parameter, raw: str) -> None:
     """The registry's pattern is the last word: what the stacks accept, the rule accepts."""
     if not parameter.accepts(raw):
-        raise InvalidRuleParameter(parameter.name, raw, f"must match {parameter.pattern}")
+        means = _PATTERN_MEANS.get(parameter.name)
+        reason = (
+            f"must be {means} (pattern {parameter.pattern})" if means else f"must match {parameter.pattern}"
+        )
+        raise InvalidRuleParameter(parameter.name, raw, reason)
 
 
-def parse_policy(rule_parameters: Mapping[str, object]) -> Policy:
-    """Validate Config's ruleParameters (every value a string) into a Policy.
+def parse_policy(rule_parameters: Mapping[str, object]) -> RuleParameters:
+    """Validate Config's ruleParameters (every value a string) into a RuleParameters.
 
     Unknown keys are refused rather than ignored: a typo such as ``ExemptUserName``
     would otherwise silently flag the users it was meant to spare.
@@ -161,4 +177,4 @@ def parse_policy(rule_parameters: Mapping[str, object]) -> Policy:
         field, parse = _PARSERS[name]
         values[field] = parse(text)
         _check_pattern(BY_NAME[name], text)
-    return Policy(**values)  # type: ignore[arg-type]
+    return RuleParameters(**values)  # type: ignore[arg-type]

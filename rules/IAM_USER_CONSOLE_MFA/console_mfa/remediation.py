@@ -27,7 +27,7 @@ from .errors import RuleError, UserGone
 from .live import LiveIam
 from .model import Compliance, UserId, UserName, UserRef, Verdict
 from .parameters import REMEDIATION_PARAMETERS
-from .policy import Policy, parse_policy
+from .policy import RuleParameters, parse_policy
 
 LOG = logging.getLogger(__name__)
 AUDIT_TAG = "ConsoleMfaRemediation"  # value: when and why the login profile was deleted
@@ -99,7 +99,7 @@ def _tag(iam: Any, user: UserRef, value: str) -> bool:
     return True
 
 
-def _decide_live(iam: Any, user: UserRef, policy: Policy, now: datetime) -> Verdict:
+def _decide_live(iam: Any, user: UserRef, policy: RuleParameters, now: datetime) -> Verdict:
     try:
         facts = LiveIam(iam).confirm(user, policy)
     except UserGone:
@@ -108,7 +108,7 @@ def _decide_live(iam: Any, user: UserRef, policy: Policy, now: datetime) -> Verd
 
 
 def remediate(
-    iam: Any, config: Any, user_id: UserId, policy: Policy, now: datetime, dry_run: bool = False
+    iam: Any, config: Any, user_id: UserId, policy: RuleParameters, now: datetime, dry_run: bool = False
 ) -> dict[str, str]:
     """Act on one user; return the summary the SSM step outputs (all values strings).
 
@@ -158,7 +158,7 @@ USER_ID = re.compile(r"[A-Za-z0-9]{16,128}")  # IAM UserIds (AIDA...), Config's 
 EVENT_KEYS = ("IAMUserId", "DryRun")
 
 
-def deployed_policy(environ: Mapping[str, str]) -> Policy:
+def deployed_policy(environ: Mapping[str, str]) -> RuleParameters:
     """The exemptions and grace of the deployed rule: rule.yaml sets one environment variable
     per parameter (console_mfa.parameters.REMEDIATION_PARAMETERS) from the same stack parameters
     as the rule's InputParameters. A missing one is a failure, never a default: a default

@@ -22,7 +22,7 @@ from .decision import decide
 from .errors import OutOfTime, UserGone
 from .live import ListedUser, LiveIam
 from .model import Assessment, MfaKind, UserFacts, user_key
-from .policy import DataSource, Policy
+from .policy import DataSource, RuleParameters
 from .pool import DEFAULT_WORKERS, ordered
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ class Claims(NamedTuple):
 NO_CLAIMS = Claims(frozenset(), frozenset())
 
 
-def choose_source(policy: Policy, user_count: int) -> DataSource:
+def choose_source(policy: RuleParameters, user_count: int) -> DataSource:
     if policy.data_source is DataSource.AUTO:
         return DataSource.LIVE if user_count <= LIVE_MAX_USERS else DataSource.CREDENTIAL_REPORT
     return policy.data_source
@@ -92,7 +92,7 @@ def _no_progress(done: int, total: int) -> None:
 
 def sweep(
     live: LiveIam,
-    policy: Policy,
+    policy: RuleParameters,
     now: datetime,
     deadline: Deadline = NO_DEADLINE,
     progress: Progress = _no_progress,
@@ -116,7 +116,7 @@ def sweep(
     if choose_source(policy, len(users)) is DataSource.CREDENTIAL_REPORT:
         left = deadline.seconds_left()
         budget = REPORT_BUDGET_SECONDS if left is None else min(REPORT_BUDGET_SECONDS, left / 2)
-        from . import report  # only the report path needs csv
+        from . import credential_report as report  # only the report path needs csv
         from .trail import DeltaUnavailable, changed_since
 
         try:
@@ -134,7 +134,7 @@ def sweep(
     return list(sweep_live(live, users, policy, now, deadline, progress, workers))
 
 
-def assess_live(live: LiveIam, listed: ListedUser, policy: Policy, now: datetime) -> Assessment:
+def assess_live(live: LiveIam, listed: ListedUser, policy: RuleParameters, now: datetime) -> Assessment:
     facts = live.confirm(listed.user, policy, listed.password_last_used)
     return Assessment(listed.user, facts, decide(facts, policy, now), listed.arn)
 
@@ -142,7 +142,7 @@ def assess_live(live: LiveIam, listed: ListedUser, policy: Policy, now: datetime
 def read_live(
     live: LiveIam,
     users: Sequence[ListedUser],
-    policy: Policy,
+    policy: RuleParameters,
     now: datetime,
     deadline: Deadline,
     workers: int,
@@ -166,7 +166,7 @@ def read_live(
 def sweep_live(
     live: LiveIam,
     users: list[ListedUser],
-    policy: Policy,
+    policy: RuleParameters,
     now: datetime,
     deadline: Deadline,
     progress: Progress = _no_progress,
@@ -183,7 +183,7 @@ def sweep_with_report(
     users: list[ListedUser],
     report: CredentialReport,
     changed: set[str],
-    policy: Policy,
+    policy: RuleParameters,
     now: datetime,
     deadline: Deadline,
     progress: Progress = _no_progress,
@@ -222,7 +222,7 @@ def sweep_with_report(
     )
 
 
-def needs_confirmation(facts: UserFacts, policy: Policy) -> bool:
+def needs_confirmation(facts: UserFacts, policy: RuleParameters) -> bool:
     """The report shows a password and no MFA, and no user-name exemption already spares it."""
     return facts.has_password and not facts.mfa_kinds and policy.exempting_pattern(facts.user.user_name) is None
 

@@ -1,6 +1,6 @@
 """Which evaluations a sweep writes: only what changed since Config's last results. Pure.
 
-AWS Config bills every recorded evaluation (README, "Cost and scale"). A sweep that wrote
+AWS Config bills every recorded evaluation (docs/cost-and-scale.md). A sweep that wrote
 every user would pay N evaluations for an account where nothing changed; this plan writes:
 - users new to Config, or whose verdict changed: another compliance type, or a recorded
   annotation that does not begin with the verdict's comparison key (model.Verdict: the

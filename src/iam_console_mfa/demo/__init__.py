@@ -18,7 +18,7 @@ from unittest.mock import patch
 from rich.console import Console
 from rich.table import Table
 
-from ..config_events import ACCOUNT_ID, change_event, scheduled_event, user_configuration_item
+from ..event_builders import ACCOUNT_ID, change_event, scheduled_event, user_configuration_item
 from .account import Mfa, backdate, create_user
 
 PARAMETERS = {

@@ -1,4 +1,4 @@
-"""console_mfa.report and the sweep's report path: a possibly stale credential report, its
+"""console_mfa.credential_report and the sweep's report path: a possibly stale credential report, its
 staleness guard (every flag confirmed live), report states and errors, the live fallback."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 from console_mfa.aws import configured_session
+from console_mfa.credential_report import ReportUnavailable, fetch_report
 from console_mfa.errors import AwsCallFailed
-from console_mfa.policy import DataSource, ExemptTag, Policy
-from console_mfa.report import ReportUnavailable, fetch_report
+from console_mfa.policy import DataSource, ExemptTag, RuleParameters
 
 from iam_console_mfa.demo.account import Mfa, create_user
 from tests.support import (
@@ -25,7 +25,7 @@ from tests.support import (
     verdicts_by_name,
 )
 
-REPORT = Policy(data_source=DataSource.CREDENTIAL_REPORT)
+REPORT = RuleParameters(data_source=DataSource.CREDENTIAL_REPORT)
 
 
 # -- staleness guard ---------------------------------------------------------------------------
@@ -55,7 +55,7 @@ def test_report_answers_without_live_reads_when_nothing_to_flag(iam: Any, call_l
         configured_session(),
         [report_row(users[0], True, True), report_row(users[1], False, False), report_row(svc, True, False)],
     )
-    policy = Policy(exempt_user_names=("svc-*",), data_source=DataSource.CREDENTIAL_REPORT)
+    policy = RuleParameters(exempt_user_names=("svc-*",), data_source=DataSource.CREDENTIAL_REPORT)
     assert verdicts_by_name(policy) == {"a": "COMPLIANT", "b": "NOT_APPLICABLE", "svc-x": "NOT_APPLICABLE"}
     assert "GetLoginProfile" not in call_log.operations("iam")
 
@@ -83,7 +83,7 @@ def test_report_path_reads_tags_only_for_candidates(iam: Any, call_log: CallLog)
     exempt = create_user(iam, "ops", tags={"BreakGlass": "approved"})
     fine = create_user(iam, "fine", mfa=Mfa.VIRTUAL, tags={"BreakGlass": "approved"})
     stub_report(configured_session(), [report_row(exempt, True, False), report_row(fine, True, True)])
-    policy = Policy(
+    policy = RuleParameters(
         exempt_tag=ExemptTag("BreakGlass", "approved"),
         data_source=DataSource.CREDENTIAL_REPORT,
     )
