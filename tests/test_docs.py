@@ -20,7 +20,9 @@ from tests.moto_server import reset
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-DEPLOYS = {"deploy"}  # creates stacks: tests/test_deploy.py
+# Need AWS itself: deploy creates stacks (tests/test_deploy.py runs it against moto), selftest
+# needs a deployed rule that Config evaluates (tests/test_selftest.py stands a double in for it).
+NEEDS_AWS = {"deploy", "selftest"}
 CLI = [sys.executable, "-m", "iam_console_mfa.cli"]
 
 
@@ -65,8 +67,8 @@ def account(moto_server: str) -> str:
 @pytest.mark.parametrize(("document", "command"), COMMANDS, ids=[f"{d}: {c}" for d, c in COMMANDS])
 def test_each_shown_command_runs(account: str, tmp_path_factory: Any, document: str, command: str) -> None:
     words = shlex.split(command)
-    if words[0] in DEPLOYS and "--dry-run" not in words:
-        pytest.skip("deploys stacks: tests/test_deploy.py runs it against moto")
+    if words[0] in NEEDS_AWS and "--dry-run" not in words:
+        pytest.skip("needs AWS itself: tests/test_deploy.py and tests/test_selftest.py run it against moto")
     cwd = tmp_path_factory.getbasetemp() / "docs"  # one directory: a saved event is replayed there
     cwd.mkdir(exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}

@@ -42,6 +42,7 @@ EXIT_CODES = {
     "deploy": "0 deployed (or planned), 2 error",
     "package": "0 written, 2 error",
     "demo": "0 done, 2 error",
+    "selftest": "0 every check passed, 1 a check failed, 2 error (what it created is deleted in every case)",
     "policy": "0 printed, 2 error",
 }
 
@@ -54,6 +55,7 @@ EXAMPLES = {
     "deploy": "iam-console-mfa deploy --dry-run",
     "package": "iam-console-mfa package --layer",
     "demo": "iam-console-mfa demo",
+    "selftest": "iam-console-mfa selftest --yes --remediate",
     "policy": "iam-console-mfa policy --enforce > read-and-enforce.json",
 }
 
@@ -195,6 +197,16 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="the pinned rdklib as a python3.12 layer (rdk deploy --rdklib-layer-arn)",
     )
+    selftest = commands.add_parser(
+        "selftest",
+        parents=[aws],
+        help="prove the deployed rule here: a throwaway console user without MFA, time to NON_COMPLIANT",
+    )
+    selftest.add_argument("--yes", action="store_true", help="required: it creates (then deletes) IAM users")
+    selftest.add_argument("--remediate", action="store_true", help="also run the rule's remediation on it")
+    selftest.add_argument("--timeout", type=float, default=1800, metavar="SECONDS", help="default: 1800")
+    selftest.add_argument("--rule-name", metavar="NAME", help="default: rdk-config.json's ruleName")
+    selftest.add_argument("--cleanup", action="store_true", help="only delete the users an earlier run left")
     commands.add_parser("demo", help="the rule end to end on an embedded moto account (no AWS needed)")
     policy = commands.add_parser("policy", help="print the IAM policy this CLI needs")
     needs = policy.add_mutually_exclusive_group()
@@ -204,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="what `deploy` needs instead: its own calls and CloudFormation's for the stacks' resources",
     )
+    needs.add_argument("--selftest", action="store_true", help="what `selftest` needs instead")
     needs.add_argument(
         "--doctor",
         action="store_true",
@@ -738,6 +751,10 @@ def cmd_policy(args: argparse.Namespace, console: Console) -> int:
         from .deploy_permissions import deploy_policy, managed_policies
 
         policy = managed_policies(deploy_policy(load_settings(args.settings)))
+    elif args.selftest:
+        from .selftest import policy as selftest_policy
+
+        policy = selftest_policy()
     elif args.doctor:
         from .doctor import CALL_ACTIONS
         from .organization_report import ACTIONS as ORGANIZATION_REPORT
@@ -778,6 +795,34 @@ def cmd_doctor(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK if all(c.ok or not c.required for c in seen) else EXIT_NON_COMPLIANT
 
 
+def cmd_selftest(args: argparse.Namespace, console: Console) -> int:
+    from . import selftest
+
+    aws = session(args)
+    if args.cleanup:
+        deleted = selftest.cleanup(aws.client("iam"))
+        sys.stdout.write(
+            f"deleted {output.count(len(deleted), 'self-test user')}: {', '.join(deleted) or '-'}\n"
+        )
+        return EXIT_OK
+    if not args.yes:
+        raise CliError(
+            "selftest creates IAM users with a console password (deleted at the end): confirm with --yes"
+        )
+    rule_name = args.rule_name or (
+        load_settings(None)["ruleName"] if Path("rdk-config.json").exists() else "IAM_USER_CONSOLE_MFA"
+    )
+    steps = []
+    try:
+        for step in selftest.run(aws, rule_name, args.timeout, args.remediate):
+            steps.append(step)
+            sys.stdout.write(f"{'ok' if step.ok else 'FAILED':<7}{step.name}: {step.detail}\n")
+            sys.stdout.flush()
+    except selftest.SelftestError as error:
+        raise CliError(str(error)) from None
+    return EXIT_OK if all(s.ok for s in steps) else EXIT_NON_COMPLIANT
+
+
 COMMANDS = {
     "report": cmd_report,
     "doctor": cmd_doctor,
@@ -787,6 +832,7 @@ COMMANDS = {
     "package": cmd_package,
     "demo": cmd_demo,
     "policy": cmd_policy,
+    "selftest": cmd_selftest,
 }
 
 

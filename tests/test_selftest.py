@@ -1,0 +1,181 @@
+"""selftest end to end against moto, with the rule's own Lambda standing in for what Config does.
+
+moto has IAM, but no Config rule evaluation: after each CreateLoginProfile the double invokes
+lambda_handler with the change event Config would send (a fresh configuration item), and
+LocalConfig keeps the results that GetComplianceDetailsByResource answers (shaped as the API
+documents). StartRemediationExecution runs the remediation Lambda's handler, as Config's
+remediation would through the SSM document. The clock is a counter and sleeping is free.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from console_mfa.aws import configured_session
+from console_mfa.remediation import handler as remediation_handler
+from IAM_USER_CONSOLE_MFA import lambda_handler
+
+from iam_console_mfa import cli
+from iam_console_mfa.demo.account import create_user
+from iam_console_mfa.event_builders import change_event, user_configuration_item
+from iam_console_mfa.local_config import LocalConfig
+from iam_console_mfa.selftest import ACTIONS, PREFIX, TAG, policy, totp
+from tests.support import REAL_TOKEN, answer_operation
+
+RULE = "IAM_USER_CONSOLE_MFA"
+
+
+def results_by_resource(config_api: LocalConfig) -> None:
+    def answer(request: dict[str, Any]) -> dict[str, Any]:
+        held = config_api.results.get(request["ResourceId"])
+        if held is None:
+            return {"EvaluationResults": []}
+        qualifier = {
+            "ConfigRuleName": RULE,
+            "ResourceType": "AWS::IAM::User",
+            "ResourceId": request["ResourceId"],
+        }
+        return {
+            "EvaluationResults": [
+                {
+                    "EvaluationResultIdentifier": {"EvaluationResultQualifier": qualifier},
+                    "ComplianceType": held["ComplianceType"],
+                }
+            ]
+        }
+
+    config_api.responses["GetComplianceDetailsByResource"] = answer
+
+
+@pytest.fixture
+def deployed_rule(
+    iam: Any, config_api: LocalConfig, deployed: Any, monkeypatch: pytest.MonkeyPatch
+) -> list[str]:
+    """Config with the rule deployed: describes it, evaluates each new console user, remediates."""
+    session = configured_session()
+    answer_operation(
+        session, "config-service", "DescribeConfigRules", lambda: {"ConfigRules": [{"ConfigRuleName": RULE}]}
+    )
+    results_by_resource(config_api)
+    evaluated: list[str] = []
+
+    def config_notices(params: dict[str, Any], **_: Any) -> None:  # a new login profile: evaluated
+        name = params["UserName"]
+        user = iam.get_user(UserName=name)["User"]
+        lambda_handler(
+            change_event(
+                user_configuration_item(user, {"iam-console-mfa-selftest": "true"}),
+                {"AssumeRoleMode": "False"},
+                REAL_TOKEN,
+            ),
+            None,
+        )
+        evaluated.append(name)
+
+    asked: list[dict[str, Any]] = []  # after-call does not carry the request: keep it from before
+    session.events.register(
+        "provide-client-params.iam.CreateLoginProfile", lambda params, **_: asked.append(params)
+    )
+    session.events.register("after-call.iam.CreateLoginProfile", lambda **_: config_notices(asked.pop()))
+    config_api.responses["StartRemediationExecution"] = lambda request: (
+        remediation_handler({"IAMUserId": request["ResourceKeys"][0]["resourceId"]}, None)
+        and {"FailedItems": []}
+    )
+    monkeypatch.setattr(cli, "session", lambda args: configured_session())
+    monkeypatch.setattr("iam_console_mfa.selftest.time.sleep", lambda seconds: None)
+    return evaluated
+
+
+def leftovers(iam: Any) -> list[str]:
+    return [u["UserName"] for u in iam.list_users()["Users"] if u["UserName"].startswith(PREFIX)]
+
+
+def test_selftest_measures_detection_spares_the_twin_remediates_and_cleans_up(
+    iam: Any, deployed_rule: list[str], capsys: Any
+) -> None:
+    assert cli.main(["selftest", "--yes", "--remediate"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines] == [
+        "ok     created",
+        "ok     detection",
+        "ok     twin with MFA",
+        "ok     remediation",
+    ]
+    assert "NON_COMPLIANT after" in lines[1] and lines[2].endswith("-mfa: COMPLIANT")
+    assert "password removed; user tagged" in lines[3]
+    assert len(deployed_rule) == 2 and leftovers(iam) == []
+
+
+def test_a_rule_that_never_flags_fails_the_selftest_and_still_cleans_up(
+    iam: Any, config_api: LocalConfig, deployed_rule: list[str], capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config_api.responses["GetComplianceDetailsByResource"] = lambda request: {"EvaluationResults": []}
+    assert cli.main(["selftest", "--yes", "--timeout", "0"]) == 1
+    out = capsys.readouterr().out
+    assert "FAILED detection: not flagged within 0 s" in out and leftovers(iam) == []
+
+
+@pytest.mark.parametrize("interruption", [KeyboardInterrupt, RuntimeError])
+def test_an_interruption_or_a_failure_midway_leaves_no_user(
+    iam: Any, deployed_rule: list[str], monkeypatch: pytest.MonkeyPatch, interruption: type[BaseException]
+) -> None:
+    def stop(*_: Any) -> None:
+        raise interruption()
+
+    monkeypatch.setattr("iam_console_mfa.selftest._poll", stop)
+    with pytest.raises(interruption):
+        list(
+            __import__("iam_console_mfa.selftest", fromlist=["run"]).run(configured_session(), RULE, 60, False)
+        )
+    assert leftovers(iam) == []
+
+
+def test_no_yes_no_rule_and_leftover_cleanup(
+    iam: Any, config_api: LocalConfig, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    monkeypatch.setattr(cli, "session", lambda args: configured_session())
+    assert cli.main(["selftest"]) == 2 and "confirm with --yes" in capsys.readouterr().err
+    assert cli.main(["selftest", "--yes"]) == 2  # moto's Config holds no rule
+    assert "no Config rule IAM_USER_CONSOLE_MFA in us-east-1: deploy it first" in capsys.readouterr().err
+    create_user(iam, f"{PREFIX}left", tags={TAG["Key"]: TAG["Value"]})
+    create_user(iam, f"{PREFIX}lookalike")  # the name, not the tag: not ours
+    assert cli.main(["selftest", "--cleanup"]) == 0
+    assert leftovers(iam) == [f"{PREFIX}lookalike"]
+
+
+def test_totp_codes_are_rfc_6238s() -> None:
+    """RFC 6238, appendix B: the SHA-1 test key at 59 s gives 94287082 (its last 6 digits here)."""
+    import base64
+
+    seed = base64.b32encode(b"12345678901234567890")
+    assert totp(seed, 59) == "287082" and totp(seed, 1111111109) == "081804"
+
+
+def test_policy_selftest_grants_what_selftest_calls_its_iam_writes_scoped(
+    iam: Any, deployed_rule: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Derived from the calls selftest's own clients make (the rule's and the remediation's
+    Lambdas run in this process too, with their own)."""
+    called: set[str] = set()
+
+    def tracked(name: str, **kwargs: Any) -> Any:
+        client = configured_session().client(name, **kwargs)
+        client.meta.events.register(
+            "provide-client-params",
+            lambda model, **_: called.add(f"{model.service_model.signing_name}:{model.name}"),
+        )
+        return client
+
+    monkeypatch.setattr(
+        cli,
+        "session",
+        lambda args: type("S", (), {"client": staticmethod(tracked), "region_name": "us-east-1"})(),
+    )
+    assert cli.main(["selftest", "--yes", "--remediate"]) == 0
+    assert cli.main(["selftest", "--cleanup"]) == 0
+    assert called == set(ACTIONS)
+    statements = policy()["Statement"]
+    assert {a for s in statements for a in s["Action"]} == set(ACTIONS)
+    (user,) = [s for s in statements if "iam:DeleteUser" in s["Action"]]
+    assert user["Resource"] == f"arn:*:iam::*:user/{PREFIX}*"
