@@ -271,6 +271,9 @@ def test_organization_deploy_shares_the_package_and_deploys_the_stackset_not_the
         p["ParameterKey"]: p["ParameterValue"] for p in stacks["iam-console-mfa-organization"]["Parameters"]
     }
     assert root in given["OrganizationalUnitIds"]  # moto shows a CommaDelimitedList as its repr
+    alerts = {o["OutputKey"]: o["OutputValue"] for o in stacks["iam-console-mfa-alerts"]["Outputs"]}
+    assert given["CentralEventBusArn"] == alerts["CentralEventBusArn"]  # the bus, before the StackSet
+    assert alerts["CentralEventBusArn"].endswith(":event-bus/IAM_USER_CONSOLE_MFA-organization")
     s3 = client(server, "s3")
     key = given["TemplateURL"].split(".amazonaws.com/", 1)[1]
     assert given["TemplateURL"].startswith(f"https://{bucket}.s3.us-east-1.amazonaws.com/templates/")

@@ -253,3 +253,4 @@ def test_organization_lists_every_member_accounts_stack_instance(account: None, 
     out = capsys.readouterr().out
     assert "ok       account 111111111111: us-east-1: SUCCEEDED" in out
     assert "MISSING  account 222222222222: us-east-1: FAILED -> see the StackSet's operations: Role" in out
+    assert "MISSING  members' alerts: event bus IAM_USER_CONSOLE_MFA-organization missing" in out

@@ -39,7 +39,11 @@ SAMPLE_ARN = {
     "AWS::SNS::Topic": "arn:aws:sns:us-east-1:123456789012:alerts",
     "AWS::Lambda::Function": "arn:aws:lambda:us-east-1:123456789012:function:remediation",
     "AWS::DynamoDB::Table": "arn:aws:dynamodb:us-east-1:123456789012:table/changes",
+    "AWS::Events::EventBus": "arn:aws:events:us-east-1:123456789012:event-bus/central",
 }
+
+
+SAMPLE_PARAMETER_ARN = {"CentralEventBusArn": SAMPLE_ARN["AWS::Events::EventBus"]}
 
 
 def render(resource: Any, template: dict[str, Any]) -> str:
@@ -49,6 +53,8 @@ def render(resource: Any, template: dict[str, Any]) -> str:
     if isinstance(resource, str):  # a string inside a Fn::Sub JSON document holds ${...} too
         return re.sub(r"\$\{([\w:]+)\}", lambda m: SAMPLE.get(m.group(1), "name"), resource)
     logical = resource.get("Ref") or resource["Fn::GetAtt"][0]
+    if logical in template.get("Parameters", {}):  # an ARN given as a stack parameter
+        return SAMPLE_PARAMETER_ARN[logical]
     return SAMPLE_ARN[template["Resources"][logical]["Type"]]
 
 

@@ -125,13 +125,16 @@ def plan(settings: dict[str, Any], bucket: str, code_key: str) -> list[StackPlan
 
     steps: list[StackPlan] = []
     if alerts["enabled"]:
-        steps.append(stack("alerts", {"RuleName": rule, "AlertEmail": alerts["email"]}))
+        # Organization mode: members' events reach the topic through the alerts stack's bus.
+        central = {"OrganizationId": "<aws.OrganizationId>"} if organization["enabled"] else {}
+        steps.append(stack("alerts", {"RuleName": rule, "AlertEmail": alerts["email"], **central}))
     if organization["enabled"]:
         steps.append(
             stack(
                 "organization",
                 {
                     **rule_parameters,
+                    "CentralEventBusArn": "<alerts.CentralEventBusArn>" if alerts["enabled"] else "",
                     "TemplateURL": "<template URL of rule.yaml, uploaded beside the package>",
                     "OrganizationalUnitIds": ",".join(organization["organizationalUnitIds"]),
                     "CallAs": organization["callAs"],
@@ -191,6 +194,8 @@ class Deployer:
             self._share_with_organization(bucket, account, objects, organization_id)
             template_url = f"https://{bucket}.s3.{region}.amazonaws.com/{template_key}"
         outputs: dict[str, dict[str, str]] = {}
+        if self.settings["organization"]["enabled"]:
+            outputs["aws"] = {"OrganizationId": organization_id}  # the alerts stack's bus admits it
         for step in plan(self.settings, bucket, code_key):
             parameters = {k: _resolve(v, outputs) for k, v in step.parameters.items()}
             if "TemplateURL" in parameters:

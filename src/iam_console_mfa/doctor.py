@@ -46,6 +46,7 @@ CALL_ACTIONS = {
     "LookupEvents": "cloudtrail:LookupEvents",
     "GenerateCredentialReport": "iam:GenerateCredentialReport",
     "ListStackInstances": "cloudformation:ListStackInstances",  # --organization
+    "DescribeEventBus": "events:DescribeEventBus",  # --organization: members' alerts
 }
 
 
@@ -234,8 +235,26 @@ def _security_hub(hub: Any, region: str) -> Check:
 
 
 def organization_checks(aws: Any, settings: dict[str, Any], stack_set: str) -> Iterator[Check]:
-    """Every member account's stack instance of the StackSet (organization.yaml)."""
+    """Every member account's stack instance of the StackSet (organization.yaml), and the bus
+    that brings their compliance changes and alarms to the alert topic (alerts.yaml)."""
     yield from isolated("StackSet", lambda: _stack_instances(aws.client("cloudformation"), settings, stack_set))
+    if settings["alerts"]["enabled"]:
+        yield from isolated("members' alerts", lambda: _central_bus(aws.client("events"), settings["ruleName"]))
+
+
+def _central_bus(events: Any, rule: str) -> Check:
+    name = f"{rule}-organization"
+    bus = _call(
+        "DescribeEventBus", lambda: events.describe_event_bus(Name=name), ("ResourceNotFoundException",)
+    )
+    admits = bool(bus) and "aws:PrincipalOrgID" in str(bus.get("Policy", ""))
+    return Check(
+        "members' alerts",
+        admits,
+        f"event bus {name} "
+        + ("admits the organization's accounts" if admits else "missing or not open to the organization"),
+        "iam-console-mfa deploy (organization mode deploys the bus in the alerts stack, before the StackSet)",
+    )
 
 
 def _stack_instances(cloudformation: Any, settings: dict[str, Any], stack_set: str) -> list[Check]:

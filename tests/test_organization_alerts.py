@@ -1,0 +1,200 @@
+"""Organization mode: member accounts' compliance changes and alarms reach the central topic.
+
+EventBridge delivery across accounts is not simulated by moto: the rules' patterns are matched
+here against sample events shaped as AWS sends them ("Config Rules Compliance Change",
+"CloudWatch Alarm State Change"), with EventBridge's matching for the forms used (a list of
+values, a prefix), and their input transformers rendered into the topic's sentence. The
+policies are checked as IAM and EventBridge would judge them.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from tests.stacks import STACKS
+
+RULE = STACKS["rule.yaml"]["Resources"]
+ALERTS = STACKS["alerts.yaml"]["Resources"]
+NAME = "IAM_USER_CONSOLE_MFA"
+MEMBER = "222222222222"
+
+
+def resolve(value: Any) -> Any:
+    """The intrinsics the patterns use, with RuleName's default."""
+    if isinstance(value, dict) and value.get("Ref") == "RuleName":
+        return NAME
+    if isinstance(value, dict) and "Fn::Sub" in value:
+        return value["Fn::Sub"].replace("${RuleName}", NAME)
+    if isinstance(value, dict):
+        return {k: resolve(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve(v) for v in value]
+    return value
+
+
+def matches(pattern: dict[str, Any], event: dict[str, Any]) -> bool:
+    """EventBridge matching for the forms these patterns use."""
+    for key, wanted in pattern.items():
+        if key not in event:
+            return False
+        if isinstance(wanted, dict):
+            if not isinstance(event[key], dict) or not matches(wanted, event[key]):
+                return False
+            continue
+        value = event[key]
+        if not any(
+            (isinstance(w, dict) and isinstance(value, str) and value.startswith(w["prefix"])) or w == value
+            for w in wanted
+        ):
+            return False
+    return True
+
+
+def render(target: dict[str, Any], event: dict[str, Any]) -> str:
+    transformer = target["InputTransformer"]
+
+    def path(expression: str) -> Any:
+        value: Any = event
+        for part in expression.removeprefix("$.").split("."):
+            value = value[part]
+        return value
+
+    values = {name: path(expression) for name, expression in transformer["InputPathsMap"].items()}
+    return re.sub(r"<(\w+)>", lambda m: str(values[m.group(1)]), transformer["InputTemplate"])
+
+
+def compliance_change(rule: str = NAME, compliance: str = "NON_COMPLIANT") -> dict[str, Any]:
+    return {
+        "version": "0",
+        "detail-type": "Config Rules Compliance Change",
+        "source": "aws.config",
+        "account": MEMBER,
+        "region": "us-east-1",
+        "detail": {
+            "resourceId": "AIDAMEMBERBOB",
+            "awsRegion": "us-east-1",
+            "awsAccountId": MEMBER,
+            "configRuleName": rule,
+            "resourceType": "AWS::IAM::User",
+            "messageType": "ComplianceChangeNotification",
+            "newEvaluationResult": {
+                "complianceType": compliance,
+                "annotation": "bob: console password without MFA",
+            },
+        },
+    }
+
+
+def alarm_change(name: str = f"{NAME}-evaluator-errors", state: str = "ALARM") -> dict[str, Any]:
+    return {
+        "version": "0",
+        "detail-type": "CloudWatch Alarm State Change",
+        "source": "aws.cloudwatch",
+        "account": MEMBER,
+        "region": "us-east-1",
+        "detail": {"alarmName": name, "state": {"value": state, "reason": "Threshold Crossed: 1 datapoint"}},
+    }
+
+
+def pattern(resources: dict[str, Any], name: str) -> dict[str, Any]:
+    return dict(resolve(resources[name]["Properties"]["EventPattern"]))
+
+
+@pytest.mark.parametrize(
+    ("event", "forwarded_by", "central_rule", "sentence"),
+    [
+        (
+            compliance_change(),
+            "ForwardComplianceChanges",
+            "MemberNonCompliantRule",
+            f'"IAM user AIDAMEMBERBOB in member account {MEMBER} can sign in to the AWS console without MFA: '
+            'bob: console password without MFA"',
+        ),
+        (
+            compliance_change(compliance="COMPLIANT"),
+            "ForwardComplianceChanges",
+            "MemberFixedRule",
+            f'"IAM user AIDAMEMBERBOB in member account {MEMBER} is COMPLIANT again: '
+            'bob: console password without MFA"',
+        ),
+        (
+            alarm_change(f"{NAME}-evaluator-reevaluation-dead-letters"),
+            "ForwardAlarms",
+            "MemberAlarmRule",
+            f'"The IAM_USER_CONSOLE_MFA rule is failing in member account {MEMBER} (us-east-1): alarm '
+            f'{NAME}-evaluator-reevaluation-dead-letters: Threshold Crossed: 1 datapoint"',
+        ),
+    ],
+)
+def test_a_members_event_is_forwarded_and_becomes_the_topics_sentence(
+    event: dict[str, Any], forwarded_by: str, central_rule: str, sentence: str
+) -> None:
+    forwarding = [n for n in ("ForwardComplianceChanges", "ForwardAlarms") if matches(pattern(RULE, n), event)]
+    assert forwarding == [forwarded_by]
+    central = [
+        n
+        for n in ("MemberNonCompliantRule", "MemberFixedRule", "MemberAlarmRule")
+        if matches(pattern(ALERTS, n), event)
+    ]
+    assert central == [central_rule]
+    (target,) = ALERTS[central_rule]["Properties"]["Targets"]
+    assert target["Arn"] == {"Ref": "Topic"}
+    assert " ".join(render(target, event).split()) == sentence
+
+
+def test_other_rules_events_and_recovered_alarms_stay_home() -> None:
+    assert not matches(pattern(RULE, "ForwardComplianceChanges"), compliance_change(rule="another-rule"))
+    assert not matches(pattern(RULE, "ForwardAlarms"), alarm_change("billing-alarm"))
+    assert matches(pattern(RULE, "ForwardAlarms"), alarm_change(state="OK"))  # forwarded, not announced
+    assert not matches(pattern(ALERTS, "MemberAlarmRule"), alarm_change(state="OK"))
+
+
+def test_every_alarm_the_rule_stack_raises_is_forwarded() -> None:
+    names = [
+        resolve(r["Properties"]["AlarmName"]).replace("${RuleName}", NAME)
+        for r in RULE.values()
+        if r["Type"] == "AWS::CloudWatch::Alarm"
+    ]
+    assert len(names) == 3 and all(matches(pattern(RULE, "ForwardAlarms"), alarm_change(n)) for n in names)
+
+
+def test_the_bus_admits_the_organization_only_and_members_may_only_put_events_there() -> None:
+    statement = ALERTS["CentralBusPolicy"]["Properties"]["Statement"]
+    assert (statement["Action"], statement["Principal"]) == ("events:PutEvents", "*")
+    assert statement["Resource"] == {"Fn::GetAtt": ["CentralBus", "Arn"]}
+    assert statement["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": {"Ref": "OrganizationId"}}}
+    role = RULE["ForwardRole"]["Properties"]
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "events.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    (grant,) = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    assert (grant["Action"], grant["Resource"]) == (["events:PutEvents"], {"Ref": "CentralEventBusArn"})
+    for name in ("ForwardComplianceChanges", "ForwardAlarms"):
+        (target,) = RULE[name]["Properties"]["Targets"]
+        assert target == {
+            "Id": "central-bus",
+            "Arn": {"Ref": "CentralEventBusArn"},
+            "RoleArn": {"Fn::GetAtt": ["ForwardRole", "Arn"]},
+        }
+        assert RULE[name]["Condition"] == "ForwardsToCentralBus"
+
+
+def test_the_topic_admits_exactly_the_rules_that_announce() -> None:
+    (publish,) = [
+        s
+        for s in ALERTS["TopicPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+        if s["Principal"] == {"Service": "events.amazonaws.com"}
+    ]
+    organization, single = publish["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::If"][1:]
+    announcing = {n for n, r in ALERTS.items() if r["Type"] == "AWS::Events::Rule"}
+    assert {a["Fn::GetAtt"][0] for a in organization} == announcing
+    assert {a["Fn::GetAtt"][0] for a in single} == {"NonCompliantRule", "FixedRule"}
+
+
+def test_the_stackset_hands_every_member_the_bus() -> None:
+    stack_set = STACKS["organization.yaml"]["Resources"]["AccountStacks"]["Properties"]
+    passed = {p["ParameterKey"]: p["ParameterValue"] for p in stack_set["Parameters"]}
+    assert passed["CentralEventBusArn"] == {"Ref": "CentralEventBusArn"}
