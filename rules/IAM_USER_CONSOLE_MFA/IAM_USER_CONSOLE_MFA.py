@@ -43,7 +43,7 @@ class RuleInvocationFailed(RuleError):
     """rdklib reported an error as a return value; re-raised so the invocation fails."""
 
 
-class IAM_USER_CONSOLE_MFA(ConfigRule):  # noqa: N801 - the class name rdk expects
+class IAM_USER_CONSOLE_MFA(ConfigRule):  # type: ignore[misc]  # noqa: N801 - rdk's class name; rdklib has no types
     # The rule reads Config's results itself and writes only what changed (console_mfa.writes),
     # vanished users included: rdklib's clean-up would re-read them for nothing.
     delete_old_evaluations_on_scheduled_notification = False
@@ -68,7 +68,11 @@ class IAM_USER_CONSOLE_MFA(ConfigRule):  # noqa: N801 - the class name rdk expec
         return parse_policy(rule_parameters)
 
     def evaluate_change(
-        self, event: dict, client_factory: Any, configuration_item: dict, valid_rule_parameters: RuleParameters
+        self,
+        event: dict[str, Any],
+        client_factory: Any,
+        configuration_item: dict[str, Any],
+        valid_rule_parameters: RuleParameters,
     ) -> list[Evaluation]:
         user, tags = user_from_configuration_item(configuration_item)
         live = LiveIam(client_factory.build_client("iam"))
@@ -87,7 +91,7 @@ class IAM_USER_CONSOLE_MFA(ConfigRule):  # noqa: N801 - the class name rdk expec
         return [_evaluation(user.user_id, verdict.compliance, verdict.annotation)]
 
     def evaluate_periodic(
-        self, event: dict, client_factory: Any, valid_rule_parameters: RuleParameters
+        self, event: dict[str, Any], client_factory: Any, valid_rule_parameters: RuleParameters
     ) -> list[Evaluation]:
         # Only sweeps need these: imported here to keep the cold start of change evaluations short.
         from console_mfa.pool import read_workers
@@ -174,7 +178,7 @@ def log_decision(assessment: Assessment) -> None:
 
 
 def _publish_findings(
-    event: dict,
+    event: dict[str, Any],
     client_factory: Any,
     assessments: list[Assessment],
     now: datetime,
@@ -209,7 +213,7 @@ def _evaluation(user_id: UserId, compliance: Compliance, annotation: str) -> Eva
     return Evaluation(compliance.value, resourceId=user_id, resourceType=RESOURCE_TYPE, annotation=annotation)
 
 
-def triage(invoking_event: dict, store: ChangeStore | None, now: datetime) -> bool:
+def triage(invoking_event: dict[str, Any], store: ChangeStore | None, now: datetime) -> bool:
     """Whether a change notification is evaluated; claims the user's recorded change if any.
 
     A replay of an old configuration item (a re-evaluation after StartConfigRulesEvaluation:
@@ -230,7 +234,7 @@ def triage(invoking_event: dict, store: ChangeStore | None, now: datetime) -> bo
     return True
 
 
-def inflated(event: dict, rule: IAM_USER_CONSOLE_MFA) -> dict:
+def inflated(event: dict[str, Any], rule: IAM_USER_CONSOLE_MFA) -> dict[str, Any]:
     """An oversized notification as the change notification it stands for, its history item
     checked against its summary first (console_mfa.config_event.checked_history_item), so that
     every path after it, rdklib's deleted-item path included, sees only the summary's user."""
@@ -264,7 +268,7 @@ def _iso(value: object) -> str:
     raise TypeError(f"{type(value).__name__} is not JSON")
 
 
-def lambda_handler(event: dict, context: Any) -> list[dict]:
+def lambda_handler(event: dict[str, Any], context: Any) -> list[dict[str, Any]]:
     """Evaluate, or raise: Config then shows a failed invocation and Lambda counts an error."""
     message_type = validate_event(event)
     configured_session()
@@ -283,4 +287,5 @@ def lambda_handler(event: dict, context: Any) -> list[dict]:
         # rdklib returns AWS errors and parameter errors instead of raising them.
         fields = ("customerErrorCode", "customerErrorMessage", "internalErrorMessage", "internalErrorDetails")
         raise RuleInvocationFailed("; ".join(str(result[f]) for f in fields if result.get(f)))
-    return result
+    evaluations: list[dict[str, Any]] = result
+    return evaluations

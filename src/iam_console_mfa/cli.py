@@ -300,7 +300,8 @@ def configured_parameters(path: Path, required: bool) -> dict[str, str]:
     """The deployed rule's ruleParameters from rdk-config.json; none when it is absent and optional."""
     if not required and not path.exists():
         return {}
-    return load_settings(path)["ruleParameters"]
+    parameters: dict[str, str] = load_settings(path)["ruleParameters"]
+    return parameters
 
 
 class ResolvedParameters(NamedTuple):
@@ -678,7 +679,10 @@ def cmd_deploy(args: argparse.Namespace, console: Console) -> int:
     from . import deploy, deploy_permissions
 
     chosen = load_settings(args.settings)
-    say = lambda line: console.print(line, markup=False, highlight=False)  # noqa: E731
+
+    def say(line: str) -> None:
+        console.print(line, markup=False, highlight=False)
+
     if args.region and args.region != chosen["region"]:  # the plan too: it would not be what deploy does
         raise CliError(f"--region {args.region} differs from rdk-config.json region {chosen['region']}")
     if args.dry_run:

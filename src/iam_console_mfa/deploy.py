@@ -320,7 +320,7 @@ class Deployer:
                 )
             status = self.cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"]
             if status.endswith(TERMINAL) and not status.endswith("_IN_PROGRESS"):
-                return status
+                return str(status)
             time.sleep(poll_seconds)
         raise DeployError(f"stack {name} did not finish within {timeout:.0f} s")
 

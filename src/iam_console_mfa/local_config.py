@@ -33,7 +33,9 @@ class LocalConfig:
         }
         session.events.register_first("before-call.config-service", self._answer)  # type: ignore[arg-type]
 
-    def _answer(self, model: Any, params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict] | None:
+    def _answer(
+        self, model: Any, params: dict[str, Any], **_: Any
+    ) -> tuple[AWSResponse, dict[str, Any]] | None:
         respond = self.responses.get(model.name)
         if respond is None:
             return None

@@ -44,7 +44,7 @@ def load(path: Path = SETTINGS) -> dict[str, Any]:
     except (OSError, json.JSONDecodeError) as error:
         raise SettingsError(f"{path.name}: cannot read: {error}") from None
     validate(settings, path.name)
-    return settings
+    return dict(settings)
 
 
 def _schema() -> dict[str, Any]:

@@ -96,7 +96,7 @@ def fetch_report(
 def _generate(iam: Any) -> str:
     with translated("GenerateCredentialReport"):
         try:
-            return iam.generate_credential_report()["State"]
+            return str(iam.generate_credential_report()["State"])
         except ClientError as error:
             if error_code(error) in _WAIT_CODES:
                 LOG.info("GenerateCredentialReport: %s, waiting", error_code(error))

@@ -47,7 +47,8 @@ class LiveIam:
         """GetUser's entry (UserId, Arn, CreateDate, PasswordLastUsed, ...); None when no user has the name."""
         with translated("GetUser", user_name):
             try:
-                return self.iam.get_user(UserName=user_name)["User"]
+                entry: dict[str, Any] = self.iam.get_user(UserName=user_name)["User"]
+                return entry
             except ClientError as error:
                 if error_code(error) == "NoSuchEntity":
                     return None
@@ -82,7 +83,8 @@ class LiveIam:
                 if error_code(error) == "NoSuchEntity":
                     return None
                 raise
-        return profile["LoginProfile"]["CreateDate"]
+        created: datetime = profile["LoginProfile"]["CreateDate"]
+        return created
 
     def mfa_kinds(self, user_name: UserName) -> tuple[MfaKind, ...]:
         """Every MFA device kind: ListVirtualMFADevices alone would miss FIDO and hardware."""

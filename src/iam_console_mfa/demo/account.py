@@ -36,7 +36,7 @@ def create_user(
         iam.create_login_profile(UserName=name, Password="Correct-Horse-9!")
     if mfa is not Mfa.NONE:
         enable_mfa(iam, user, mfa)
-    return user
+    return dict(user)
 
 
 def enable_mfa(iam: Any, user: Mapping[str, Any], mfa: Mfa) -> str:
@@ -51,7 +51,7 @@ def enable_mfa(iam: Any, user: Mapping[str, Any], mfa: Mfa) -> str:
     iam.enable_mfa_device(
         UserName=name, SerialNumber=serial, AuthenticationCode1="123456", AuthenticationCode2="654321"
     )
-    return serial
+    return str(serial)
 
 
 def backdate(
