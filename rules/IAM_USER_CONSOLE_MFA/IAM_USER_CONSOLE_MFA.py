@@ -16,7 +16,7 @@ from typing import Any
 
 import boto3
 from console_mfa.aws import WriteBudget, budgeted, configured_session, counted_calls, translated
-from console_mfa.changes import ChangeStore, claim_all
+from console_mfa.changes import ChangeStore
 from console_mfa.config_event import (
     CHANGE,
     OVERSIZED,
@@ -29,9 +29,9 @@ from console_mfa.config_event import (
 from console_mfa.decision import decide
 from console_mfa.errors import InvalidEvent, RuleError, UserGone
 from console_mfa.live import LiveIam
-from console_mfa.model import RESOURCE_TYPE, Assessment, Compliance, UserId, user_key
+from console_mfa.model import RESOURCE_TYPE, Assessment, Compliance, UserId
 from console_mfa.policy import RuleParameters, parse_policy
-from console_mfa.sweep import NO_DEADLINE, Deadline, sweep
+from console_mfa.sweep import NO_DEADLINE, Deadline
 from rdklib import ConfigRule, Evaluation, Evaluator
 
 APPLICABLE_RESOURCES = [RESOURCE_TYPE]
@@ -94,10 +94,9 @@ class IAM_USER_CONSOLE_MFA(ConfigRule):  # type: ignore[misc]  # noqa: N801 - rd
         self, event: dict[str, Any], client_factory: Any, valid_rule_parameters: RuleParameters
     ) -> list[Evaluation]:
         # Only sweeps need these: imported here to keep the cold start of change evaluations short.
+        from console_mfa.pipeline import sweep_and_plan
         from console_mfa.pool import read_workers
-        from console_mfa.recorded import recorded_results
         from console_mfa.trail import iam_event_region
-        from console_mfa.writes import plan_writes
 
         live = LiveIam(client_factory.build_client("iam"))
         now = self._now()
@@ -105,28 +104,16 @@ class IAM_USER_CONSOLE_MFA(ConfigRule):  # type: ignore[misc]  # noqa: N801 - rd
         trail = client_factory.build_client(
             "cloudtrail", region=iam_event_region(os.environ.get("AWS_REGION", ""))
         )
-        users = list(live.list_users())
-        claims = claim_all(self.store, now)
-        # Users a run in progress claimed (a per-user notification of the same re-evaluation):
-        # neither read, written nor called deleted here.
-        elsewhere = {u.user.user_id for u in users if user_key(u.user.user_name) in claims.elsewhere}
-        assessments = sweep(
+        assessments, plan, claims, elsewhere = sweep_and_plan(
             live,
+            client_factory.build_client("config"),
+            event["configRuleName"],
             valid_rule_parameters,
             now,
-            self.deadline,
             trail=trail,
-            users=users,
-            claims=claims,
+            deadline=self.deadline,
+            store=self.store,
             workers=read_workers(),
-        )
-        recorded = recorded_results(client_factory.build_client("config"), event["configRuleName"])
-        plan = plan_writes(
-            ((a.user.user_id, a.verdict) for a in assessments),
-            recorded,
-            now,
-            valid_rule_parameters.refresh_days,
-            keep=elsewhere,
         )
         for assessment in assessments:
             log_decision(assessment)

@@ -360,24 +360,30 @@ def rule_policy(args: argparse.Namespace, aws: Any) -> ResolvedParameters:
     return ResolvedParameters(parse_policy(values), bare, values)
 
 
-def run_sweep(args: argparse.Namespace, aws: Any, policy: RuleParameters) -> list[Any]:
+def run_sweep(args: argparse.Namespace, aws: Any, policy: RuleParameters, rule_name: str | None = None) -> Any:
+    """Every user's assessment; with ``rule_name``, the whole sweep the rule's Lambda runs
+    (console_mfa.pipeline), write plan included, against the rule's stored results."""
     from console_mfa.live import LiveIam
+    from console_mfa.pipeline import sweep_and_plan
     from console_mfa.sweep import sweep
     from console_mfa.trail import iam_event_region
     from rich.progress import Progress
 
-    iam = aws.client("iam")
+    live = LiveIam(aws.client("iam"))
     trail = aws.client("cloudtrail", region_name=iam_event_region(aws.region_name or ""))
+    now = datetime.now(UTC)
     # No bar when stderr is not a terminal: a transient bar still leaves a blank line there.
     with Progress(console=Console(stderr=True), transient=True, disable=not sys.stderr.isatty()) as bar:
         task = bar.add_task("inspecting IAM users", total=None)
-        return sweep(
-            LiveIam(iam),
-            policy,
-            datetime.now(UTC),
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
-            trail=trail,
-        )
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        if rule_name:
+            return sweep_and_plan(
+                live, aws.client("config"), rule_name, policy, now, trail=trail, progress=progress
+            )
+        return sweep(live, policy, now, progress=progress, trail=trail)
 
 
 def check_output(path: Path | None, option: str = "--output") -> None:
@@ -398,22 +404,17 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
         return organization_report(args, console)
     aws = session(args)
     policy, _, values = rule_policy(args, aws)
-    assessments = run_sweep(args, aws, policy)
     now = datetime.now(UTC)
     if args.rule_name:
-        from console_mfa.recorded import recorded_results
-        from console_mfa.writes import plan_writes
-
-        recorded = recorded_results(aws.client("config"), args.rule_name)
-        plan = plan_writes(
-            ((a.user.user_id, a.verdict) for a in assessments), recorded, now, policy.refresh_days
-        )
+        assessments, plan, _, _ = run_sweep(args, aws, policy, args.rule_name)
         counts = plan.counts()
         sys.stderr.write(
             f"a sweep of {args.rule_name} would write {len(plan.writes)} evaluation(s) "
             f"({', '.join(f'{k} {v}' for k, v in counts.items() if k != 'unchanged')}) "
             f"and skip {counts['unchanged']} unchanged\n"
         )
+    else:
+        assessments = run_sweep(args, aws, policy)
     if args.format == "table" and not args.output:
         output.print_table(console, assessments, now)
     else:

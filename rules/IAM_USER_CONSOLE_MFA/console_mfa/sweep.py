@@ -86,7 +86,7 @@ def choose_source(policy: RuleParameters, user_count: int) -> DataSource:
 Progress = Callable[[int, int], None]  # (users done, users in all): the CLI's progress bar
 
 
-def _no_progress(done: int, total: int) -> None:
+def no_progress(done: int, total: int) -> None:
     pass
 
 
@@ -95,7 +95,7 @@ def sweep(
     policy: RuleParameters,
     now: datetime,
     deadline: Deadline = NO_DEADLINE,
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
     *,
     trail: Any | None,
     users: list[ListedUser] | None = None,
@@ -169,7 +169,7 @@ def sweep_live(
     policy: RuleParameters,
     now: datetime,
     deadline: Deadline,
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
     workers: int = 1,
 ) -> Iterator[Assessment]:
     for done, assessment in enumerate(read_live(live, users, policy, now, deadline, workers, "inspected live")):
@@ -186,7 +186,7 @@ def sweep_with_report(
     policy: RuleParameters,
     now: datetime,
     deadline: Deadline,
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
     workers: int = 1,
 ) -> Iterator[Assessment]:
     """The report's facts where they can be trusted; the other users read live, concurrently."""
