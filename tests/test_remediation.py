@@ -252,3 +252,11 @@ def test_remediation_roles_allow_exactly_what_the_document_and_lambda_call(
     assert called - by_script == set(permissions.REMEDIATION_ACTIONS)
     assert role_actions("RemediationRole") == set(permissions.REMEDIATION_ACTIONS)
     assert role_actions("AutomationRole") == set(permissions.AUTOMATION_ACTIONS)
+
+
+@pytest.mark.parametrize("user_id", ["AIDA", "AIDA12345678901", "AIDA-not-an-id!!!!", 42])
+def test_what_is_not_a_user_id_is_refused_before_any_call(iam: Any, call_log: CallLog, user_id: Any) -> None:
+    """IAM UserIds are 16 to 128 letters and digits (Config's RESOURCE_ID for AWS::IAM::User)."""
+    with pytest.raises(RemediationFailed, match="is not an IAM UserId"):
+        remediation_handler({"IAMUserId": user_id}, None)
+    assert call_log.calls == []

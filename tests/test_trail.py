@@ -253,3 +253,24 @@ def test_an_event_stamped_minutes_before_the_report_is_still_read_live(iam: Any,
     iam.deactivate_mfa_device(UserName="bob", SerialNumber=device)
     trail.record("DeactivateMFADevice", "bob", generated - timedelta(minutes=3), serialNumber=device)
     assert verdicts(REPORT) == {"bob": "NON_COMPLIANT"}
+
+
+def test_an_iam_event_that_names_no_user_voids_the_delta(
+    iam: Any, trail: TrailEvents, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Who changed is unknown: no row of the report can be trusted, every user is read live."""
+    create_user(iam, "bob", mfa=Mfa.VIRTUAL)
+    freeze_report(iam)
+    iam.deactivate_mfa_device(UserName="bob", SerialNumber=serial(iam, "bob"))
+    trail.record("DeactivateMFADevice", "", datetime.now(UTC))  # an IAM event without userName
+    with caplog.at_level(logging.WARNING):
+        assert verdicts(REPORT) == {"bob": "NON_COMPLIANT"}
+    assert "DeactivateMFADevice event event-0 names no user" in caplog.text
+
+
+def test_without_a_cloudtrail_client_the_report_is_not_trusted(iam: Any) -> None:
+    create_user(iam, "bob", mfa=Mfa.VIRTUAL)
+    freeze_report(iam)
+    iam.deactivate_mfa_device(UserName="bob", SerialNumber=serial(iam, "bob"))
+    assessed = sweep(LiveIam(iam), REPORT, datetime.now(UTC), trail=None)
+    assert [a.verdict.compliance.value for a in assessed] == ["NON_COMPLIANT"]
