@@ -296,12 +296,20 @@ def load_settings(path: Path | None) -> dict[str, Any]:
         raise CliError(str(error)) from None
 
 
-def configured_parameters(path: Path, required: bool) -> dict[str, str]:
-    """The deployed rule's ruleParameters from rdk-config.json; none when it is absent and optional."""
-    if not required and not path.exists():
-        return {}
-    parameters: dict[str, str] = load_settings(path)["ruleParameters"]
-    return parameters
+LOCAL_SETTINGS = Path("rdk-config.json")  # the settings beside the command, when there are some
+DEFAULT_RULE_NAME = "IAM_USER_CONSOLE_MFA"
+
+
+def local_settings(path: Path | None) -> dict[str, Any] | None:
+    """--settings FILE (it must exist), else ./rdk-config.json when present, else None."""
+    if path is None and not LOCAL_SETTINGS.exists():
+        return None
+    return load_settings(path or LOCAL_SETTINGS)
+
+
+def rule_name_of(args: argparse.Namespace, chosen: dict[str, Any] | None) -> str:
+    """--rule-name, else the settings' ruleName, else the stacks' default."""
+    return str(args.rule_name or (chosen["ruleName"] if chosen else DEFAULT_RULE_NAME))
 
 
 class ResolvedParameters(NamedTuple):
@@ -337,10 +345,9 @@ def rule_policy(args: argparse.Namespace, aws: Any) -> ResolvedParameters:
     rule's default; where each came from is said on stderr before anything else happens."""
     given = {p.name: getattr(args, p.name) for _, p, _ in RULE_OPTIONS if getattr(args, p.name) is not None}
     parse_policy(given)  # a bad option is named before any AWS call
-    path = args.settings or Path("rdk-config.json")
-    configured = configured_parameters(path, required=args.settings is not None)
-    settings_rule = load_settings(path)["ruleName"] if path.exists() else None
-    rule_name = args.rule_name or settings_rule or "IAM_USER_CONSOLE_MFA"
+    chosen = local_settings(args.settings)
+    configured = chosen["ruleParameters"] if chosen else {}
+    rule_name = rule_name_of(args, chosen)
     deployed = deployed_parameters(aws, rule_name)
     if deployed is None:
         sys.stderr.write(f"no Config rule {rule_name} in {aws.region_name}: its parameters are not used\n")
@@ -351,7 +358,7 @@ def rule_policy(args: argparse.Namespace, aws: Any) -> ResolvedParameters:
         elif deployed is not None and parameter.name in deployed:
             values[parameter.name], source = deployed[parameter.name], f"deployed rule {rule_name}"
         elif parameter.name in configured:
-            values[parameter.name], source = configured[parameter.name], path.name
+            values[parameter.name], source = configured[parameter.name], (args.settings or LOCAL_SETTINGS).name
         else:
             values[parameter.name], source = parameter.default, "default"
         sources.append(f"{parameter.name}={values[parameter.name]!r} ({source})")
@@ -422,7 +429,7 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
             "table": lambda: table_text(assessments, now),
             "json": lambda: output.as_json(assessments, now, account_of(aws), values),
             "csv": lambda: output.as_csv(assessments, now),
-            "asff": lambda: asff(aws, args.rule_name or "IAM_USER_CONSOLE_MFA", assessments, now),
+            "asff": lambda: asff(aws, args.rule_name or DEFAULT_RULE_NAME, assessments, now),
         }[args.format]()
         if args.output:
             try:
@@ -444,12 +451,13 @@ def organization_report(args: argparse.Namespace, console: Console) -> int:
     from . import organization_report as org
 
     chosen = load_settings(args.settings)
-    rule_name = args.rule_name or chosen["ruleName"]
+    rule_name = rule_name_of(args, chosen)
     args.region = args.region or chosen["region"]
     aws = session(args)
     found = org.results(aws.client("config"), f"{rule_name}-organization", rule_name)
-    stack_set = "iam-console-mfa-accounts"  # organization.yaml's StackSetName default
-    instances = org.stack_instances(aws.client("cloudformation"), stack_set, chosen["organization"]["callAs"])
+    from .doctor import STACK_SET
+
+    instances = org.stack_instances(aws.client("cloudformation"), STACK_SET, chosen["organization"]["callAs"])
     rows = org.summarize(found, instances)
     if args.format == "json":
         text = org.as_json(rows, found)
@@ -639,14 +647,11 @@ def user_event(session: Any, user_name: str, given: str | None = None) -> dict[s
         tags = live.tags(UserName(user["UserName"]))
     except UserGone:  # deleted between the two reads
         raise missing from None
-    path = Path("rdk-config.json")  # the deployed rule's values, as for report and enforce
+    chosen = local_settings(None)  # the deployed rule's values, as for report and enforce
     if given is not None:
         parameters, source = json.loads(given), "--parameters"
-    elif path.exists():
-        parameters, source = (
-            {"AssumeRoleMode": "False", **configured_parameters(path, required=True)},
-            str(path),
-        )
+    elif chosen:
+        parameters, source = {"AssumeRoleMode": "False", **chosen["ruleParameters"]}, str(LOCAL_SETTINGS)
     else:
         parameters, source = {"AssumeRoleMode": "False"}, "the rule's defaults"
     sys.stderr.write(f"rule parameters ({source}): {parameters}\n")
@@ -814,9 +819,7 @@ def cmd_selftest(args: argparse.Namespace, console: Console) -> int:
         raise CliError(
             "selftest creates IAM users with a console password (deleted at the end): confirm with --yes"
         )
-    rule_name = args.rule_name or (
-        load_settings(None)["ruleName"] if Path("rdk-config.json").exists() else "IAM_USER_CONSOLE_MFA"
-    )
+    rule_name = rule_name_of(args, local_settings(None))
     steps = []
     try:
         for step in selftest.run(aws, rule_name, args.timeout, args.remediate):
