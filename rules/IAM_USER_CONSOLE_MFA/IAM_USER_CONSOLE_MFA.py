@@ -118,17 +118,18 @@ class IAM_USER_CONSOLE_MFA(ConfigRule):  # type: ignore[misc]  # noqa: N801 - rd
         for assessment in assessments:
             log_decision(assessment)
         sources = {a.source for a in assessments}
+        writes = plan.counts()
         LOG.info(
             "sweep of %d users: writes %s; %d changed user(s) claimed, %d left to another run",
             len(assessments),
-            plan.counts(),
+            writes,
             len(claims.read_live),
             len(elsewhere),
             extra={
                 "sweep": {
                     "users": len(assessments),
                     "source": "+".join(sorted(sources)) or "none",
-                    "writes": plan.counts(),
+                    "writes": writes,
                     "claimed": len(claims.read_live),
                     "left_to_another_run": len(elsewhere),
                     "seconds": round(monotonic() - self.started, 1),
@@ -215,7 +216,9 @@ def triage(invoking_event: dict[str, Any], store: ChangeStore | None, now: datet
     claimed = change is not None and change.unclaimed and store is not None and store.claim(change, now)
     if replayed is not None and not claimed:
         LOG.info(
-            json.dumps({"skipped": replayed, "reason": "re-evaluation of an old item, no change recorded"})
+            "%s skipped: a re-evaluation of an old configuration item, no change recorded",
+            replayed,
+            extra={"user": replayed, "skipped": "re-evaluation of an old item, no change recorded"},
         )
         return False
     return True
