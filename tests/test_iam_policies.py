@@ -223,3 +223,24 @@ def test_the_guards_tag_key_is_the_rules_tag_key(value: str) -> None:
     key = value.split("=")[0]  # Fn::Select [0, Fn::Split ["=", ExemptTag]]
     assert key == exempt.key
     json.loads(f'{{"aws:ResourceTag/{key}": "false"}}')  # nothing in a key needs JSON escaping
+
+
+def test_selftest_and_doctor_policies_match_the_service_authorization_reference(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from iam_console_mfa import cli
+    from iam_console_mfa.selftest import policy as selftest_policy
+
+    for statement in selftest_policy()["Statement"]:
+        check_statement(statement, {}, "iam-console-mfa policy --selftest")
+    assert cli.main(["policy", "--doctor"]) == 0
+    for statement in json.loads(capsys.readouterr().out)["Statement"]:
+        check_statement(statement, {}, "iam-console-mfa policy --doctor")
+
+
+def test_the_central_bus_policy_matches_the_reference_and_admits_the_organization_only() -> None:
+    """An EventBridge resource policy: its statement is a property of the resource, not a document."""
+    alerts = STACKS["alerts.yaml"]
+    statement = alerts["Resources"]["CentralBusPolicy"]["Properties"]["Statement"]
+    check_statement({**statement, "Action": [statement["Action"]]}, alerts, "alerts.yaml CentralBusPolicy")
+    assert statement["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": {"Ref": "OrganizationId"}}}
