@@ -62,7 +62,7 @@ class TriggerStore(ChangeStore):
         """Record each user's change (a new version, unclaimed); returns how many.
 
         The trigger's ``recorded`` time is read after the writes: a start requested later
-        (console_mfa.reevaluate) is sure to find them in the store.
+        (start_if_due) is sure to find them in the store.
         """
         now = clock()
         version = epoch_ms(now)
@@ -94,14 +94,9 @@ class TriggerStore(ChangeStore):
     def mark_started(self, started: int) -> None:
         self._advance("started", started)
 
-    def reserve_retry(self, due: int, now: datetime) -> bool:
-        """Note a retry due at ``due`` unless one is still pending; True: the caller sends it."""
-        return self._update(
-            TRIGGER_KEY,
-            "SET retry_due = :x",
-            "attribute_not_exists(retry_due) OR retry_due <= :now",
-            {":x": {"N": str(due)}, ":now": {"N": str(epoch_ms(now))}},
-        )
+    def note_retry(self, due: int) -> None:
+        """A retry message is due then: until that time, another refused start sends none."""
+        self._advance("retry_due", due)
 
     def _advance(self, field: str, value: int) -> None:
         """Times of the trigger only move forward, whichever concurrent batch writes last."""
@@ -199,7 +194,7 @@ def _schedule_retry(
     delay = min(SQS_MAX_DELAY_SECONDS, max(0, -(-(due - now) // 1000)))
     with translated("SendMessage"):
         sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(RETRY_BODY), DelaySeconds=delay)
-    store.reserve_retry(now + delay * 1000, clock())
+    store.note_retry(now + delay * 1000)
 
 
 def handler(
