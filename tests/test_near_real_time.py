@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from console_mfa.aws import configured_session
-from console_mfa.config_event import replayed_user
+from console_mfa.config_event import notified_user
 from console_mfa.permissions import RULE_CHANGE_STORE_ACTIONS
 from console_mfa.policy import DataSource, parse_policy
 from console_mfa.reevaluate import handler as trigger
@@ -202,8 +202,8 @@ def test_a_replay_is_an_old_item_by_capture_or_delivery_time(
     if delivered is not None:
         item["configurationItemDeliveryTime"] = timestamp(now + delivered)
     invoking = {"configurationItem": item, "notificationCreationTime": timestamp(now)}
-    assert (replayed_user(invoking) == "bob") is replay
-    assert replayed_user({**invoking, "notificationCreationTime": "not a time"}) is None
+    assert notified_user(invoking) == ("bob", replay)
+    assert notified_user({**invoking, "notificationCreationTime": "not a time"}) == ("bob", False)
 
 
 def test_the_rule_role_may_read_and_claim_the_store_only() -> None:

@@ -22,7 +22,7 @@ from console_mfa.config_event import (
     OVERSIZED,
     SCHEDULED,
     checked_history_item,
-    replayed_user,
+    notified_user,
     user_from_configuration_item,
     validate_event,
 )
@@ -209,16 +209,14 @@ def triage(invoking_event: dict[str, Any], store: ChangeStore | None, now: datet
     change of its user, and this run wins the claim: an unchanged user costs no IAM or Config
     call and no evaluation. A fresh item (created, tagged, renamed, deleted) is always evaluated.
     """
-    replayed = replayed_user(invoking_event)
-    summary = invoking_event.get("configurationItem") or invoking_event.get("configurationItemSummary") or {}
-    name = replayed or summary.get("resourceName")
-    change = store.change(name) if store is not None and isinstance(name, str) else None
+    name, replayed = notified_user(invoking_event)
+    change = store.change(name) if store is not None and name is not None else None
     claimed = change is not None and change.unclaimed and store is not None and store.claim(change, now)
-    if replayed is not None and not claimed:
+    if replayed and not claimed:
         LOG.info(
             "%s skipped: a re-evaluation of an old configuration item, no change recorded",
-            replayed,
-            extra={"user": replayed, "skipped": "re-evaluation of an old item, no change recorded"},
+            name,
+            extra={"user": name, "skipped": "re-evaluation of an old item, no change recorded"},
         )
         return False
     return True

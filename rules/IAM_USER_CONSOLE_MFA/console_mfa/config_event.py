@@ -190,8 +190,8 @@ def _tags(item: Mapping[str, Any], configuration: Mapping[str, Any]) -> dict[str
 REPLAY_AGE = timedelta(hours=1)
 
 
-def replayed_user(invoking_event: Mapping[str, Any]) -> UserName | None:
-    """The user name of a change notification replaying an old configuration item, else None.
+def notified_user(invoking_event: Mapping[str, Any]) -> tuple[UserName | None, bool]:
+    """The user a change notification names, and whether it replays an old configuration item.
 
     Old means: recorded (``configurationItemCaptureTime``, or ``configurationItemDeliveryTime``
     under daily recording, whichever is later) more than REPLAY_AGE before the notification.
@@ -199,17 +199,17 @@ def replayed_user(invoking_event: Mapping[str, Any]) -> UserName | None:
     """
     item = invoking_event.get("configurationItem") or invoking_event.get("configurationItemSummary")
     if not isinstance(item, Mapping):
-        return None
-    times = [_time(item.get(k)) for k in ("configurationItemCaptureTime", "configurationItemDeliveryTime")]
-    recorded = max((t for t in times if t is not None), default=None)
-    notified = _time(invoking_event.get("notificationCreationTime"))
+        return None, False
     configuration = item.get("configuration")
     name = item.get("resourceName") or (
         configuration.get("userName") if isinstance(configuration, Mapping) else None
     )
-    if recorded is None or notified is None or not isinstance(name, str):
-        return None
-    return UserName(name) if notified - recorded > REPLAY_AGE else None
+    user = UserName(name) if isinstance(name, str) else None
+    times = [_time(item.get(k)) for k in ("configurationItemCaptureTime", "configurationItemDeliveryTime")]
+    recorded = max((t for t in times if t is not None), default=None)
+    notified = _time(invoking_event.get("notificationCreationTime"))
+    old = recorded is not None and notified is not None and notified - recorded > REPLAY_AGE
+    return user, user is not None and old
 
 
 def _time(text: object) -> datetime | None:
