@@ -32,17 +32,23 @@ def test_results_come_in_the_items_order_whatever_finishes_first() -> None:
 def test_one_failure_fails_the_whole_map_and_stops_what_has_not_started() -> None:
     started: list[int] = []
     lock = threading.Lock()
+    failed = threading.Event()
 
     def task(i: int) -> int:
         with lock:
             started.append(i)
         if i == 0:
             raise RuleError("user 0 could not be read")
-        time.sleep(0.05)
+        # Hold both threads (2 s: the pool waits for running tasks before the error leaves it):
+        # what has not started by then was cancelled, however slowly the caller is scheduled.
+        failed.wait(timeout=2)
         return i
 
     with pytest.raises(RuleError, match="user 0 could not be read"):
-        list(ordered(task, list(range(100)), workers=2))
+        try:
+            list(ordered(task, list(range(100)), workers=2))
+        finally:
+            failed.set()
     assert len(started) <= 4  # the rest were cancelled, not run
 
 
