@@ -43,7 +43,8 @@ bench: $(STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache bench/results
 
-# Generated, committed, and compared by the tests: parameters.json (from rdk-config.json) and
+# Generated, committed, and compared by the tests: parameters.json (from rdk-config.json),
+# cloudformation/remediation.json (rule.yaml's remediation, for the RDK route) and
 # src/iam_console_mfa/stack_permissions.py (from the stacks and CloudFormation's resource schemas).
 generate: $(STAMP)
 	$(PY) -m iam_console_mfa.generate

@@ -11,6 +11,7 @@ import ast
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -149,14 +150,43 @@ def test_rdk_create_rule_template_reads_parameters_json(tmp_path: Path) -> None:
     resources = json.loads(out.read_text())["Resources"]
     (rule,) = [r for r in resources.values() if r["Type"] == "AWS::Config::ConfigRule"]
     assert rule["Properties"]["Scope"]["ComplianceResourceTypes"] == ["AWS::IAM::User"]
-    # the remediation is a second Lambda the RDK does not deploy (docs/deploy.md, "With the RDK")
-    assert not [r for r in resources.values() if r["Type"] == "AWS::Config::RemediationConfiguration"]
+    # parameters.json's Remediation block becomes the rule's RemediationConfiguration
+    (remediation,) = [r for r in resources.values() if r["Type"] == "AWS::Config::RemediationConfiguration"]
+    assert remediation["Properties"]["TargetId"] == {
+        "Fn::ImportValue": "IAM_USER_CONSOLE_MFA-RemediationDocument"
+    }
+    # rdk's template passes cfn-lint's checks of that resource type's schema
+    lint = subprocess.run(
+        [str(BIN / "cfn-lint"), "--format", "parseable", str(out)], capture_output=True, text=True
+    )
+    assert not [line for line in lint.stdout.splitlines() if "Remediation" in line], lint.stdout
 
 
 def test_rdk_deploy_against_moto(server: dict[str, str], tmp_path: Path) -> None:
+    """The RDK route as docs/deploy.md gives it: the remediation stack, then rdk deploy."""
+    from iam_console_mfa.deploy import package
+
     rules = tmp_path / "rules"
     shutil.copytree(ROOT / "rules" / "IAM_USER_CONSOLE_MFA", rules / "IAM_USER_CONSOLE_MFA")
-    client(server, "s3").create_bucket(Bucket="rdk-code")
+    s3, cloudformation = client(server, "s3"), client(server, "cloudformation")
+    s3.create_bucket(Bucket="rdk-code")
+    s3.put_object(Bucket="rdk-code", Key="package.zip", Body=package())
+    cloudformation.create_stack(
+        StackName="iam-console-mfa-remediation",
+        TemplateBody=(ROOT / "cloudformation/remediation.json").read_text(),
+        Parameters=[
+            {"ParameterKey": "CodeBucket", "ParameterValue": "rdk-code"},
+            {"ParameterKey": "CodeKey", "ParameterValue": "package.zip"},
+        ],
+        Capabilities=["CAPABILITY_IAM"],
+    )
+    exports = {e["Name"]: e["Value"] for e in cloudformation.list_exports()["Exports"]}
+    document = exports["IAM_USER_CONSOLE_MFA-RemediationDocument"]
+    automations = client(server, "ssm").list_documents(
+        Filters=[{"Key": "DocumentType", "Values": ["Automation"]}]
+    )
+    assert [d["Name"] for d in automations["DocumentIdentifiers"]] == [document]
+    assert ":role/" in exports["IAM_USER_CONSOLE_MFA-AutomationRoleArn"]
     done = subprocess.run(
         [
             str(BIN / "rdk"),
@@ -175,9 +205,22 @@ def test_rdk_deploy_against_moto(server: dict[str, str], tmp_path: Path) -> None
     )
     assert "Config deploy complete" in done.stdout, done.stdout + done.stderr
     functions = client(server, "lambda").list_functions()["Functions"]
-    assert [(f["Runtime"], f["Handler"]) for f in functions] == [
-        ("python3.12", "IAM_USER_CONSOLE_MFA.lambda_handler")
+    assert sorted((f["Runtime"], f["Handler"]) for f in functions) == [
+        ("python3.12", "IAM_USER_CONSOLE_MFA.lambda_handler"),
+        ("python3.12", "console_mfa.remediation.handler"),
     ]
+    # moto skips AWS::Config::*: the configuration rdk deployed is read from its template, and
+    # every value it imports is one the remediation stack exports
+    (rdk_stack,) = [
+        s for s in cloudformation.describe_stacks()["Stacks"] if s["StackName"] != "iam-console-mfa-remediation"
+    ]
+    body = cloudformation.get_template(StackName=rdk_stack["StackName"])["TemplateBody"]
+    template = body if isinstance(body, dict) else json.loads(body)
+    (remediation,) = [
+        r for r in template["Resources"].values() if r["Type"] == "AWS::Config::RemediationConfiguration"
+    ]
+    imports = set(re.findall(r'"Fn::ImportValue": "([^"]+)"', json.dumps(remediation)))
+    assert imports == set(exports)
 
 
 def test_every_s3_call_names_the_expected_bucket_owner() -> None:

@@ -46,8 +46,50 @@ def test_parameters_json_is_generated_from_rdk_config() -> None:
     assert json.loads(parameters["InputParameters"])["AssumeRoleMode"] == "False"
 
 
+def test_rdk_routes_remediation_is_rule_yamls_generated() -> None:
+    """remediation.json is rule.yaml's remediation, cut by the generator; parameters.json's
+    Remediation block is rule.yaml's RemediationConfiguration, importing what that stack exports."""
+    from iam_console_mfa.generate import REMEDIATION_RESOURCES, REMEDIATION_STACK, remediation_stack
+
+    config = settings.load()
+    assert REMEDIATION_STACK.read_text() == remediation_stack(config), "run `make generate`"
+    stack = json.loads(REMEDIATION_STACK.read_text())
+    for logical_id, resource in stack["Resources"].items():
+        assert resource["Properties"] == RULE[logical_id]["Properties"], logical_id
+    # every remediation resource of rule.yaml is there, but the configuration rdk creates
+    conditional = {
+        i for i, r in RULE.items() if r.get("Condition") in {"WithRemediation", "WithExemptTagGuard"}
+    }
+    assert conditional - set(REMEDIATION_RESOURCES) == {"RemediationConfiguration"}
+    # the rule's own exemptions and grace are the remediation's defaults
+    for name in ("ExemptUserNames", "ExemptTag", "GracePeriodDays"):
+        assert stack["Parameters"][name]["Default"] == config["ruleParameters"][name]
+
+    block = json.loads(settings.PARAMETERS.read_text())["Parameters"]["Remediation"]
+    declared = RULE["RemediationConfiguration"]["Properties"]
+    assert set(block) == set(declared) and block["Parameters"].keys() == declared["Parameters"].keys()
+    assert block["Parameters"]["IAMUserId"] == declared["Parameters"]["IAMUserId"]
+    assert (block["Automatic"], block["MaximumAutomaticAttempts"], block["RetryAttemptSeconds"]) == (
+        config["remediation"]["automatic"],
+        config["remediation"]["maximumAutomaticAttempts"],
+        config["remediation"]["retryAttemptSeconds"],
+    )
+    exports = {
+        output["Export"]["Name"]["Fn::Sub"].replace("${RuleName}", config["ruleName"]): output["Value"]
+        for output in stack["Outputs"].values()
+        if "Export" in output
+    }
+    imported = {
+        block["TargetId"]["Fn::ImportValue"]: declared["TargetId"],
+        block["Parameters"]["AutomationAssumeRole"]["StaticValue"]["Values"][0]["Fn::ImportValue"]: declared[
+            "Parameters"
+        ]["AutomationAssumeRole"]["StaticValue"]["Values"][0],
+    }
+    assert exports == imported  # the same document and role rule.yaml wires in
+
+
 def test_cfn_lint_has_no_errors_or_warnings() -> None:
-    files = [str(STACKS_DIR / name) for name in STACKS]
+    files = [str(STACKS_DIR / name) for name in [*STACKS, "remediation.json"]]
     cfn_lint = Path(sys.executable).with_name("cfn-lint")
     done = subprocess.run([str(cfn_lint), *files], capture_output=True, text=True)
     assert (done.returncode, done.stdout, done.stderr) == (0, "", "")

@@ -78,12 +78,35 @@ def non_empty(parameters: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in parameters.items() if v != ""}
 
 
-def parameters_json(settings: dict[str, Any]) -> dict[str, Any]:
-    """The RDK rule definition for these settings.
+# The RDK route's remediation stack (cloudformation/remediation.json) exports these, named
+# after the rule; parameters.json's Remediation block imports them.
+DOCUMENT_EXPORT = "{rule}-RemediationDocument"
+AUTOMATION_ROLE_EXPORT = "{rule}-AutomationRoleArn"
 
-    The remediation is not part of it: it runs as a second Lambda that ``rdk deploy`` does not
-    create. With the RDK, deploy cloudformation/rule.yaml's remediation (docs/deploy.md, "With the RDK").
-    """
+
+def remediation_block(settings: dict[str, Any]) -> dict[str, Any]:
+    """rdk's ``Remediation`` block: rule.yaml's RemediationConfiguration, with the document and
+    the automation role imported from the remediation stack the RDK route deploys first (rdk
+    deploys one Lambda per rule; the remediation Lambda behind the document is a second one)."""
+    rule_name = settings["ruleName"]
+    remediation = settings["remediation"]
+    role = {"Fn::ImportValue": AUTOMATION_ROLE_EXPORT.format(rule=rule_name)}
+    return {
+        "ConfigRuleName": rule_name,
+        "TargetType": "SSM_DOCUMENT",
+        "TargetId": {"Fn::ImportValue": DOCUMENT_EXPORT.format(rule=rule_name)},
+        "Automatic": remediation["automatic"],
+        "MaximumAutomaticAttempts": remediation["maximumAutomaticAttempts"],
+        "RetryAttemptSeconds": remediation["retryAttemptSeconds"],
+        "Parameters": {
+            "IAMUserId": {"ResourceValue": {"Value": "RESOURCE_ID"}},
+            "AutomationAssumeRole": {"StaticValue": {"Values": [role]}},
+        },
+    }
+
+
+def parameters_json(settings: dict[str, Any]) -> dict[str, Any]:
+    """The RDK rule definition for these settings, with its remediation when enabled."""
     rule_name = settings["ruleName"]
     rule_parameters = non_empty(settings["ruleParameters"])
     parameters: dict[str, Any] = {
@@ -98,6 +121,8 @@ def parameters_json(settings: dict[str, Any]) -> dict[str, Any]:
         "SourceEvents": "AWS::IAM::User",
         "SourcePeriodic": settings["sweepFrequency"],
     }
+    if settings["remediation"]["enabled"]:
+        parameters["Remediation"] = remediation_block(settings)
     return {"Version": "1.0", "Parameters": parameters, "Tags": "[]"}
 
 
