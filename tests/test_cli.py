@@ -141,6 +141,65 @@ def test_enforce_dry_run_then_apply(moto_server: str, server_iam: Any) -> None:
     assert run(moto_server, "report", *RULE_OPTIONS).returncode == 0
 
 
+def test_enforce_json_is_an_audit_record(moto_server: str, server_iam: Any, tmp_path: Path) -> None:
+    users = seed_every_verdict(server_iam)
+    dry = run(moto_server, "enforce", *RULE_OPTIONS, "--format", "json")
+    assert dry.returncode == 1, dry.stderr  # the same contract as the table
+    record = json.loads(dry.stdout)
+    assert (record["kind"], record["applied"], record["account"]) == ("enforce", False, "123456789012")
+    assert record["principal"].startswith("arn:aws:") and record["parameters"]["ExemptUserNames"] == "svc-*"
+    assert {a["UserName"]: a["Action"] for a in record["actions"]} == {
+        "bob": "would tag the user and delete its login profile (dry run)",
+        "dave": "would tag the user and delete its login profile (dry run)",
+    }
+    assert record["not_attempted"] == [] and has_password(server_iam, "bob")
+
+    saved = tmp_path / "audit.json"
+    applied = run(
+        moto_server, "enforce", *RULE_OPTIONS, "--apply", "--yes", "--format", "json", "--output", str(saved)
+    )
+    assert applied.returncode == 0 and applied.stdout == "", applied.stderr
+    assert f"wrote the audit record of 2 users to {saved}" in applied.stderr
+    record = json.loads(saved.read_text())
+    assert record["applied"] is True
+    assert {a["UserId"] for a in record["actions"]} == {users["bob"]["UserId"], users["dave"]["UserId"]}
+    assert not has_password(server_iam, "bob") and not has_password(server_iam, "dave")
+
+
+def test_enforce_records_what_it_did_before_a_call_failed(
+    account: None, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second user's DeleteLoginProfile is denied: the first user's removal, the failure
+    and the user never reached are all in the record, and the run exits 2."""
+    from botocore.awsrequest import AWSResponse
+    from console_mfa.aws import configured_session
+
+    aws = configured_session()
+    iam = aws.client("iam")
+    for name in ("ann", "bea", "cid"):
+        create_user(iam, name)
+    deletions: list[str] = []
+
+    def deny_the_second(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict] | None:
+        deletions.append(params["body"]["UserName"])
+        if len(deletions) < 2:
+            return None  # moto answers
+        error = {"Error": {"Code": "AccessDenied", "Message": "denied"}, "ResponseMetadata": {}}
+        return AWSResponse(params["url"], 403, {}, None), error
+
+    aws.events.register_first("before-call.iam.DeleteLoginProfile", deny_the_second)
+    monkeypatch.setattr(cli, "session", lambda args: aws)
+    assert cli.main(["enforce", "--apply", "--yes", "--allow-defaults", "--format", "json"]) == 2
+    captured = capsys.readouterr()
+    record = json.loads(captured.out)
+    actions = [(a["UserName"], a["Action"]) for a in record["actions"]]
+    assert actions[0][1] == "tagged the user and deleted its login profile" and actions[1][1] == "failed"
+    assert "DeleteLoginProfile for user" in record["actions"][1]["Reason"]
+    assert [u["UserName"] for u in record["not_attempted"]] == ["cid"]
+    assert "AccessDenied" in captured.err
+    assert not has_password(iam, actions[0][0]) and has_password(iam, actions[1][0])
+
+
 def test_enforce_one_user(moto_server: str, server_iam: Any) -> None:
     seed_every_verdict(server_iam)
     done = run(moto_server, "enforce", "--user", "BOB", "--apply", "--yes")

@@ -135,6 +135,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with --apply: act even when no deployed rule, settings file or option gives the exemptions",
     )
+    enforce.add_argument(
+        "--format",
+        choices=("table", "json"),
+        default="table",
+        help="json: an audit record (who ran it, when, the parameters, each user's action), written "
+        "also when a call fails or the run is interrupted",
+    )
+    enforce.add_argument("--output", type=Path, metavar="FILE", help="write there instead of the terminal")
 
     evaluate = commands.add_parser(
         "evaluate", parents=[aws], help="run the rule's Lambda on one Config event, TestMode (nothing written)"
@@ -405,6 +413,18 @@ def check_output(path: Path | None, option: str = "--output") -> None:
         raise CliError(f"{option} {path}: not writable")
 
 
+def write_output(path: Path | None, text: str, what: str) -> None:
+    """``text`` to --output (saying where it went), else to stdout."""
+    if path is None:
+        sys.stdout.write(text)
+        return
+    try:
+        path.write_text(text)
+    except OSError as error:
+        raise CliError(f"--output {path}: {error.strerror or error}") from None
+    sys.stderr.write(f"wrote {what} to {path}\n")
+
+
 def cmd_report(args: argparse.Namespace, console: Console) -> int:
     check_output(args.output)
     if args.organization:
@@ -431,16 +451,7 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
             "csv": lambda: output.as_csv(assessments, now),
             "asff": lambda: asff(aws, args.rule_name or DEFAULT_RULE_NAME, assessments, now),
         }[args.format]()
-        if args.output:
-            try:
-                args.output.write_text(text)
-            except OSError as error:
-                raise CliError(f"--output {args.output}: {error.strerror or error}") from None
-            sys.stderr.write(
-                f"wrote {output.count(len(assessments), 'user')} ({args.format}) to {args.output}\n"
-            )
-        else:
-            sys.stdout.write(text)
+        write_output(args.output, text, f"{output.count(len(assessments), 'user')} ({args.format})")
     flagged = any(a.verdict.compliance.value == "NON_COMPLIANT" for a in assessments)
     return EXIT_NON_COMPLIANT if flagged else EXIT_OK
 
@@ -522,8 +533,9 @@ def cmd_enforce(args: argparse.Namespace, console: Console) -> int:
 
     if args.yes and not args.apply:
         raise CliError("--yes confirms --apply: without --apply nothing is changed, nothing to confirm")
+    check_output(args.output)
     aws = session(args)
-    policy, bare, _ = rule_policy(args, aws)
+    policy, bare, values = rule_policy(args, aws)
     if args.apply and bare and not args.allow_defaults:
         raise CliError(
             "--apply with the rule's bare defaults (no deployed rule, no rdk-config.json, no option) "
@@ -539,7 +551,7 @@ def cmd_enforce(args: argparse.Namespace, console: Console) -> int:
     if args.apply and targets and not args.yes:
         if not sys.stdin.isatty():
             raise CliError("--apply removes console passwords: confirm with --yes when not on a terminal")
-        output.print_targets(console, targets)
+        output.print_targets(console if args.format == "table" else Console(stderr=True), targets)
         try:
             answer = input(f"Remove the console password of {output.count(len(targets), 'user')}? [y/N] ")
         except EOFError:
@@ -547,11 +559,48 @@ def cmd_enforce(args: argparse.Namespace, console: Console) -> int:
         if answer.strip().lower() not in ("y", "yes"):
             raise CliError("nothing done: not confirmed")
     iam, config = aws.client("iam"), aws.client("config")
+    identity = aws.client("sts").get_caller_identity()  # needs no permission: who acted, for the record
     now = datetime.now(UTC)
-    summaries = [remediate(iam, config, a.user.user_id, policy, now, dry_run=not args.apply) for a in targets]
-    output.print_actions(console, summaries, applied=args.apply)
+    summaries: list[dict[str, str]] = []
+    try:
+        for a in targets:
+            summaries.append(remediate(iam, config, a.user.user_id, policy, now, dry_run=not args.apply))
+    except (RuleError, BotoCoreError, KeyboardInterrupt) as error:
+        # What was done before the failure is recorded, then the error ends the run (exit 2 or 130).
+        failed = targets[len(summaries)].user
+        problem = str(error) or "interrupted"
+        summaries.append(
+            {"UserId": failed.user_id, "UserName": failed.user_name, "Action": "failed", "Reason": problem}
+        )
+        show_actions(args, console, summaries, targets[len(summaries) :], identity, values, now)
+        raise
+    show_actions(args, console, summaries, [], identity, values, now)
     planned = any(s["Action"] != "none" for s in summaries)
     return EXIT_NON_COMPLIANT if planned and not args.apply else EXIT_OK
+
+
+def show_actions(
+    args: argparse.Namespace,
+    console: Console,
+    summaries: list[dict[str, str]],
+    not_attempted: list[Any],
+    identity: dict[str, str],
+    parameters: dict[str, str],
+    now: datetime,
+) -> None:
+    """enforce's outcome: the table, or the JSON audit record (to --output when given)."""
+    if args.format == "table" and not args.output:
+        output.print_actions(console, summaries, applied=args.apply)
+        return
+    record = output.enforce_record(
+        summaries,
+        [a.user for a in not_attempted],
+        identity,
+        parameters,
+        now,
+        applied=args.apply,
+    )
+    write_output(args.output, record, f"the audit record of {output.count(len(summaries), 'user')}")
 
 
 def cmd_evaluate(args: argparse.Namespace, console: Console) -> int:

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from console_mfa.model import Assessment, Compliance, Reason
+from console_mfa.model import Assessment, Compliance, Reason, UserRef
 from console_mfa.risk import risk as engine_risk
 from rich.console import Console
 from rich.table import Table
@@ -111,6 +111,31 @@ def as_json(
         "parameters": dict(parameters or {}),
         "summary": summary(assessments),
         "users": rows(assessments, now),
+    }
+    return json.dumps(document, indent=2) + "\n"
+
+
+def enforce_record(
+    summaries: Sequence[Mapping[str, str]],
+    not_attempted: Sequence[UserRef],
+    identity: Mapping[str, str],
+    parameters: Mapping[str, str],
+    now: datetime,
+    applied: bool,
+) -> str:
+    """enforce's audit record: who ran it (the caller's ARN), where, when, with which rule
+    parameters, and for each user the remediation's own summary (``Action`` "failed" for the
+    user whose call failed); users it never reached are listed apart."""
+    document = {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "enforce",
+        "account": identity["Account"],
+        "principal": identity["Arn"],
+        "generated_at": now.isoformat(timespec="seconds"),
+        "applied": applied,
+        "parameters": dict(parameters),
+        "actions": [dict(s) for s in summaries],
+        "not_attempted": [{"UserId": u.user_id, "UserName": u.user_name} for u in not_attempted],
     }
     return json.dumps(document, indent=2) + "\n"
 
