@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from console_mfa.decision import ANNOTATION_LIMIT, MissingTags, decide, needs_tags
+from console_mfa.decision import ANNOTATION_LIMIT, MissingTags, decide
 from console_mfa.model import (
     Compliance,
     LastUse,
@@ -128,11 +128,11 @@ def test_exemption_comes_before_grace() -> None:
 
 def test_tags_are_needed_only_for_users_an_exempt_tag_could_spare() -> None:
     policy = RuleParameters(exempt_tag=ExemptTag("BreakGlass", None))
-    assert needs_tags(facts(), policy)
-    assert not needs_tags(facts(created=None), policy)
-    assert not needs_tags(facts(serials=[VIRTUAL]), policy)
-    assert not needs_tags(facts(), RuleParameters())
-    assert not needs_tags(facts(), RuleParameters(exempt_user_names=("alice",), exempt_tag=policy.exempt_tag))
+    assert policy.needs_tags(facts())
+    assert not policy.needs_tags(facts(created=None))
+    assert not policy.needs_tags(facts(serials=[VIRTUAL]))
+    assert not RuleParameters().needs_tags(facts())
+    assert not RuleParameters(exempt_user_names=("alice",), exempt_tag=policy.exempt_tag).needs_tags(facts())
     with pytest.raises(MissingTags):  # never guess: missing tags cannot become a verdict
         decide(facts(), policy, NOW)
 

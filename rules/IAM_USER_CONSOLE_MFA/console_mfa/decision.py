@@ -27,16 +27,6 @@ class MissingTags(RuleError):
     """decide() was called without tags for a user only an ExemptTag could spare."""
 
 
-def needs_tags(facts: UserFacts, policy: RuleParameters) -> bool:
-    """True when the user's tags could change the verdict, so a collector must fetch them."""
-    return (
-        policy.exempt_tag is not None
-        and facts.has_password
-        and not facts.mfa_kinds
-        and policy.exempting_pattern(facts.user.user_name) is None
-    )
-
-
 def decide(facts: UserFacts, policy: RuleParameters, now: datetime) -> Verdict:
     name = facts.user.user_name
     if facts.password_created is None:

@@ -15,7 +15,6 @@ from typing import Any, NamedTuple
 from botocore.exceptions import ClientError
 
 from .aws import error_code, translated
-from .decision import needs_tags
 from .errors import UserGone
 from .model import LastUse, MfaKind, UserFacts, UserId, UserName, UserRef, mfa_kind
 from .policy import RuleParameters
@@ -127,7 +126,7 @@ class LiveIam:
         if created is None:
             return facts
         facts = facts._replace(mfa_kinds=self.mfa_kinds(user.user_name))
-        if facts.tags is None and needs_tags(facts, policy):
+        if facts.tags is None and policy.needs_tags(facts):
             facts = facts._replace(tags=self.tags(user.user_name))
         return facts
 

@@ -9,6 +9,7 @@ from fnmatch import fnmatchcase
 from typing import NamedTuple
 
 from .errors import InvalidRuleParameter
+from .model import UserFacts
 from .parameters import (
     BY_NAME,
     DATA_SOURCE,
@@ -63,6 +64,18 @@ class RuleParameters(NamedTuple):
         """The first ExemptUserNames pattern that matches (IAM names are case-insensitive)."""
         lowered = user_name.lower()
         return next((p for p in self.exempt_user_names if fnmatchcase(lowered, p.lower())), None)
+
+    def needs_tags(self, facts: UserFacts) -> bool:
+        """True when the user's tags could change the verdict, so a collector must fetch them.
+
+        Here, beside the parameters, so that collectors ask it without depending on the decision.
+        """
+        return (
+            self.exempt_tag is not None
+            and facts.has_password
+            and not facts.mfa_kinds
+            and self.exempting_pattern(facts.user.user_name) is None
+        )
 
 
 _GLOB = re.compile(GLOB)

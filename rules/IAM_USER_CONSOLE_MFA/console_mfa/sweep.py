@@ -26,7 +26,7 @@ from .policy import DataSource, RuleParameters
 from .pool import DEFAULT_WORKERS, ordered
 
 if TYPE_CHECKING:
-    from .report import CredentialReport, ReportRow
+    from .credential_report import CredentialReport, ReportRow
 
 LOG = logging.getLogger(__name__)
 
