@@ -20,7 +20,7 @@ from console_mfa.errors import OutOfTime
 from console_mfa.live import LiveIam
 from console_mfa.policy import DataSource, RuleParameters
 from console_mfa.sweep import Deadline, sweep
-from console_mfa.trail import VERDICT_EVENTS, iam_event_region
+from console_mfa.trail import VERDICT_EVENTS, DeltaUnavailable, changed_since, iam_event_region
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -274,3 +274,41 @@ def test_without_a_cloudtrail_client_the_report_is_not_trusted(iam: Any) -> None
     iam.deactivate_mfa_device(UserName="bob", SerialNumber=serial(iam, "bob"))
     assessed = sweep(LiveIam(iam), REPORT, datetime.now(UTC), trail=None)
     assert [a.verdict.compliance.value for a in assessed] == ["NON_COMPLIANT"]
+
+
+def test_a_user_exempt_by_name_who_enables_mfa_is_read_live(iam: Any, trail: TrailEvents) -> None:
+    """The report's row of a name-exempt user without MFA is trusted (no confirmation: the
+    exemption already spares it); after EnableMFADevice the user is COMPLIANT, not exempt."""
+    create_user(iam, "svc-x")
+    freeze_report(iam)
+    change(iam, trail, "svc-x", "enable-mfa")
+    exempt = RuleParameters(data_source=DataSource.CREDENTIAL_REPORT, exempt_user_names=("svc-*",))
+    assert verdicts(exempt) == {"svc-x": "COMPLIANT"} == verdicts(exempt._replace(data_source=DataSource.LIVE))
+
+
+def delta(trail: TrailEvents, deadline: Deadline | None = None) -> set[str]:
+    cloudtrail = configured_session().client("cloudtrail", region_name="us-east-1")
+    now = datetime.now(UTC)
+    return set(changed_since(cloudtrail, now - timedelta(hours=1), now, deadline or Deadline()))
+
+
+def test_the_user_is_named_by_the_record_or_else_by_the_lookups_resources(
+    account: None, trail: TrailEvents
+) -> None:
+    now = datetime.now(UTC)
+    trail.record("CreateLoginProfile", "bob", now)
+    trail.events[-1]["Resources"] = []  # the record names bob
+    trail.record("DeleteLoginProfile", "carol", now)
+    trail.events[-1]["CloudTrailEvent"] = "{not json"  # only the lookup's summary names carol
+    trail.record("DeactivateMFADevice", "", now, serialNumber="arn:aws:iam::123456789012:mfa/path/dave")
+    trail.record("EnableMFADevice", "erin", now, serialNumber="arn:aws:iam::123456789012:u2f/user/erin/x")
+    assert delta(trail) == {"bob", "carol", "dave", "erin"}  # dave: the virtual device's name
+
+
+def test_time_running_out_during_the_delta_stops_its_lookups(account: None, trail: TrailEvents) -> None:
+    """Six lookups of up to 2 a second can take seconds: the deadline is checked before each."""
+    clock = iter([60_000, 60_000])  # two lookups, then no time left
+
+    with pytest.raises(DeltaUnavailable, match="sweep stopped"):
+        delta(trail, Deadline(lambda: next(clock, 0)))
+    assert len(trail.requests) == 2
