@@ -23,7 +23,6 @@ os.environ.update(
     {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
 )
 
-from botocore.awsrequest import AWSResponse
 from console_mfa.aws import configured_session
 from console_mfa.reevaluate import handler as trigger
 from IAM_USER_CONSOLE_MFA import lambda_handler
@@ -33,7 +32,7 @@ from iam_console_mfa.demo.account import Mfa, create_user
 from iam_console_mfa.event_builders import scheduled_event
 from iam_console_mfa.local_config import LocalConfig
 from tests.config_double import Behaviour, ConfigDouble, create_changes_table, iam_event, sqs_batch
-from tests.support import REAL_TOKEN, report_row, stub_report
+from tests.support import REAL_TOKEN, answer_operation, report_row, stub_report
 
 PARAMETERS = {"AssumeRoleMode": "False"}
 CHANGES = (1, 10, 50)
@@ -78,10 +77,7 @@ def scenario_rows(n: int) -> list[dict[str, Any]]:
         clock = [datetime.now(UTC)]
         double = ConfigDouble(session, Behaviour.S1, PARAMETERS, clock=lambda: clock[0])
         # CloudTrail's event history, not yet showing any of the changes (its delivery lag).
-        session.events.register_first(
-            "before-call.cloudtrail.LookupEvents",
-            lambda params, **_: (AWSResponse(params["url"], 200, {}, None), {"Events": []}),
-        )
+        answer_operation(session, "cloudtrail", "LookupEvents", lambda: {"Events": []})
         os.environ["CONFIG_RULE_NAME"] = "IAM_USER_CONSOLE_MFA"
         os.environ["CHANGES_TABLE"] = create_changes_table(session)
         os.environ["QUEUE_URL"] = session.client("sqs").create_queue(QueueName="q")["QueueUrl"]
@@ -90,7 +86,11 @@ def scenario_rows(n: int) -> list[dict[str, Any]]:
         stub_report(session, [report_row(u, i % 3 != 0, i % 3 != 0) for i, u in enumerate(users.values())])
         lambda_handler(scheduled_event(PARAMETERS, REAL_TOKEN), None)  # Config's first results
         double.record_items(iam, captured=datetime.now(UTC) - timedelta(days=30))
-        clients = {name: session.client(name) for name in ("config", "dynamodb", "sqs")}
+        clients = {
+            "config": session.client("config"),
+            "dynamodb": session.client("dynamodb"),
+            "sqs": session.client("sqs"),
+        }
 
         def iam_calls_of(deliveries: int) -> tuple[int, int, int]:
             mark, written = len(calls), len(config_api.evaluations)

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
+from botocore.compat import HTTPHeaders
 
 PREVIOUS_RESULTS = "previous_results"
 
@@ -59,6 +60,16 @@ def baseline(config: Any, session: Any) -> None:
         cfg.put_evaluations(Evaluations=evaluations[start : start + 100], ResultToken="bench-token")
 
 
+def answer(session: Any, event: str, parsed: dict[str, Any]) -> None:
+    """Answer a call with ``parsed``: botocore takes a before-call handler's return value as the
+    response (its type stubs declare handlers as returning None, hence ``Any``)."""
+
+    def respond(params: dict[str, Any], **_: Any) -> Any:
+        return AWSResponse(params["url"], 200, HTTPHeaders(), None), parsed
+
+    session.events.register_first(event, respond)
+
+
 def main() -> None:
     mode, parameters = sys.argv[1], json.loads(sys.argv[2])
     previous = json.loads(sys.stdin.read() or "{}")
@@ -84,7 +95,7 @@ def main() -> None:
     # default), filtered by event name, one page, shaped as CloudTrail answers.
     events = previous.get("events", [])
 
-    def lookup(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+    def lookup(params: dict[str, Any], **_: Any) -> Any:  # see answer()
         (attribute,) = json.loads(params["body"])["LookupAttributes"]
         named = [e for e in events if e["EventName"] == attribute["AttributeValue"]]
         page = [
@@ -95,7 +106,7 @@ def main() -> None:
             }
             for e in named
         ]
-        return AWSResponse(params["url"], 200, {}, None), {"Events": page}
+        return AWSResponse(params["url"], 200, HTTPHeaders(), None), {"Events": page}
 
     session.events.register_first("before-call.cloudtrail.LookupEvents", lookup)
     frozen = previous.get("frozen_report")
@@ -105,14 +116,8 @@ def main() -> None:
             "ReportFormat": "text/csv",
             "GeneratedTime": datetime.fromisoformat(frozen["generated"]),
         }
-        session.events.register_first(
-            "before-call.iam.GenerateCredentialReport",
-            lambda params, **_: (AWSResponse(params["url"], 200, {}, None), {"State": "COMPLETE"}),
-        )
-        session.events.register_first(
-            "before-call.iam.GetCredentialReport",
-            lambda params, **_: (AWSResponse(params["url"], 200, {}, None), report),
-        )
+        answer(session, "before-call.iam.GenerateCredentialReport", {"State": "COMPLETE"})
+        answer(session, "before-call.iam.GetCredentialReport", report)
     import_seconds = time.perf_counter() - started_import
 
     started = time.perf_counter()

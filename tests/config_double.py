@@ -25,6 +25,7 @@ from typing import Any
 
 import boto3
 from botocore.awsrequest import AWSResponse
+from botocore.compat import HTTPHeaders
 
 from iam_console_mfa.event_builders import change_event, scheduled_event, timestamp, user_configuration_item
 from tests.stacks import STACKS
@@ -131,10 +132,12 @@ class ConfigDouble:
                 "Error": {"Code": code, "Message": f"stubbed {code}"},
                 "ResponseMetadata": {"HTTPStatusCode": 400},
             }
-            return AWSResponse(params["url"], 400, {}, None), error
+            return AWSResponse(params["url"], 400, HTTPHeaders(), None), error
         self.accepted.append(now)
         self.queued += 1
-        return AWSResponse(params["url"], 200, {}, None), {"ResponseMetadata": {"HTTPStatusCode": 200}}
+        return AWSResponse(params["url"], 200, HTTPHeaders(), None), {
+            "ResponseMetadata": {"HTTPStatusCode": 200}
+        }
 
     def deliver(self, handler: Callable[[dict[str, Any], Any], Any], token: str) -> int:
         """Invoke ``handler`` for every queued start as the behaviour does; returns invocations."""

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
+from botocore.compat import HTTPHeaders
 from botocore.response import StreamingBody
 from cfnlint.decode import decode
 from console_mfa.aws import configured_session
@@ -70,7 +71,7 @@ def answer_invoke_with_the_remediation_handler(session: Any) -> None:
             extra = {"FunctionError": "Unhandled"}
         body = json.dumps(result).encode()
         parsed = {"StatusCode": 200, **extra, "Payload": StreamingBody(io.BytesIO(body), len(body))}
-        return AWSResponse(params["url"], 200, {}, None), parsed
+        return AWSResponse(params["url"], 200, HTTPHeaders(), None), parsed
 
     session.events.register_first("before-call.lambda.Invoke", invoke, unique_id="remediation-handler")
 

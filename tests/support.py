@@ -2,6 +2,9 @@
 
 Config's API is answered by ``iam_console_mfa.local_config.LocalConfig`` (moto lacks it); the
 Config events come from ``iam_console_mfa.event_builders`` (what `evaluate --user` and the demo send).
+
+botocore takes the return value of a before-call (before-send) handler as the response; its
+type stubs declare handlers as returning None, so the handlers here are typed ``-> Any``.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
+from botocore.compat import HTTPHeaders
 from botocore.stub import Stubber
 from console_mfa.aws import configured_session
 from console_mfa.live import LiveIam
@@ -53,9 +57,9 @@ class CallLog:
 def fail_operation(session: boto3.Session, service: str, operation: str, code: str, status: int = 400) -> None:
     """Make one operation answer with an AWS error, as the service would (no HTTP involved)."""
 
-    def answer(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict]:
+    def answer(params: dict[str, Any], **_: Any) -> Any:
         error = {"Error": {"Code": code, "Message": f"stubbed {code} for {operation}"}}
-        return AWSResponse(params["url"], status, {}, None), {**error, "ResponseMetadata": {}}
+        return AWSResponse(params["url"], status, HTTPHeaders(), None), {**error, "ResponseMetadata": {}}
 
     session.events.register_first(f"before-call.{service}.{operation}", answer)
 
@@ -65,8 +69,8 @@ def answer_operation(
 ) -> None:
     """Answer one operation with a parsed response (moto lacks it, or the test needs a state)."""
 
-    def answer(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict]:
-        return AWSResponse(params["url"], 200, {}, None), respond()
+    def answer(params: dict[str, Any], **_: Any) -> Any:
+        return AWSResponse(params["url"], 200, HTTPHeaders(), None), respond()
 
     session.events.register_first(f"before-call.{service}.{operation}", answer)
 
@@ -89,11 +93,11 @@ class Throttler:
         self.throttled = 0
         session.events.register_first(f"before-send.{service}", self._maybe_throttle)
 
-    def _maybe_throttle(self, request: Any, **_: Any) -> AWSResponse | None:
+    def _maybe_throttle(self, request: Any, **_: Any) -> Any:  # AWSResponse | None
         self.attempts += 1
         if self.attempts % 10 in (1, 4, 7):
             self.throttled += 1
-            return AWSResponse(request.url, 400, {}, MockRawResponse(self.BODY))
+            return AWSResponse(request.url, 400, HTTPHeaders(), MockRawResponse(self.BODY))
         return None
 
 
@@ -176,7 +180,7 @@ class TrailEvents:
         self.requests.append(request)
         if self.fail_with:
             error = {"Error": {"Code": self.fail_with, "Message": f"stubbed {self.fail_with}"}}
-            return AWSResponse(params["url"], 400, {}, None), {**error, "ResponseMetadata": {}}
+            return AWSResponse(params["url"], 400, HTTPHeaders(), None), {**error, "ResponseMetadata": {}}
         attributes = request.get("LookupAttributes") or []  # at most one, as CloudTrail allows
         assert len(attributes) <= 1 and all(a["AttributeKey"] == "EventName" for a in attributes)
         start = datetime.fromtimestamp(request.get("StartTime", 0), UTC)
@@ -191,7 +195,7 @@ class TrailEvents:
         answer: dict[str, Any] = {"Events": matching[first : first + size]}
         if first + size < len(matching):
             answer["NextToken"] = str(first + size)
-        return AWSResponse(params["url"], 200, {}, None), answer
+        return AWSResponse(params["url"], 200, HTTPHeaders(), None), answer
 
 
 class JsonEndpoint(BaseHTTPRequestHandler):

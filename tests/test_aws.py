@@ -19,7 +19,7 @@ from tests.support import REAL_TOKEN, JsonEndpoint, Throttler, serving, verdicts
 
 @pytest.mark.parametrize("source", ["live", "credential-report"])
 def test_throttling_on_30_percent_of_calls_gives_the_same_verdicts(iam: Any, source: str) -> None:
-    users = [create_user(iam, f"u{i}", **({"mfa": Mfa.VIRTUAL} if i % 3 else {})) for i in range(30)]
+    users = [create_user(iam, f"u{i}", mfa=Mfa.VIRTUAL if i % 3 else Mfa.NONE) for i in range(30)]
     calm = verdicts_by_name(RuleParameters(data_source=DataSource(source)))
     throttler = Throttler(configured_session())
     throttled = verdicts_by_name(RuleParameters(data_source=DataSource(source)))

@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 import pytest
 
-from iam_console_mfa import cli
+from iam_console_mfa import cli, output
 from iam_console_mfa.demo.account import Mfa, backdate, create_user
 from tests.moto_server import reset
 from tests.support import fail_operation, has_password
@@ -27,9 +27,13 @@ FAKE = {"AWS_ACCESS_KEY_ID": "cli", "AWS_SECRET_ACCESS_KEY": "cli", "AWS_DEFAULT
 @pytest.fixture
 def server_iam(moto_server: str) -> Any:
     reset(moto_server)
-    return boto3.client(
-        "iam", endpoint_url=moto_server, **{k.lower(): v for k, v in FAKE.items() if "KEY" in k}
-    )
+    return server_client(moto_server, "iam")
+
+
+def server_client(url: str, service: str) -> Any:
+    """A client of the moto server with the fake credentials."""
+    session: Any = boto3.Session(aws_access_key_id="cli", aws_secret_access_key="cli", region_name="us-east-1")
+    return session.client(service, endpoint_url=url)
 
 
 def run(url: str | None, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -92,7 +96,7 @@ def test_report_json_csv_table_and_exit_codes(moto_server: str, server_iam: Any)
 
     done = run(moto_server, "report", *RULE_OPTIONS, "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(done.stdout)))
-    assert list(rows[0]) == list(cli.output.COLUMNS)
+    assert list(rows[0]) == list(output.COLUMNS)
     assert {r["user"]: r["verdict"] for r in rows} == {k: v["verdict"] for k, v in by_name.items()}
 
     done = run(moto_server, "report", *RULE_OPTIONS)
@@ -172,6 +176,7 @@ def test_enforce_records_what_it_did_before_a_call_failed(
     """The second user's DeleteLoginProfile is denied: the first user's removal, the failure
     and the user never reached are all in the record, and the run exits 2."""
     from botocore.awsrequest import AWSResponse
+    from botocore.compat import HTTPHeaders
     from console_mfa.aws import configured_session
 
     aws = configured_session()
@@ -180,12 +185,12 @@ def test_enforce_records_what_it_did_before_a_call_failed(
         create_user(iam, name)
     deletions: list[str] = []
 
-    def deny_the_second(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict] | None:
+    def deny_the_second(params: dict[str, Any], **_: Any) -> Any:  # botocore's stubs: handlers return None
         deletions.append(params["body"]["UserName"])
         if len(deletions) < 2:
             return None  # moto answers
         error = {"Error": {"Code": "AccessDenied", "Message": "denied"}, "ResponseMetadata": {}}
-        return AWSResponse(params["url"], 403, {}, None), error
+        return AWSResponse(params["url"], 403, HTTPHeaders(), None), error
 
     aws.events.register_first("before-call.iam.DeleteLoginProfile", deny_the_second)
     monkeypatch.setattr(cli, "session", lambda args: aws)
@@ -408,18 +413,17 @@ def test_enforce_takes_the_deployed_rules_exemptions_from_rdk_config(
 
 def deploy_rule(url: str, parameters: dict[str, str]) -> None:
     """The rule as rule.yaml deploys it: a custom Lambda rule with these InputParameters."""
-    keys = {k.lower(): v for k, v in FAKE.items() if "KEY" in k}
-    role = boto3.client("iam", endpoint_url=url, **keys).create_role(
-        RoleName="evaluator", AssumeRolePolicyDocument="{}"
-    )["Role"]["Arn"]
-    function = boto3.client("lambda", endpoint_url=url, region_name="us-east-1", **keys).create_function(
+    role = server_client(url, "iam").create_role(RoleName="evaluator", AssumeRolePolicyDocument="{}")["Role"][
+        "Arn"
+    ]
+    function = server_client(url, "lambda").create_function(
         FunctionName="IAM_USER_CONSOLE_MFA-evaluator",
         Runtime="python3.12",
         Role=role,
         Handler="IAM_USER_CONSOLE_MFA.lambda_handler",
         Code={"ZipFile": zip_with("IAM_USER_CONSOLE_MFA.py", "def lambda_handler(e, c): pass\n")},
     )["FunctionArn"]
-    boto3.client("config", endpoint_url=url, region_name="us-east-1", **keys).put_config_rule(
+    server_client(url, "config").put_config_rule(
         ConfigRule={
             "ConfigRuleName": "IAM_USER_CONSOLE_MFA",
             "Scope": {"ComplianceResourceTypes": ["AWS::IAM::User"]},

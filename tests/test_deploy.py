@@ -39,10 +39,10 @@ def server(moto_server: str) -> dict[str, str]:
 
 
 def client(env: dict[str, str], service: str) -> Any:
-    return boto3.client(
+    session: Any = boto3.Session(region_name="us-east-1")  # Any: the service name is a variable
+    return session.client(
         service,
         endpoint_url=env["AWS_ENDPOINT_URL"],
-        region_name="us-east-1",
         aws_access_key_id="deploy",
         aws_secret_access_key="deploy",
     )

@@ -57,7 +57,9 @@ def history_item(item: dict[str, Any]) -> dict[str, Any]:
 
 @st.composite
 def cases(draw: st.DrawFn, users: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], Any]:
-    parameters = {name: draw(values) for name, values in PARAMETER_VALUES.items() if draw(st.booleans())}
+    parameters: dict[str, Any] = {
+        n: draw(values) for n, values in PARAMETER_VALUES.items() if draw(st.booleans())
+    }
     parameters.setdefault("AssumeRoleMode", "False")  # rdklib would otherwise assume a role
     for _ in range(draw(st.integers(0, 1))):
         key = draw(st.sampled_from([*PARAMETER_VALUES, "ExecutionRoleRegion", "ExecutionRoleName", "Typo"]))

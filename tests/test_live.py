@@ -9,6 +9,7 @@ import pytest
 from console_mfa.aws import configured_session
 from console_mfa.errors import UserGone
 from console_mfa.live import LiveIam
+from console_mfa.model import UserName
 
 from iam_console_mfa.demo.account import create_user
 from tests.support import fail_operation, stubbed_iam
@@ -19,7 +20,7 @@ def test_list_user_tags_no_such_entity_means_the_user_is_gone(iam: Any) -> None:
     create_user(iam, "bob")
     fail_operation(configured_session(), "iam", "ListUserTags", "NoSuchEntity", 404)
     with pytest.raises(UserGone):  # a client made after the stub sees it
-        LiveIam(configured_session().client("iam")).tags("bob")
+        LiveIam(configured_session().client("iam")).tags(UserName("bob"))
 
 
 def test_list_users_follows_every_page_at_iam_maximum_page_size() -> None:

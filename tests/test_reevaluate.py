@@ -54,7 +54,11 @@ def env(account: None, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     monkeypatch.setenv("QUEUE_URL", sqs.create_queue(QueueName="reevaluation")["QueueUrl"])
     queue = Queue(session)  # hooks first: a client copies the session's hooks when it is made
     double = ConfigDouble(session, Behaviour.S1, {}, clock=lambda: queue.now, run_seconds=90)
-    clients = {name: session.client(name, region_name="us-east-1") for name in ("config", "dynamodb", "sqs")}
+    clients = {
+        "config": session.client("config", region_name="us-east-1"),
+        "dynamodb": session.client("dynamodb", region_name="us-east-1"),
+        "sqs": session.client("sqs", region_name="us-east-1"),
+    }
     store = TriggerStore(clients["dynamodb"], "changes")
     return {"session": session, "clients": clients, "queue": queue, "double": double, "store": store}
 

@@ -16,7 +16,7 @@ from console_mfa.aws import configured_session
 from console_mfa.remediation import AUDIT_TAG, resolve_user_name
 
 from iam_console_mfa.demo.account import Mfa, backdate, create_user, enable_mfa
-from tests.stacks import run_document
+from tests.stacks import DOCUMENT, run_document
 from tests.support import (
     CallLog,
     answer_operation,
@@ -31,12 +31,12 @@ pytestmark = pytest.mark.usefixtures("deployed")
 
 
 def run(**parameters: Any) -> dict[str, str]:
-    return run_document(**ROLE, **parameters)
+    return run_document(DOCUMENT, **ROLE, **parameters)
 
 
 def once_after(operation: str, action: Callable[[], None]) -> None:
     """Run ``action`` once, right after the first successful ``operation`` call."""
-    done = []
+    done: list[bool] = []
 
     def hook(**_: Any) -> None:
         if not done:
@@ -46,7 +46,7 @@ def once_after(operation: str, action: Callable[[], None]) -> None:
     configured_session().events.register(f"after-call.iam.{operation}", hook)
 
 
-def tag(iam: Any, name: str) -> str | None:
+def tag(iam: Any, name: str) -> Any:  # the audit tag's value, None when absent
     return {t["Key"]: t["Value"] for t in iam.list_user_tags(UserName=name)["Tags"]}.get(AUDIT_TAG)
 
 

@@ -168,7 +168,7 @@ def test_grace_period(iam: Any, config_api: LocalConfig) -> None:
 
 def seed_mixed_account(iam: Any, count: int = 60) -> dict[str, tuple[str, str]]:
     """count users cycling through every table row; returns UserId -> (name, expected verdict)."""
-    states = [
+    states: list[tuple[dict[str, Any], str]] = [
         (dict(password=False), "NOT_APPLICABLE"),
         (dict(mfa=Mfa.VIRTUAL), "COMPLIANT"),
         (dict(mfa=Mfa.HARDWARE), "COMPLIANT"),
@@ -375,14 +375,15 @@ def test_each_decision_and_each_sweep_is_one_structured_log_line(
     create_user(iam, "alice", mfa=Mfa.VIRTUAL)
     with caplog.at_level(logging.INFO):
         lambda_handler(scheduled_event({"AssumeRoleMode": "False", "DataSource": "live"}, REAL_TOKEN), None)
-    decisions = {r.user: r for r in caplog.records if hasattr(r, "verdict")}
+    # LoggingConfig JSON turns a record's extra fields into keys: here they are its attributes
+    decisions: dict[str, Any] = {vars(r)["user"]: r for r in caplog.records if hasattr(r, "verdict")}
     assert (decisions["bob"].verdict, decisions["bob"].reason, decisions["bob"].source) == (
         "NON_COMPLIANT",
         "no-mfa",
         "live",
     )
     assert decisions["alice"].verdict == "COMPLIANT" and decisions["alice"].user_id
-    (sweep,) = [r.sweep for r in caplog.records if hasattr(r, "sweep")]
+    (sweep,) = [vars(r)["sweep"] for r in caplog.records if hasattr(r, "sweep")]
     assert sweep["users"] == 2 and sweep["source"] == "live" and sweep["writes"]["new"] == 2
     assert sweep["calls"]["GetLoginProfile"] == 2 and sweep["calls"]["ListUsers"] == 1
     function = STACKS["rule.yaml"]["Resources"]["Function"]["Properties"]

@@ -199,9 +199,10 @@ def test_failed_findings_are_retried_once_then_fail_loudly(account: None) -> Non
 
     def answer(params: dict[str, Any], **_: Any) -> Any:
         from botocore.awsrequest import AWSResponse
+        from botocore.compat import HTTPHeaders
 
         sent.append([f["Id"] for f in json.loads(params["body"])["Findings"]])
-        return AWSResponse(params["url"], 200, {}, None), answers.pop(0)
+        return AWSResponse(params["url"], 200, HTTPHeaders(), None), answers.pop(0)
 
     configured_session().events.register_first("before-call.securityhub.BatchImportFindings", answer)
     hub = configured_session().client("securityhub")
@@ -258,10 +259,11 @@ def test_findings_go_out_at_most_100_a_call(account: None) -> None:
 
     def answer(params: dict[str, Any], **_: Any) -> Any:
         from botocore.awsrequest import AWSResponse
+        from botocore.compat import HTTPHeaders
 
         count = len(json.loads(params["body"])["Findings"])
         sent.append(count)
-        return AWSResponse(params["url"], 200, {}, None), {
+        return AWSResponse(params["url"], 200, HTTPHeaders(), None), {
             "FailedCount": 0,
             "SuccessCount": count,
             "FailedFindings": [],

@@ -160,7 +160,8 @@ def test_policy_selftest_grants_what_selftest_calls_its_iam_writes_scoped(
     called: set[str] = set()
 
     def tracked(name: str, **kwargs: Any) -> Any:
-        client = configured_session().client(name, **kwargs)
+        session: Any = configured_session()  # Any: the service name is a variable
+        client = session.client(name, **kwargs)
         client.meta.events.register(
             "provide-client-params",
             lambda model, **_: called.add(f"{model.service_model.signing_name}:{model.name}"),

@@ -78,7 +78,7 @@ STATES = st.sampled_from(["none", "no-mfa", "virtual", "hardware", "fido", "svc"
 @settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(states=st.lists(STATES, min_size=200, max_size=220))
 def test_live_and_report_sweeps_agree(states: list[str], account: None) -> None:
-    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.core.models import DEFAULT_ACCOUNT_ID
     from moto.iam.models import iam_backends
 
     iam_backends[DEFAULT_ACCOUNT_ID]["global"].reset()

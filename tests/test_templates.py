@@ -242,7 +242,7 @@ def test_organization_deploys_the_account_stack_to_every_account_of_the_ous() ->
 
 
 def role_grants(role: str) -> set[str]:
-    granted = set()
+    granted: set[str] = set()
     for logical_id, statement in statements(STACKS["rule.yaml"]):
         if logical_id == role:
             granted.update(a for a in actions(statement) if a.split(":")[0] in ("iam", "config", "cloudtrail"))

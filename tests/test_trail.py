@@ -138,7 +138,7 @@ CHANGES = st.lists(
 def test_report_path_with_the_delta_equals_live_after_any_changes(
     account: None, trail: TrailEvents, changes: list[tuple[int, str]]
 ) -> None:
-    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.core.models import DEFAULT_ACCOUNT_ID
     from moto.iam.models import iam_backends
 
     iam_backends[DEFAULT_ACCOUNT_ID]["global"].reset()

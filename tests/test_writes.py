@@ -98,6 +98,9 @@ def test_the_data_sources_way_of_describing_mfa_is_not_a_change() -> None:
     assert plan_writes([(user, renamed)], {user: held(live, 1)}, NOW, refresh_days=7).writes != []
 
 
+BOB = UserRef(UserId("AIDABOB"), UserName("bob"))
+
+
 FACTS = {  # every row of the decision table, with what may vary while the verdict does not
     Reason.NO_PASSWORD: lambda last_used, kinds: UserFacts(BOB, None, (), last_used),
     Reason.MFA: lambda last_used, kinds: UserFacts(BOB, NOW - timedelta(days=90), kinds, last_used),
@@ -107,7 +110,6 @@ FACTS = {  # every row of the decision table, with what may vary while the verdi
     Reason.GRACE: lambda last_used, kinds: UserFacts(BOB, NOW - timedelta(days=1), (), last_used, {}),
     Reason.NO_MFA: lambda last_used, kinds: UserFacts(BOB, NOW - timedelta(days=90), (), last_used, {}),
 }
-BOB = UserRef(UserId("AIDABOB"), UserName("bob"))
 
 
 @pytest.mark.parametrize("reason", list(Reason))

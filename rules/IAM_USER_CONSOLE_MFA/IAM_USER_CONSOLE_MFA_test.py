@@ -15,6 +15,7 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 import boto3
 from botocore.awsrequest import AWSResponse
+from botocore.compat import HTTPHeaders
 from console_mfa.errors import InvalidRuleParameter
 from moto import mock_aws
 from rdklib import ComplianceType
@@ -87,7 +88,10 @@ class StubClientFactory:
         if service == "config":
             client.meta.events.register(
                 "before-call.config-service.GetComplianceDetailsByConfigRule",
-                lambda params, **_: (AWSResponse(params["url"], 200, {}, None), {"EvaluationResults": []}),
+                lambda params, **_: (
+                    AWSResponse(params["url"], 200, HTTPHeaders(), None),
+                    {"EvaluationResults": []},
+                ),
             )
         return client
 

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]  # no stubs installed: its few calls are checked by tests
 from console_mfa.errors import InvalidRuleParameter
 from console_mfa.policy import parse_policy
 
