@@ -56,6 +56,10 @@ def test_rdk_routes_remediation_is_rule_yamls_generated() -> None:
     stack = json.loads(REMEDIATION_STACK.read_text())
     for logical_id, resource in stack["Resources"].items():
         assert resource["Properties"] == RULE[logical_id]["Properties"], logical_id
+    # always a remediation there; the exempt-tag guard still only with an ExemptTag
+    conditions = {i: r.get("Condition") for i, r in stack["Resources"].items()}
+    assert conditions == dict.fromkeys(conditions) | {"ExemptTagGuard": "HasExemptTag"}
+    assert stack["Conditions"] == {"HasExemptTag": STACKS["rule.yaml"]["Conditions"]["HasExemptTag"]}
     # every remediation resource of rule.yaml is there, but the configuration rdk creates
     conditional = {
         i for i, r in RULE.items() if r.get("Condition") in {"WithRemediation", "WithExemptTagGuard"}
@@ -86,6 +90,34 @@ def test_rdk_routes_remediation_is_rule_yamls_generated() -> None:
         ]["AutomationAssumeRole"]["StaticValue"]["Values"][0],
     }
     assert exports == imported  # the same document and role rule.yaml wires in
+
+
+def test_the_rdk_route_follows_settings_other_than_the_defaults() -> None:
+    """The committed files are made from the default settings; these are not."""
+    from iam_console_mfa.generate import remediation_stack
+
+    config = settings.load()
+    config["remediation"] = {
+        "enabled": True,
+        "automatic": True,
+        "maximumAutomaticAttempts": 5,
+        "retryAttemptSeconds": 120,
+    }
+    config["ruleParameters"] |= {"ExemptUserNames": "svc-*", "ExemptTag": "BreakGlass", "GracePeriodDays": "7"}
+    block = settings.parameters_json(config)["Parameters"]["Remediation"]
+    assert (block["Automatic"], block["MaximumAutomaticAttempts"], block["RetryAttemptSeconds"]) == (
+        True,
+        5,
+        120,
+    )
+    stack = json.loads(remediation_stack(config))["Parameters"]
+    assert [stack[n]["Default"] for n in ("ExemptUserNames", "ExemptTag", "GracePeriodDays")] == [
+        "svc-*",
+        "BreakGlass",
+        "7",
+    ]
+    config["remediation"]["enabled"] = False
+    assert "Remediation" not in settings.parameters_json(config)["Parameters"]
 
 
 def test_cfn_lint_has_no_errors_or_warnings() -> None:
