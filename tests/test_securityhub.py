@@ -11,6 +11,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
 import pytest
 from console_mfa.aws import configured_session
 from console_mfa.findings import (
@@ -33,7 +34,7 @@ from console_mfa.model import (
     UserRef,
     Verdict,
 )
-from console_mfa.securityhub import FindingsRejected, import_findings
+from console_mfa.securityhub import FindingsRejected, import_findings, open_findings
 from IAM_USER_CONSOLE_MFA import lambda_handler
 
 from iam_console_mfa.demo.account import Mfa, create_user, enable_mfa
@@ -123,6 +124,40 @@ def test_plan_resolves_open_findings_of_users_no_longer_flagged() -> None:
         assert resolved["RecordState"] == "ARCHIVED" and not CUSTOMER_FIELDS & set(resolved)
         assert resolved["Compliance"]["Status"] == "PASSED" and resolved["Description"].startswith(why)
         assert resolved["Resources"][0]["Id"] == user.arn
+
+
+def test_plan_never_resolves_another_generators_or_an_archived_finding() -> None:
+    bob = assessment("bob", mfa=True)
+    ours = open_finding(assessment("bob"), CONTEXT, NOW)
+    others = {
+        "other-tool": {**ours, "Id": "other-tool", "GeneratorId": "someone-else"},
+        "other-account": {**ours, "Id": "other-account", "AwsAccountId": "210987654321"},
+        "archived": {**ours, "Id": "archived", "RecordState": "ARCHIVED"},
+    }
+    assert plan_findings([bob], others, CONTEXT, NOW) == []
+
+
+def test_open_findings_asks_for_this_generators_active_findings_in_this_account() -> None:
+    """moto's GetFindings ignores Filters: the request is checked against the API's shape
+    (StringFilter: Value, Comparison) with botocore's Stubber, paging on NextToken."""
+    from botocore.stub import Stubber
+
+    hub = boto3.client("securityhub", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    filters = {
+        "GeneratorId": [{"Value": CONTEXT.generator_id, "Comparison": "EQUALS"}],
+        "AwsAccountId": [{"Value": CONTEXT.account, "Comparison": "EQUALS"}],
+        "RecordState": [{"Value": "ACTIVE", "Comparison": "EQUALS"}],
+    }
+    first, second = (open_finding(assessment(n), CONTEXT, NOW) for n in ("bob", "carol"))
+    with Stubber(hub) as stub:
+        stub.add_response(
+            "get_findings", {"Findings": [first], "NextToken": "t1"}, {"Filters": filters, "MaxResults": 100}
+        )
+        stub.add_response(
+            "get_findings", {"Findings": [second]}, {"Filters": filters, "MaxResults": 100, "NextToken": "t1"}
+        )
+        assert set(open_findings(hub, CONTEXT)) == {first["Id"], second["Id"]}
+        stub.assert_no_pending_responses()
 
 
 def by_state(hub: Any, state: str) -> dict[str, dict[str, Any]]:

@@ -101,7 +101,7 @@ def plan_findings(
     flagged = {f["Id"] for f in out}
     current = {finding_id(context, a.user.user_id): a for a in assessments}
     for identifier, held in open_ids.items():
-        if identifier in flagged:
+        if identifier in flagged or not _ours_and_open(held, context):
             continue
         resource = held["Resources"][0]
         details = resource.get("Details", {}).get("AwsIamUser", {})
@@ -118,6 +118,16 @@ def plan_findings(
             )
         )
     return out
+
+
+def _ours_and_open(finding: dict[str, Any], context: Context) -> bool:
+    """GetFindings was asked for exactly these; checked again so that no answer (a filter
+    dropped, a double that ignores filters) can make the rule archive another tool's finding."""
+    return (
+        finding.get("GeneratorId") == context.generator_id
+        and finding.get("AwsAccountId") == context.account
+        and finding.get("RecordState") == "ACTIVE"
+    )
 
 
 def _base(
