@@ -13,6 +13,7 @@ from typing import Any
 
 import boto3
 import pytest
+from console_mfa.aws import configured_session
 
 from iam_console_mfa import cli, output
 from iam_console_mfa.demo.account import Mfa, backdate, create_user
@@ -177,7 +178,6 @@ def test_enforce_records_what_it_did_before_a_call_failed(
     and the user never reached are all in the record, and the run exits 2."""
     from botocore.awsrequest import AWSResponse
     from botocore.compat import HTTPHeaders
-    from console_mfa.aws import configured_session
 
     aws = configured_session()
     iam = aws.client("iam")
@@ -278,7 +278,6 @@ def test_invalid_options() -> None:
 def test_access_denied_names_the_action_and_prints_the_policy(
     account: None, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from console_mfa.aws import configured_session
 
     aws = configured_session()
     create_user(aws.client("iam"), "bob")
@@ -347,7 +346,6 @@ def test_commands_work_with_the_runtime_dependencies_alone(
 def test_report_says_what_a_sweep_would_write_and_skip(
     iam: Any, config_api: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from console_mfa.aws import configured_session
     from IAM_USER_CONSOLE_MFA import lambda_handler
 
     from iam_console_mfa.event_builders import scheduled_event
@@ -359,7 +357,11 @@ def test_report_says_what_a_sweep_would_write_and_skip(
     (device,) = iam.list_mfa_devices(UserName="bob")["MFADevices"]
     iam.deactivate_mfa_device(UserName="bob", SerialNumber=device["SerialNumber"])
     monkeypatch.setattr(cli, "session", lambda args: configured_session())  # Config answered by LocalConfig
-    assert cli.main(["report", "--rule-name", "IAM_USER_CONSOLE_MFA", "--format", "json"]) == 1
+    arguments = ["report", "--rule-name", "IAM_USER_CONSOLE_MFA", "--format", "json"]
+    assert cli.main(arguments) == 2  # no such rule yet: nothing to compare with, said in one line
+    assert "--rule-name IAM_USER_CONSOLE_MFA: no such Config rule in us-east-1" in capsys.readouterr().err
+    deploy_rule(None, {"DataSource": "live"})
+    assert cli.main(arguments) == 1
     assert (
         "a sweep of IAM_USER_CONSOLE_MFA would write 1 evaluation(s) (new 0, changed 1, refresh 0, deleted 0) "
         "and skip 2 unchanged" in capsys.readouterr().err
@@ -369,7 +371,6 @@ def test_report_says_what_a_sweep_would_write_and_skip(
 def test_report_asff_writes_the_findings_the_rule_would_import(
     iam: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from console_mfa.aws import configured_session
 
     create_user(iam, "bob")
     create_user(iam, "alice", mfa=Mfa.VIRTUAL)
@@ -411,19 +412,23 @@ def test_enforce_takes_the_deployed_rules_exemptions_from_rdk_config(
     assert has_password(server_iam, "bob")
 
 
-def deploy_rule(url: str, parameters: dict[str, str]) -> None:
-    """The rule as rule.yaml deploys it: a custom Lambda rule with these InputParameters."""
-    role = server_client(url, "iam").create_role(RoleName="evaluator", AssumeRolePolicyDocument="{}")["Role"][
-        "Arn"
-    ]
-    function = server_client(url, "lambda").create_function(
+def deploy_rule(url: str | None, parameters: dict[str, str]) -> None:
+    """The rule as rule.yaml deploys it: a custom Lambda rule with these InputParameters, on the
+    moto server at ``url``, else in this process's moto account."""
+
+    def client(service: str) -> Any:
+        session: Any = configured_session()  # Any: the service name is a variable
+        return server_client(url, service) if url else session.client(service)
+
+    role = client("iam").create_role(RoleName="evaluator", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    function = client("lambda").create_function(
         FunctionName="IAM_USER_CONSOLE_MFA-evaluator",
         Runtime="python3.12",
         Role=role,
         Handler="IAM_USER_CONSOLE_MFA.lambda_handler",
         Code={"ZipFile": zip_with("IAM_USER_CONSOLE_MFA.py", "def lambda_handler(e, c): pass\n")},
     )["FunctionArn"]
-    server_client(url, "config").put_config_rule(
+    client("config").put_config_rule(
         ConfigRule={
             "ConfigRuleName": "IAM_USER_CONSOLE_MFA",
             "Scope": {"ComplianceResourceTypes": ["AWS::IAM::User"]},
@@ -551,7 +556,6 @@ def test_interruption_anywhere_is_one_line_and_exit_130(monkeypatch: pytest.Monk
 def test_the_apply_prompt_takes_yes_and_treats_end_of_input_as_no(
     iam: Any, monkeypatch: pytest.MonkeyPatch, capsys, typed: Any, acts: bool
 ) -> None:
-    from console_mfa.aws import configured_session
 
     create_user(iam, "bob")
     monkeypatch.setattr(cli, "session", lambda args: configured_session())

@@ -324,6 +324,7 @@ class ResolvedParameters(NamedTuple):
     policy: RuleParameters
     bare: bool  # every value is the rule's default: no deployed rule, settings file or option
     values: dict[str, str]  # by parameter name, as resolved (report --format json states them)
+    deployed: bool  # the rule exists in this account and region
 
 
 def deployed_parameters(aws: Any, rule_name: str) -> dict[str, str] | None:
@@ -372,7 +373,7 @@ def rule_policy(args: argparse.Namespace, aws: Any) -> ResolvedParameters:
         sources.append(f"{parameter.name}={values[parameter.name]!r} ({source})")
     sys.stderr.write("rule parameters: " + ", ".join(sources) + "\n")
     bare = deployed is None and not configured and not given
-    return ResolvedParameters(parse_policy(values), bare, values)
+    return ResolvedParameters(parse_policy(values), bare, values, deployed is not None)
 
 
 def run_sweep(args: argparse.Namespace, aws: Any, policy: RuleParameters, rule_name: str | None = None) -> Any:
@@ -430,8 +431,12 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
     if args.organization:
         return organization_report(args, console)
     aws = session(args)
-    policy, _, values = rule_policy(args, aws)
+    policy, _, values, deployed = rule_policy(args, aws)
     now = datetime.now(UTC)
+    if args.rule_name and not deployed:
+        raise CliError(
+            f"--rule-name {args.rule_name}: no such Config rule in {aws.region_name}, nothing to compare with"
+        )
     if args.rule_name:
         assessments, plan, _, _ = run_sweep(args, aws, policy, args.rule_name)
         counts = plan.counts()
@@ -535,7 +540,7 @@ def cmd_enforce(args: argparse.Namespace, console: Console) -> int:
         raise CliError("--yes confirms --apply: without --apply nothing is changed, nothing to confirm")
     check_output(args.output)
     aws = session(args)
-    policy, bare, values = rule_policy(args, aws)
+    policy, bare, values, _ = rule_policy(args, aws)
     if args.apply and bare and not args.allow_defaults:
         raise CliError(
             "--apply with the rule's bare defaults (no deployed rule, no rdk-config.json, no option) "
