@@ -262,6 +262,38 @@ def test_every_s3_call_names_the_expected_bucket_owner() -> None:
         stub.assert_no_pending_responses()
 
 
+LAMBDA_IMPORTS = """
+import importlib, pkgutil, sys
+sys.path.insert(0, sys.argv[1])  # the unpacked package, as Lambda puts it on the path
+class Block:  # what the Lambda runtime does not have: type stubs and the development tools
+    def find_spec(self, name, path=None, target=None):
+        top = name.split(".")[0]
+        if top.startswith(("mypy", "boto3_stubs", "botocore_stubs")) or top in {"moto", "iam_console_mfa"}:
+            raise ImportError(f"No module named {name!r} (blocked)")
+sys.meta_path.insert(0, Block())
+import console_mfa, IAM_USER_CONSOLE_MFA
+for module in pkgutil.iter_modules(console_mfa.__path__):
+    importlib.import_module(f"console_mfa.{module.name}")
+print(console_mfa.__file__)
+"""
+
+
+def test_the_lambda_imports_with_rdklib_and_boto3_alone(tmp_path: Path) -> None:
+    """The engine's typed client annotations come from stub packages only the checker sees."""
+    from iam_console_mfa.deploy import package
+
+    with zipfile.ZipFile(io.BytesIO(package())) as archive:
+        archive.extractall(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", LAMBDA_IMPORTS, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if "site-packages" in p)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(tmp_path / "console_mfa" / "__init__.py")
+
+
 def test_the_lambda_package_holds_exactly_the_rule_its_engine_and_rdklib() -> None:
     from iam_console_mfa.deploy import package
 

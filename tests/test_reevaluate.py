@@ -54,7 +54,7 @@ def env(account: None, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     monkeypatch.setenv("QUEUE_URL", sqs.create_queue(QueueName="reevaluation")["QueueUrl"])
     queue = Queue(session)  # hooks first: a client copies the session's hooks when it is made
     double = ConfigDouble(session, Behaviour.S1, {}, clock=lambda: queue.now, run_seconds=90)
-    clients = {
+    clients: dict[str, Any] = {
         "config": session.client("config", region_name="us-east-1"),
         "dynamodb": session.client("dynamodb", region_name="us-east-1"),
         "sqs": session.client("sqs", region_name="us-east-1"),

@@ -129,7 +129,7 @@ def test_plan_resolves_open_findings_of_users_no_longer_flagged() -> None:
 def test_plan_never_resolves_another_generators_or_an_archived_finding() -> None:
     bob = assessment("bob", mfa=True)
     ours = open_finding(assessment("bob"), CONTEXT, NOW)
-    others = {
+    others: dict[str, Any] = {
         "other-tool": {**ours, "Id": "other-tool", "GeneratorId": "someone-else"},
         "other-account": {**ours, "Id": "other-account", "AwsAccountId": "210987654321"},
         "archived": {**ours, "Id": "archived", "RecordState": "ARCHIVED"},

@@ -25,13 +25,16 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from botocore.exceptions import ClientError
 
 from .aws import error_code, translated
 from .model import UserName, user_key
 from .sweep import NO_CLAIMS, Claims
+
+if TYPE_CHECKING:  # type stubs only (a development dependency): the Lambda has boto3
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 TABLE_ENV = "CHANGES_TABLE"
 TRIGGER_KEY = "#trigger"
@@ -65,7 +68,7 @@ class Change(NamedTuple):
 class ChangeStore:
     """One DynamoDB table of recorded changes (a plain class: cheap to define at cold start)."""
 
-    def __init__(self, dynamodb: Any, table: str) -> None:
+    def __init__(self, dynamodb: DynamoDBClient, table: str) -> None:
         self.dynamodb, self.table = dynamodb, table
 
     @classmethod

@@ -13,12 +13,15 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from botocore.exceptions import ClientError
 
 from .aws import error_code, translated
 from .errors import RuleError
+
+if TYPE_CHECKING:  # type stubs only (a development dependency): the Lambda has boto3
+    from mypy_boto3_iam import IAMClient
 
 LOG = logging.getLogger(__name__)
 
@@ -67,7 +70,7 @@ def parse_rows(content: bytes) -> Iterator[tuple[str, ReportRow]]:
 
 
 def fetch_report(
-    iam: Any,
+    iam: IAMClient,
     budget_seconds: float,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
@@ -93,7 +96,7 @@ def fetch_report(
         delay = min(delay * 2, 8.0)
 
 
-def _generate(iam: Any) -> str:
+def _generate(iam: IAMClient) -> str:
     with translated("GenerateCredentialReport"):
         try:
             return str(iam.generate_credential_report()["State"])
@@ -104,7 +107,7 @@ def _generate(iam: Any) -> str:
             raise
 
 
-def _get(iam: Any) -> CredentialReport | None:
+def _get(iam: IAMClient) -> CredentialReport | None:
     """The report, or None when IAM says to wait or to generate it again."""
     with translated("GetCredentialReport"):
         try:

@@ -15,11 +15,23 @@ when a finding is archived or passes, NEW when it becomes active or fails again.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 from .model import Assessment, Compliance, UserId
 from .risk import Risk, risk
+
+if TYPE_CHECKING:  # type stubs only (a development dependency): the Lambda has boto3
+    from mypy_boto3_securityhub.literals import PartitionType, SeverityLabelType
+    from mypy_boto3_securityhub.type_defs import (
+        AwsSecurityFindingOutputTypeDef,
+        AwsSecurityFindingTypeDef,
+        ResourceTypeDef,
+    )
+
+    # What the rule builds, and what GetFindings answers (the tests hand built ones back).
+    HeldFinding = AwsSecurityFindingTypeDef | AwsSecurityFindingOutputTypeDef
 
 TYPES = ["Software and Configuration Checks/Industry and Regulatory Standards/CIS AWS Foundations Benchmark"]
 # IAM.5 in Security Hub; "ensure MFA is enabled for all IAM users that have a console
@@ -36,6 +48,8 @@ RECOMMENDATION = (
 )
 RECOMMENDATION_URL = "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_mfa_enable.html"
 TITLE_LIMIT, DESCRIPTION_LIMIT = 256, 1024  # ASFF field limits
+# An open finding's severity is its user's risk; a user with MFA (LOW) has no open finding.
+SEVERITY: dict[Risk, SeverityLabelType] = {Risk.CRITICAL: "CRITICAL", Risk.HIGH: "HIGH", Risk.LOW: "LOW"}
 
 
 class Context(NamedTuple):
@@ -60,36 +74,38 @@ def finding_id(context: Context, user_id: UserId) -> str:
     return f"iam-console-mfa/{context.account}/{user_id}"
 
 
-def open_finding(assessment: Assessment, context: Context, now: datetime) -> dict[str, Any]:
+def open_finding(assessment: Assessment, context: Context, now: datetime) -> AwsSecurityFindingTypeDef:
     """The ACTIVE, FAILED finding of a NON_COMPLIANT user, severity from its risk."""
     level = risk(assessment.facts, now)
     name = assessment.user.user_name
     used = " It was used in the last 30 days." if level is Risk.CRITICAL else ""
-    return {
-        **_base(assessment.user.user_id, name, assessment.arn, context, now, level.value),
-        "Title": _fit(f"IAM user {name} can sign in to the AWS console without MFA", TITLE_LIMIT),
-        "Description": _fit(f"{assessment.verdict.annotation}{used}", DESCRIPTION_LIMIT),
-        "Compliance": {"Status": "FAILED", "RelatedRequirements": RELATED_REQUIREMENTS},
-        "RecordState": "ACTIVE",
-    }
+    return _finding(
+        assessment.user.user_id,
+        name,
+        assessment.arn,
+        context,
+        now,
+        SEVERITY[level],
+        f"IAM user {name} can sign in to the AWS console without MFA",
+        f"{assessment.verdict.annotation}{used}",
+        closed=False,
+    )
 
 
 def resolved_finding(
     user_id: UserId, user_name: str, arn: str, why: str, context: Context, now: datetime
-) -> dict[str, Any]:
+) -> AwsSecurityFindingTypeDef:
     """The update that closes a user's finding: PASSED and ARCHIVED (Security Hub resolves its workflow)."""
-    return {
-        **_base(user_id, user_name, arn, context, now, "INFORMATIONAL"),
-        "Title": _fit(f"IAM user {user_name}: console access without MFA resolved", TITLE_LIMIT),
-        "Description": _fit(why, DESCRIPTION_LIMIT),
-        "Compliance": {"Status": "PASSED", "RelatedRequirements": RELATED_REQUIREMENTS},
-        "RecordState": "ARCHIVED",
-    }
+    title = f"IAM user {user_name}: console access without MFA resolved"
+    return _finding(user_id, user_name, arn, context, now, "INFORMATIONAL", title, why, closed=True)
 
 
 def plan_findings(
-    assessments: list[Assessment], open_ids: dict[str, dict[str, Any]], context: Context, now: datetime
-) -> list[dict[str, Any]]:
+    assessments: list[Assessment],
+    open_ids: Mapping[str, HeldFinding],
+    context: Context,
+    now: datetime,
+) -> list[AwsSecurityFindingTypeDef]:
     """Every NON_COMPLIANT user's finding (re-imported, so it never ages out), and the update
     that resolves each open finding whose user is no longer NON_COMPLIANT or no longer exists.
 
@@ -104,7 +120,7 @@ def plan_findings(
         if identifier in flagged or not _ours_and_open(held, context):
             continue
         resource = held["Resources"][0]
-        details = resource.get("Details", {}).get("AwsIamUser", {})
+        details = (resource.get("Details") or {}).get("AwsIamUser") or {}
         assessment = current.get(identifier)
         why = assessment.verdict.annotation if assessment else "the user no longer exists"
         out.append(
@@ -120,7 +136,7 @@ def plan_findings(
     return out
 
 
-def _ours_and_open(finding: dict[str, Any], context: Context) -> bool:
+def _ours_and_open(finding: HeldFinding, context: Context) -> bool:
     """GetFindings was asked for exactly these; checked again so that no answer (a filter
     dropped, a double that ignores filters) can make the rule archive another tool's finding."""
     return (
@@ -130,11 +146,27 @@ def _ours_and_open(finding: dict[str, Any], context: Context) -> bool:
     )
 
 
-def _base(
-    user_id: UserId, user_name: str, arn: str, context: Context, now: datetime, severity: str
-) -> dict[str, Any]:
+def _finding(
+    user_id: UserId,
+    user_name: str,
+    arn: str,
+    context: Context,
+    now: datetime,
+    severity: SeverityLabelType,
+    title: str,
+    description: str,
+    closed: bool,
+) -> AwsSecurityFindingTypeDef:
+    """One finding as BatchImportFindings takes it (typed by the API's own shapes)."""
     stamp = now.strftime("%Y-%m-%dT%H:%M:%S.000Z")
     arn = arn or f"arn:{context.partition}:iam::{context.account}:user/{user_name}"
+    resource: ResourceTypeDef = {
+        "Type": "AwsIamUser",
+        "Id": arn,
+        "Partition": cast("PartitionType", context.partition),  # the rule's own ARN's: one of AWS's
+        "Region": context.region,
+        "Details": {"AwsIamUser": {"UserName": user_name, "UserId": user_id}},
+    }
     return {
         "SchemaVersion": "2018-10-08",
         "Id": finding_id(context, user_id),
@@ -144,16 +176,12 @@ def _base(
         "FindingProviderFields": {"Severity": {"Label": severity, "Original": severity}, "Types": TYPES},
         "CreatedAt": stamp,
         "UpdatedAt": stamp,
-        "Resources": [
-            {
-                "Type": "AwsIamUser",
-                "Id": arn,
-                "Partition": context.partition,
-                "Region": context.region,
-                "Details": {"AwsIamUser": {"UserName": user_name, "UserId": user_id}},
-            }
-        ],
+        "Title": _fit(title, TITLE_LIMIT),
+        "Description": _fit(description, DESCRIPTION_LIMIT),
+        "Resources": [resource],
         "Remediation": {"Recommendation": {"Text": RECOMMENDATION, "Url": RECOMMENDATION_URL}},
+        "Compliance": {"Status": "PASSED" if closed else "FAILED", "RelatedRequirements": RELATED_REQUIREMENTS},
+        "RecordState": "ARCHIVED" if closed else "ACTIVE",
     }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from botocore.exceptions import ClientError
 
@@ -18,6 +18,10 @@ from .aws import error_code, translated
 from .errors import UserGone
 from .model import LastUse, MfaKind, UserFacts, UserId, UserName, UserRef, mfa_kind
 from .policy import RuleParameters
+
+if TYPE_CHECKING:  # type stubs only (a development dependency): the Lambda has boto3
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_iam.type_defs import UserTypeDef
 
 
 class ListedUser(NamedTuple):
@@ -32,7 +36,7 @@ class ListedUser(NamedTuple):
 class LiveIam:
     """Per-user IAM reads with IAM's error codes turned into facts or loud errors."""
 
-    def __init__(self, iam: Any) -> None:
+    def __init__(self, iam: IAMClient) -> None:
         self.iam = iam
 
     def list_users(self) -> Iterator[ListedUser]:
@@ -42,12 +46,11 @@ class LiveIam:
                 for entry in page["Users"]:
                     yield listed_user(entry)
 
-    def user_entry(self, user_name: str) -> dict[str, Any] | None:
+    def user_entry(self, user_name: str) -> UserTypeDef | None:
         """GetUser's entry (UserId, Arn, CreateDate, PasswordLastUsed, ...); None when no user has the name."""
         with translated("GetUser", user_name):
             try:
-                entry: dict[str, Any] = self.iam.get_user(UserName=user_name)["User"]
-                return entry
+                return self.iam.get_user(UserName=user_name)["User"]
             except ClientError as error:
                 if error_code(error) == "NoSuchEntity":
                     return None

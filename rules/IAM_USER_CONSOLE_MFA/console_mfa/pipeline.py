@@ -9,7 +9,7 @@ notification of the same re-evaluation) are neither read, written nor called del
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from .changes import ChangeStore, claim_all
 from .live import LiveIam
@@ -19,6 +19,10 @@ from .pool import DEFAULT_WORKERS
 from .recorded import recorded_results
 from .sweep import NO_DEADLINE, Claims, Deadline, Progress, no_progress, sweep
 from .writes import WritePlan, plan_writes
+
+if TYPE_CHECKING:  # type stubs only (a development dependency): the Lambda has boto3
+    from mypy_boto3_cloudtrail import CloudTrailClient
+    from mypy_boto3_config import ConfigServiceClient
 
 
 class SweepOutcome(NamedTuple):
@@ -30,12 +34,12 @@ class SweepOutcome(NamedTuple):
 
 def sweep_and_plan(
     live: LiveIam,
-    config: Any,
+    config: ConfigServiceClient,
     rule_name: str,
     parameters: RuleParameters,
     now: datetime,
     *,
-    trail: Any | None,
+    trail: CloudTrailClient | None,
     deadline: Deadline = NO_DEADLINE,
     store: ChangeStore | None = None,
     workers: int = DEFAULT_WORKERS,

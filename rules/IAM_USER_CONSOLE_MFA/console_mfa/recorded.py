@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .aws import translated
 from .model import RESOURCE_TYPE, Compliance, UserId
 from .writes import Recorded
 
+if TYPE_CHECKING:  # type stubs only (a development dependency): the Lambda has boto3
+    from mypy_boto3_config import ConfigServiceClient
 
-def recorded_results(config: Any, rule_name: str) -> dict[UserId, Recorded]:
+
+def recorded_results(config: ConfigServiceClient, rule_name: str) -> dict[UserId, Recorded]:
     """Every result Config holds for the rule, all compliance types, every page.
 
     Any error fails loudly (AwsCallFailed): a plan made from a partial read would skip users

@@ -25,7 +25,7 @@ import logging
 import os
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import boto3
 from botocore.exceptions import ClientError
@@ -34,6 +34,10 @@ from .aws import RETRY_CONFIG, error_code, translated
 from .changes import KEEP, TRIGGER_KEY, ChangeStore, epoch_ms
 from .model import UserName, user_key
 from .trail import IAM_SOURCE, VERDICT_EVENTS, changed_user
+
+if TYPE_CHECKING:  # type stubs only (a development dependency): the Lambda has boto3
+    from mypy_boto3_config import ConfigServiceClient
+    from mypy_boto3_sqs import SQSClient
 
 LOG = logging.getLogger(__name__)
 LOG.setLevel(logging.INFO)
@@ -158,7 +162,12 @@ def read_batch(records: list[dict[str, Any]]) -> Batch:
 
 
 def start_if_due(
-    store: TriggerStore, config: Any, sqs: Any, queue_url: str, rule_name: str, clock: Callable[[], datetime]
+    store: TriggerStore,
+    config: ConfigServiceClient,
+    sqs: SQSClient,
+    queue_url: str,
+    rule_name: str,
+    clock: Callable[[], datetime],
 ) -> str:
     """Start the rule's evaluation when a recorded change is not yet covered by an accepted one.
 
@@ -185,7 +194,12 @@ def start_if_due(
 
 
 def _schedule_retry(
-    store: TriggerStore, sqs: Any, queue_url: str, pending_due: int, due: int, clock: Callable[[], datetime]
+    store: TriggerStore,
+    sqs: SQSClient,
+    queue_url: str,
+    pending_due: int,
+    due: int,
+    clock: Callable[[], datetime],
 ) -> None:
     """One delayed message to this queue, unless one is already pending (it will do)."""
     now = epoch_ms(clock())

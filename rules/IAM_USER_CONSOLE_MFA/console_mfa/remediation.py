@@ -16,7 +16,7 @@ import os
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.exceptions import ClientError
@@ -29,6 +29,10 @@ from .model import Compliance, UserId, UserName, UserRef, Verdict
 from .parameters import REMEDIATION_PARAMETERS
 from .policy import RuleParameters, parse_policy
 
+if TYPE_CHECKING:  # type stubs only (a development dependency): the Lambda has boto3
+    from mypy_boto3_config import ConfigServiceClient
+    from mypy_boto3_iam import IAMClient
+
 LOG = logging.getLogger(__name__)
 AUDIT_TAG = "ConsoleMfaRemediation"  # value: when and why the login profile was deleted
 
@@ -37,7 +41,7 @@ class RemediationFailed(RuleError):
     """The remediation could not be carried out safely; nothing more was done."""
 
 
-def resolve_user_name(iam: Any, config: Any, user_id: UserId) -> UserName:
+def resolve_user_name(iam: IAMClient, config: ConfigServiceClient, user_id: UserId) -> UserName:
     """The current name of a UserId, verified against IAM (GetUser) before it is trusted.
 
     Config's inventory answers first (cheap), but it can be stale: after a rename, its
@@ -61,13 +65,13 @@ def resolve_user_name(iam: Any, config: Any, user_id: UserId) -> UserName:
     raise RemediationFailed(f"no IAM user has UserId {user_id}: nothing was changed")
 
 
-def _user_id_of(iam: Any, user_name: UserName) -> UserId | None:
+def _user_id_of(iam: IAMClient, user_name: UserName) -> UserId | None:
     """GetUser's UserId for a name, None when no user has that name."""
     entry = LiveIam(iam).user_entry(user_name)
     return UserId(entry["UserId"]) if entry else None
 
 
-def _verify_identity(iam: Any, user: UserRef, step: str) -> None:
+def _verify_identity(iam: IAMClient, user: UserRef, step: str) -> None:
     """Fail unless the name still belongs to the UserId (renamed, or deleted and recreated)."""
     found = _user_id_of(iam, user.user_name)
     if found != user.user_id:
@@ -82,7 +86,7 @@ def _stamp(now: datetime, outcome: str) -> str:
     return f"{now.strftime('%Y-%m-%dT%H:%M:%SZ')} {outcome}"
 
 
-def _tag(iam: Any, user: UserRef, value: str) -> bool:
+def _tag(iam: IAMClient, user: UserRef, value: str) -> bool:
     """Write the audit tag; False when the user already holds IAM's maximum of 50 tags.
 
     A full tag list must not block the remediation: the deletion is still recorded by
@@ -99,7 +103,7 @@ def _tag(iam: Any, user: UserRef, value: str) -> bool:
     return True
 
 
-def _decide_live(iam: Any, user: UserRef, policy: RuleParameters, now: datetime) -> Verdict:
+def _decide_live(iam: IAMClient, user: UserRef, policy: RuleParameters, now: datetime) -> Verdict:
     try:
         facts = LiveIam(iam).confirm(user, policy)
     except UserGone:
@@ -108,7 +112,12 @@ def _decide_live(iam: Any, user: UserRef, policy: RuleParameters, now: datetime)
 
 
 def remediate(
-    iam: Any, config: Any, user_id: UserId, policy: RuleParameters, now: datetime, dry_run: bool = False
+    iam: IAMClient,
+    config: ConfigServiceClient,
+    user_id: UserId,
+    policy: RuleParameters,
+    now: datetime,
+    dry_run: bool = False,
 ) -> dict[str, str]:
     """Act on one user; return the summary the SSM step outputs (all values strings).
 

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from .aws import translated
 from .errors import RuleError
 from .findings import Context
+
+if TYPE_CHECKING:  # type stubs only (a development dependency): the Lambda has boto3
+    from mypy_boto3_securityhub import SecurityHubClient
+    from mypy_boto3_securityhub.type_defs import (
+        AwsSecurityFindingFiltersTypeDef,
+        AwsSecurityFindingOutputTypeDef,
+        AwsSecurityFindingTypeDef,
+    )
 
 LOG = logging.getLogger(__name__)
 BATCH = 100  # BatchImportFindings takes at most 100 findings a call
@@ -17,14 +26,14 @@ class FindingsRejected(RuleError):
     """Security Hub refused findings even after one retry."""
 
 
-def open_findings(hub: Any, context: Context) -> dict[str, dict[str, Any]]:
+def open_findings(hub: SecurityHubClient, context: Context) -> dict[str, AwsSecurityFindingOutputTypeDef]:
     """ACTIVE findings of this rule's generator, by Id, every page."""
-    filters = {
+    filters: AwsSecurityFindingFiltersTypeDef = {
         "GeneratorId": [{"Value": context.generator_id, "Comparison": "EQUALS"}],
         "AwsAccountId": [{"Value": context.account, "Comparison": "EQUALS"}],
         "RecordState": [{"Value": "ACTIVE", "Comparison": "EQUALS"}],
     }
-    found: dict[str, dict[str, Any]] = {}
+    found: dict[str, AwsSecurityFindingOutputTypeDef] = {}
     with translated("GetFindings"):
         for page in hub.get_paginator("get_findings").paginate(
             Filters=filters, PaginationConfig={"PageSize": 100}
@@ -33,7 +42,7 @@ def open_findings(hub: Any, context: Context) -> dict[str, dict[str, Any]]:
     return found
 
 
-def import_findings(hub: Any, findings: list[dict[str, Any]]) -> int:
+def import_findings(hub: SecurityHubClient, findings: Sequence[AwsSecurityFindingTypeDef]) -> int:
     """BatchImportFindings in batches of 100; FailedFindings sent once more, then a loud failure."""
     for start in range(0, len(findings), BATCH):
         batch = findings[start : start + BATCH]
@@ -50,7 +59,7 @@ def import_findings(hub: Any, findings: list[dict[str, Any]]) -> int:
     return len(findings)
 
 
-def _send(hub: Any, batch: list[dict[str, Any]]) -> dict[str, str]:
+def _send(hub: SecurityHubClient, batch: Sequence[AwsSecurityFindingTypeDef]) -> dict[str, str]:
     with translated("BatchImportFindings"):
         answer = hub.batch_import_findings(Findings=batch)
     return {f["Id"]: f.get("ErrorCode", "?") for f in answer.get("FailedFindings", [])}

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from .decision import decide
 from .errors import OutOfTime, UserGone
@@ -24,6 +24,9 @@ from .live import ListedUser, LiveIam
 from .model import Assessment, MfaKind, UserFacts, user_key
 from .policy import DataSource, RuleParameters
 from .pool import DEFAULT_WORKERS, ordered
+
+if TYPE_CHECKING:  # type stubs only (a development dependency): the Lambda has boto3
+    from mypy_boto3_cloudtrail import CloudTrailClient
 
 if TYPE_CHECKING:
     from .credential_report import CredentialReport, ReportRow
@@ -97,7 +100,7 @@ def sweep(
     deadline: Deadline = NO_DEADLINE,
     progress: Progress = no_progress,
     *,
-    trail: Any | None,
+    trail: CloudTrailClient | None,
     users: list[ListedUser] | None = None,
     claims: Claims = NO_CLAIMS,
     workers: int = DEFAULT_WORKERS,

@@ -20,11 +20,15 @@ import json
 import logging
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .aws import translated
 from .errors import RuleError
 from .model import UserName
+
+if TYPE_CHECKING:  # type stubs only (a development dependency): the Lambda has boto3
+    from mypy_boto3_cloudtrail import CloudTrailClient
+    from mypy_boto3_cloudtrail.type_defs import EventTypeDef
 
 LOG = logging.getLogger(__name__)
 
@@ -61,7 +65,9 @@ def iam_event_region(region: str) -> str:
     return IAM_EVENT_REGION["aws"]
 
 
-def changed_since(cloudtrail: Any, since: datetime, until: datetime, deadline: Any) -> set[UserName]:
+def changed_since(
+    cloudtrail: CloudTrailClient, since: datetime, until: datetime, deadline: Any
+) -> set[UserName]:
     """User names of every verdict-changing IAM event in [since - skew, until].
 
     Raises DeltaUnavailable when any lookup fails or time runs out: a partial delta would
@@ -89,7 +95,9 @@ def changed_since(cloudtrail: Any, since: datetime, until: datetime, deadline: A
     return names
 
 
-def _events(cloudtrail: Any, event_name: str, start: datetime, end: datetime) -> Iterator[dict[str, Any]]:
+def _events(
+    cloudtrail: CloudTrailClient, event_name: str, start: datetime, end: datetime
+) -> Iterator[EventTypeDef]:
     with translated("LookupEvents"):
         pages = cloudtrail.get_paginator("lookup_events").paginate(
             LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": event_name}],
@@ -101,7 +109,7 @@ def _events(cloudtrail: Any, event_name: str, start: datetime, end: datetime) ->
             yield from page.get("Events", [])
 
 
-def _detail(event: dict[str, Any]) -> dict[str, Any]:
+def _detail(event: EventTypeDef) -> dict[str, Any]:
     """The CloudTrail record of a LookupEvents event (its CloudTrailEvent JSON)."""
     try:
         detail = json.loads(event.get("CloudTrailEvent") or "{}")
@@ -124,7 +132,7 @@ def changed_user(record: dict[str, Any]) -> UserName | None:
     return None
 
 
-def _resource_user(event: dict[str, Any]) -> UserName | None:
+def _resource_user(event: EventTypeDef) -> UserName | None:
     """The lookup's own summary of the event, when it names a user."""
     for resource in event.get("Resources") or []:
         if resource.get("ResourceType") == "AWS::IAM::User" and resource.get("ResourceName"):

@@ -148,7 +148,7 @@ def run(console: Console) -> int:
             with patch.dict(os.environ, deployed):
                 summary = remediation_handler({"IAMUserId": user_id}, None)
             console.print(f"  {summary['UserName']}: {summary['Action']}")
-            user = iam.get_user(UserName=summary["UserName"])["User"]
-            lambda_handler(change_event(user_configuration_item(user), PARAMETERS, token), None)
+            remediated = iam.get_user(UserName=summary["UserName"])["User"]
+            lambda_handler(change_event(user_configuration_item(remediated), PARAMETERS, token), None)
         console.print(dashboard("Config dashboard after remediation and re-evaluation", config.results, names))
     return 0
