@@ -142,7 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="json: an audit record (who ran it, when, the parameters, each user's action), written "
         "also when a call fails or the run is interrupted",
     )
-    enforce.add_argument("--output", type=Path, metavar="FILE", help="write there instead of the terminal")
+    enforce.add_argument(
+        "--output", type=Path, metavar="FILE", help="write the audit record (json) there, not to the terminal"
+    )
 
     evaluate = commands.add_parser(
         "evaluate", parents=[aws], help="run the rule's Lambda on one Config event, TestMode (nothing written)"
