@@ -117,7 +117,6 @@ def remediation_stack(config: dict[str, Any]) -> str:
 
 def stack_permissions() -> str:
     import cfnlint  # a development dependency: the CLI reads the generated module
-    from cfnlint.decode import decode
 
     data = Path(cfnlint.__file__).parent / "data"
     schemas = json.loads((data / "schemas/providers/us-east-1.json").read_text())
@@ -136,8 +135,7 @@ def stack_permissions() -> str:
         "STACK_ACTIONS: dict[str, tuple[str, ...]] = {",
     ]
     for template in sorted(settings.ROOT.joinpath("cloudformation").glob("*.yaml")):
-        body, problems = decode(str(template))
-        assert body is not None, problems
+        body = _decoded(template.name)
         actions: set[str] = set()
         for kind in sorted({r["Type"] for r in body["Resources"].values()}):
             handlers = json.loads((data / "schemas/resources" / f"{schemas[kind]}.json").read_text())[
