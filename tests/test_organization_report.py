@@ -150,6 +150,8 @@ def test_report_organization_prints_each_account_and_exits_1_on_a_finding(
     out = capsys.readouterr().out
     if form == "json":
         document = json.loads(out)
+        assert (document["kind"], document["rule_name"]) == ("organization", "IAM_USER_CONSOLE_MFA")
+        assert document["schema_version"] == 2 and document["generated_at"].endswith("+00:00")
         assert [a["account"] for a in document["accounts"]] == ["111111111111", "222222222222", "333333333333"]
         assert [r["user_id"] for r in document["non_compliant"]] == ["AIDABOB"]
     else:

@@ -478,7 +478,7 @@ def organization_report(args: argparse.Namespace, console: Console) -> int:
     instances = org.stack_instances(aws.client("cloudformation"), STACK_SET, chosen["organization"]["callAs"])
     rows = org.summarize(found, instances)
     if args.format == "json":
-        text = org.as_json(rows, found)
+        text = org.as_json(rows, found, rule_name, datetime.now(UTC))
     elif args.format == "csv":
         text = org.as_csv(found)
     elif args.format == "table":

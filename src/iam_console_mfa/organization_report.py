@@ -20,6 +20,8 @@ from typing import Any, NamedTuple
 from console_mfa.aws import translated
 from console_mfa.model import Compliance
 
+from .output import SCHEMA_VERSION
+
 # What report --organization calls (`iam-console-mfa policy --doctor` includes them; a test
 # derives them from the calls made).
 ACTIONS = (
@@ -130,12 +132,17 @@ def summarize(found: list[Result], instances: dict[str, str]) -> list[AccountSum
     return rows
 
 
-def as_json(rows: list[AccountSummary], found: list[Result]) -> str:
-    flagged = [r._asdict() for r in found if r.compliance == Compliance.NON_COMPLIANT.value]
-    return (
-        json.dumps({"accounts": [r._asdict() for r in rows], "non_compliant": flagged}, indent=2, default=str)
-        + "\n"
-    )
+def as_json(rows: list[AccountSummary], found: list[Result], rule_name: str, now: datetime) -> str:
+    """Versioned like `report --format json` (the same schema_version), kind "organization"."""
+    document = {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "organization",
+        "rule_name": rule_name,
+        "generated_at": now.isoformat(timespec="seconds"),
+        "accounts": [r._asdict() for r in rows],
+        "non_compliant": [r._asdict() for r in found if r.compliance == Compliance.NON_COMPLIANT.value],
+    }
+    return json.dumps(document, indent=2, default=str) + "\n"
 
 
 def as_csv(found: list[Result]) -> str:
