@@ -77,6 +77,7 @@ def test_report_json_csv_table_and_exit_codes(moto_server: str, server_iam: Any)
     assert by_name["carol"]["password_set"] is None and by_name["carol"]["verdict"] == "NOT_APPLICABLE"
     assert (report["schema_version"], report["account"]) == (2, "123456789012")
     assert report["parameters"]["ExemptUserNames"] == "svc-*" and report["generated_at"].endswith("+00:00")
+    assert (report["schema_version"], report["kind"]) == (2, "report")
     assert by_name["bob"]["verdict"] == "NON_COMPLIANT" and by_name["bob"]["risk"] == "HIGH"
     assert by_name["bob"]["user_id"] == users["bob"]["UserId"]
     assert by_name["alice"] | {"annotation": ""} == {

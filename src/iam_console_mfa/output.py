@@ -106,6 +106,7 @@ def as_json(
     summary, every user (users without a console password included)."""
     document = {
         "schema_version": SCHEMA_VERSION,
+        "kind": "report",
         "account": account,
         "generated_at": now.isoformat(timespec="seconds"),
         "parameters": dict(parameters or {}),
