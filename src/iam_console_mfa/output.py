@@ -93,7 +93,7 @@ def print_table(console: Console, assessments: Sequence[Assessment], now: dateti
     console.print(table)
 
 
-SCHEMA_VERSION = 2  # report --format json: raise on any change a consumer must know about
+SCHEMA_VERSION = 2  # the JSON documents (report, enforce, organization): raise on a change consumers must know
 
 
 def as_json(
