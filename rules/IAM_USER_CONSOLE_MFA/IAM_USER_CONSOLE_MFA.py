@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from time import monotonic
 from typing import Any
 
-import boto3
 from console_mfa.aws import WriteBudget, budgeted, configured_session, counted_calls, translated
 from console_mfa.changes import ChangeStore
 from console_mfa.config_event import (
@@ -259,13 +258,12 @@ def _iso(value: object) -> str:
 def lambda_handler(event: dict[str, Any], context: Any) -> list[dict[str, Any]]:
     """Evaluate, or raise: Config then shows a failed invocation and Lambda counts an error."""
     message_type = validate_event(event)
-    configured_session()
-    store = ChangeStore.from_env(lambda: boto3.client("dynamodb"))
+    session = configured_session()
+    store = ChangeStore.from_env(lambda: session.client("dynamodb"))
     now = datetime.now(UTC)
     if message_type != SCHEDULED and not triage(json.loads(event["invokingEvent"]), store, now):
         return []
     remaining = getattr(context, "get_remaining_time_in_millis", None)
-    session = configured_session()
     with counted_calls(session) as calls, budgeted(session, WriteBudget(remaining)) as budget:
         rule = IAM_USER_CONSOLE_MFA(Deadline(remaining), store=store, calls=calls, budget=budget)
         if message_type == OVERSIZED:
