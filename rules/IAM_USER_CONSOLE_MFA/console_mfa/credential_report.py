@@ -99,7 +99,7 @@ def fetch_report(
 def _generate(iam: IAMClient) -> str:
     with translated("GenerateCredentialReport"):
         try:
-            return str(iam.generate_credential_report()["State"])
+            return iam.generate_credential_report()["State"]
         except ClientError as error:
             if error_code(error) in _WAIT_CODES:
                 LOG.info("GenerateCredentialReport: %s, waiting", error_code(error))

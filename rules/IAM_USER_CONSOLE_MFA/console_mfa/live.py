@@ -85,8 +85,7 @@ class LiveIam:
                 if error_code(error) == "NoSuchEntity":
                     return None
                 raise
-        created: datetime = profile["LoginProfile"]["CreateDate"]
-        return created
+        return profile["LoginProfile"]["CreateDate"]
 
     def mfa_kinds(self, user_name: UserName) -> tuple[MfaKind, ...]:
         """Every MFA device kind: ListVirtualMFADevices alone would miss FIDO and hardware."""

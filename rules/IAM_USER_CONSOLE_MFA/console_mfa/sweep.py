@@ -25,10 +25,9 @@ from .model import Assessment, MfaKind, UserFacts, user_key
 from .policy import DataSource, RuleParameters
 from .pool import DEFAULT_WORKERS, ordered
 
-if TYPE_CHECKING:  # type stubs only (a development dependency): the Lambda has boto3
+if TYPE_CHECKING:  # type stubs (a development dependency), and the report path's module
     from mypy_boto3_cloudtrail import CloudTrailClient
 
-if TYPE_CHECKING:
     from .credential_report import CredentialReport, ReportRow
 
 LOG = logging.getLogger(__name__)
