@@ -331,7 +331,6 @@ class ResolvedParameters(NamedTuple):
 
 def deployed_parameters(aws: Any, rule_name: str) -> dict[str, str] | None:
     """The deployed rule's InputParameters (DescribeConfigRules), None when no such rule exists."""
-    from botocore.exceptions import ClientError
     from console_mfa.aws import error_code, translated
 
     with translated("DescribeConfigRules"):
@@ -467,14 +466,13 @@ def organization_report(args: argparse.Namespace, console: Console) -> int:
     from rich.table import Table
 
     from . import organization_report as org
+    from .doctor import STACK_SET
 
     chosen = load_settings(args.settings)
     rule_name = rule_name_of(args, chosen)
     args.region = args.region or chosen["region"]
     aws = session(args)
     found = org.results(aws.client("config"), f"{rule_name}-organization", rule_name)
-    from .doctor import STACK_SET
-
     instances = org.stack_instances(aws.client("cloudformation"), STACK_SET, chosen["organization"]["callAs"])
     rows = org.summarize(found, instances)
     if args.format == "json":
@@ -508,11 +506,7 @@ def organization_report(args: argparse.Namespace, console: Console) -> int:
         text = buffer.getvalue()
     else:
         raise CliError("--organization: --format table, json or csv")
-    if args.output:
-        args.output.write_text(text)
-        sys.stderr.write(f"wrote {output.count(len(rows), 'account')} to {args.output}\n")
-    else:
-        sys.stdout.write(text)
+    write_output(args.output, text, output.count(len(rows), "account"))
     return EXIT_NON_COMPLIANT if any(r.non_compliant for r in rows) else EXIT_OK
 
 
