@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 from botocore.exceptions import BotoCoreError, ClientError
 from console_mfa.aws import error_code, translated
 from console_mfa.errors import AwsCallFailed
-from console_mfa.trail import iam_event_region
+from console_mfa.trail import iam_event_region, partition_of
 
 from .settings import remediation_mode
 
@@ -220,9 +220,6 @@ def _security_hub(hub: Any, region: str) -> Check:
         )
     products = _call("ListEnabledProductsForImport", hub.list_enabled_products_for_import)
     subscribed = any(p.endswith("product-subscription/aws/config") for p in products["ProductSubscriptions"])
-    partition = (
-        "aws-us-gov" if region.startswith("us-gov-") else "aws-cn" if region.startswith("cn-") else "aws"
-    )
     return Check(
         "Security Hub",
         subscribed,
@@ -230,7 +227,7 @@ def _security_hub(hub: Any, region: str) -> Check:
         ""
         if subscribed
         else f"aws securityhub enable-import-findings-for-product --region {region} "
-        f"--product-arn arn:{partition}:securityhub:{region}::product/aws/config",
+        f"--product-arn arn:{partition_of(region)}:securityhub:{region}::product/aws/config",
     )
 
 

@@ -56,13 +56,18 @@ class DeltaUnavailable(RuleError):
     """The delta could not be had: the sweep must not trust the report (it reads live instead)."""
 
 
+def partition_of(region: str) -> str:
+    """The partition a region belongs to: aws-us-gov, aws-cn, else aws."""
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    if region.startswith("cn-"):
+        return "aws-cn"
+    return "aws"
+
+
 def iam_event_region(region: str) -> str:
     """The region CloudTrail records IAM events in, for the partition of ``region``."""
-    if region.startswith("us-gov-"):
-        return IAM_EVENT_REGION["aws-us-gov"]
-    if region.startswith("cn-"):
-        return IAM_EVENT_REGION["aws-cn"]
-    return IAM_EVENT_REGION["aws"]
+    return IAM_EVENT_REGION[partition_of(region)]
 
 
 def changed_since(
