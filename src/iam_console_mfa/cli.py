@@ -331,18 +331,11 @@ class ResolvedParameters(NamedTuple):
 
 def deployed_parameters(aws: Any, rule_name: str) -> dict[str, str] | None:
     """The deployed rule's InputParameters (DescribeConfigRules), None when no such rule exists."""
-    from console_mfa.aws import error_code, translated
+    from .deployed import deployed_rule
 
-    with translated("DescribeConfigRules"):
-        try:
-            rules = aws.client("config").describe_config_rules(ConfigRuleNames=[rule_name])["ConfigRules"]
-        except ClientError as error:
-            if error_code(error) == "NoSuchConfigRuleException":  # AWS's answer (moto's: no rule)
-                return None
-            raise
-    if not rules:
+    rule = deployed_rule(aws.client("config"), rule_name)
+    if rule is None:
         return None
-    rule = rules[0]
     try:
         parameters = json.loads(rule.get("InputParameters") or "{}")
     except ValueError:

@@ -17,6 +17,7 @@ from console_mfa.aws import error_code, translated
 from console_mfa.errors import AwsCallFailed
 from console_mfa.trail import iam_event_region, partition_of
 
+from .deployed import deployed_rule
 from .settings import remediation_mode
 
 IAM_USER = "AWS::IAM::User"
@@ -113,12 +114,7 @@ def _delivery_channel(config: Any, region: str) -> Check:
 
 
 def _rule(config: Any, rule: str, region: str) -> Check:
-    found = _call(
-        "DescribeConfigRules",
-        lambda: config.describe_config_rules(ConfigRuleNames=[rule]),
-        ("NoSuchConfigRuleException",),
-    )
-    deployed = bool(found and found["ConfigRules"])  # AWS answers NoSuchConfigRuleException; moto []
+    deployed = deployed_rule(config, rule) is not None
     return Check("rule", deployed, f"{rule} in {region}", "deploy it: iam-console-mfa deploy")
 
 

@@ -23,6 +23,8 @@ from botocore.exceptions import ClientError
 from console_mfa.aws import error_code, translated
 from console_mfa.model import RESOURCE_TYPE
 
+from .deployed import deployed_rule
+
 PREFIX = "iam-console-mfa-selftest-"
 TAG = {"Key": "iam-console-mfa-selftest", "Value": "true"}
 # What selftest calls (`iam-console-mfa policy --selftest`; a test derives them from the calls).
@@ -96,14 +98,7 @@ def run(
 ) -> Iterator[Step]:
     """Each check as it completes; the users are deleted whatever happens."""
     config, iam = aws.client("config"), aws.client("iam")
-    with translated("DescribeConfigRules"):
-        try:
-            found = config.describe_config_rules(ConfigRuleNames=[rule_name])["ConfigRules"]
-        except ClientError as error:
-            if error_code(error) != "NoSuchConfigRuleException":
-                raise
-            found = []
-    if not found:
+    if deployed_rule(config, rule_name) is None:
         raise SelftestError(
             f"no Config rule {rule_name} in {aws.region_name}: deploy it first (iam-console-mfa deploy)"
         )
