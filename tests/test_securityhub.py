@@ -308,3 +308,22 @@ def test_findings_go_out_at_most_100_a_call(account: None) -> None:
     findings = [open_finding(assessment(f"u{i}"), CONTEXT, NOW) | {"Id": f"f{i}"} for i in range(101)]
     import_findings(configured_session().client("securityhub"), findings)
     assert BATCH <= 100 and sent == [100, 1]  # the API's limit: 100 findings a call
+
+
+def test_the_findings_policy_grants_exactly_what_a_sweep_calls(
+    iam: Any, config_api: LocalConfig, call_log: CallLog
+) -> None:
+    """rule.yaml's SecurityHubFindingsPolicy, the registry and the calls made are one set."""
+    from console_mfa.permissions import SECURITY_HUB_ACTIONS
+
+    from tests.stacks import STACKS
+
+    configured_session().client("securityhub").enable_security_hub()
+    create_user(iam, "bob")
+    setup = len(call_log.calls)
+    lambda_handler(scheduled_event(PARAMETERS, REAL_TOKEN), None)
+    called = {f"securityhub:{op}" for service, op in call_log.calls[setup:] if service == "securityhub"}
+    policy = STACKS["rule.yaml"]["Resources"]["SecurityHubFindingsPolicy"]["Properties"]
+    granted = {a for s in policy["PolicyDocument"]["Statement"] for a in s["Action"]}
+    assert policy["RoleName"] == {"Ref": "FunctionRole"}
+    assert called == granted == set(SECURITY_HUB_ACTIONS)
