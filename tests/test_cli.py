@@ -305,6 +305,7 @@ def test_policy_command() -> None:
             "iam:ListMFADevices",
             "iam:ListUserTags",
             "iam:ListUsers",
+            "iam:ListVirtualMFADevices",  # the live path's account-wide listing
         ]
     )
     done = run(None, "policy", "--enforce", env=dict(FAKE))

@@ -85,7 +85,7 @@ def test_one_users_failure_fails_a_concurrent_sweep_loudly(iam: Any) -> None:
     seed(iam)
     fail_operation(configured_session(), "iam", "ListMFADevices", "AccessDenied", 403)
     client = configured_session().client("iam")
-    with pytest.raises(RuleError, match="ListMFADevices for user u01 failed: AccessDenied"):
+    with pytest.raises(RuleError, match="ListMFADevices for user u02 failed: AccessDenied"):
         sweep(
             LiveIam(client),
             RuleParameters(data_source=DataSource.LIVE),

@@ -87,6 +87,26 @@ class LiveIam:
                 raise
         return profile["LoginProfile"]["CreateDate"]
 
+    def assigned_virtual_mfa(self) -> dict[UserId, tuple[MfaKind, ...]]:
+        """Each user's assigned virtual MFA devices, account-wide, by UserId.
+
+        ListVirtualMFADevices(AssignmentStatus=Assigned) answers up to 1,000 devices a page, each
+        with the User it is assigned to: a sweep then needs ListMFADevices only for console users
+        without one (hardware TOTP and FIDO devices are not in this list). UserId, not the name,
+        so a device follows its user through a rename; the root user's devices match no UserId.
+        """
+        devices: dict[UserId, tuple[MfaKind, ...]] = {}
+        with translated("ListVirtualMFADevices"):
+            pages = self.iam.get_paginator("list_virtual_mfa_devices").paginate(
+                AssignmentStatus="Assigned", PaginationConfig={"PageSize": 1000}
+            )
+            for page in pages:
+                for device in page["VirtualMFADevices"]:
+                    if "User" in device:
+                        user_id = UserId(device["User"]["UserId"])
+                        devices[user_id] = (*devices.get(user_id, ()), mfa_kind(device["SerialNumber"]))
+        return devices
+
     def mfa_kinds(self, user_name: UserName) -> tuple[MfaKind, ...]:
         """Every MFA device kind: ListVirtualMFADevices alone would miss FIDO and hardware."""
         kinds: list[MfaKind] = []
@@ -118,16 +138,19 @@ class LiveIam:
         policy: RuleParameters,
         password_last_used: datetime | LastUse = LastUse.UNKNOWN,
         tags: Mapping[str, str] | None = None,
+        virtual_mfa: tuple[MfaKind, ...] = (),
     ) -> UserFacts:
         """Collect live facts for one user, asking only what the decision can use.
 
+        ``virtual_mfa``: the user's assigned virtual devices when a sweep listed them
+        (assigned_virtual_mfa); with one, ListMFADevices has nothing to add to the verdict.
         Raises UserGone when the user disappears while being inspected.
         """
         created = self.password_created(user.user_name)
         facts = UserFacts(user, created, password_last_used=password_last_used, tags=tags)
         if created is None:
             return facts
-        facts = facts._replace(mfa_kinds=self.mfa_kinds(user.user_name))
+        facts = facts._replace(mfa_kinds=virtual_mfa or self.mfa_kinds(user.user_name))
         if facts.tags is None and policy.needs_tags(facts):
             facts = facts._replace(tags=self.tags(user.user_name))
         return facts

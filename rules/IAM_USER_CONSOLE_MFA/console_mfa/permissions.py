@@ -18,6 +18,7 @@ RULE_ACCOUNT_ACTIONS = (
     "iam:GenerateCredentialReport",
     "iam:GetCredentialReport",
     "iam:ListUsers",
+    "iam:ListVirtualMFADevices",  # a live sweep's account-wide listing (console_mfa.live)
 )
 # The rule's own stored results (console_mfa.recorded): a config-rule resource. A rule's ARN
 # ends in a generated id, not its name, and the role exists before the rule: scoped to the
