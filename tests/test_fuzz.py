@@ -56,7 +56,7 @@ def history_item(item: dict[str, Any]) -> dict[str, Any]:
 
 
 @st.composite
-def cases(draw: st.DrawFn, users: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], Any]:
+def cases(draw: st.DrawFn, users: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any], Any]:
     parameters: dict[str, Any] = {
         n: draw(values) for n, values in PARAMETER_VALUES.items() if draw(st.booleans())
     }
@@ -121,7 +121,7 @@ def cases(draw: st.DrawFn, users: dict[str, dict[str, Any]]) -> tuple[dict[str, 
             mapping[key] = draw(JSON_VALUES | STRINGS)
     if "invokingEvent" in event and isinstance(event["invokingEvent"], str):
         event["invokingEvent"] = json.dumps(invoking)
-    return event, history
+    return kind, event, history
 
 
 def expected(user: dict[str, Any], parameters: dict[str, Any]) -> str:
@@ -143,7 +143,7 @@ def test_any_event_ends_in_a_correct_verdict_or_a_named_error(iam: Any, config_a
         "carol": create_user(iam, "carol", password=False),
     }
     by_id = {u["UserId"]: u for u in users.values()}
-    outcomes = {"written": 0, "refused": 0}
+    outcomes = {kind: {"written": 0, "refused": 0} for kind in ("change", "deleted", "oversized", "scheduled")}
 
     @settings(
         max_examples=1000,
@@ -153,8 +153,8 @@ def test_any_event_ends_in_a_correct_verdict_or_a_named_error(iam: Any, config_a
         database=None,
     )
     @given(cases(users))
-    def check(case: tuple[dict[str, Any], Any]) -> None:
-        event, history = case
+    def check(case: tuple[str, dict[str, Any], Any]) -> None:
+        kind, event, history = case
         config_api.requests.clear()
         config_api.results.clear()  # Config holds nothing yet: a sweep writes every user
         config_api.recorded_at.clear()
@@ -162,10 +162,10 @@ def test_any_event_ends_in_a_correct_verdict_or_a_named_error(iam: Any, config_a
         try:
             lambda_handler(event, None)
         except RuleError:
-            outcomes["refused"] += 1
+            outcomes[kind]["refused"] += 1
             assert "PutEvaluations" not in config_api.requests, "an error must write nothing"
             return
-        outcomes["written"] += 1
+        outcomes[kind]["written"] += 1
         parameters = json.loads(event.get("ruleParameters", "{}"))
         invoking = json.loads(event["invokingEvent"])
         item = invoking.get("configurationItem")
@@ -181,5 +181,7 @@ def test_any_event_ends_in_a_correct_verdict_or_a_named_error(iam: Any, config_a
             assert {e["ComplianceResourceId"] for e in written} == set(by_id)
 
     check()
-    # both kinds of outcome were exercised, not only one
-    assert outcomes["written"] >= 100 and outcomes["refused"] >= 100, outcomes
+    print(outcomes)  # pytest -s shows the figures by kind of event
+    # every kind of event, oversized ones with history answers that disagree with their summary
+    # included, was both written and refused, not only one of the two
+    assert all(kind["written"] >= 20 and kind["refused"] >= 20 for kind in outcomes.values()), outcomes
