@@ -5,6 +5,8 @@ AggregateEvaluationResults, NextToken), and ListStackInstances likewise."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -39,7 +41,10 @@ def result(account: str, user_id: str, compliance: str, annotation: str = "") ->
     }
 
 
-def stubbed() -> tuple[Any, Any]:
+def stubbed(holds_not_applicable: bool = True) -> tuple[Any, Any]:
+    """``holds_not_applicable``: AWS documents aggregate results for COMPLIANT and NON_COMPLIANT
+    only; an aggregator that holds NOT_APPLICABLE ones too lists account 222222222222 (its only
+    user exempt), one that does not omits it from both calls."""
     config = boto3.client("config", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
     cfn = boto3.client(
         "cloudformation", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
@@ -59,7 +64,7 @@ def stubbed() -> tuple[Any, Any]:
     )
     stub.add_response(
         "describe_aggregate_compliance_by_config_rules",
-        {"AggregateComplianceByConfigRules": [compliance("222222222222")]},
+        {"AggregateComplianceByConfigRules": [compliance("222222222222")] if holds_not_applicable else []},
         {**rule_filter, "NextToken": "page-2"},
     )
     details = {
@@ -81,11 +86,12 @@ def stubbed() -> tuple[Any, Any]:
         {"AggregateEvaluationResults": [result("111111111111", "AIDAALICE", "COMPLIANT")]},
         {**details, "AccountId": "111111111111", "NextToken": "more"},
     )
-    stub.add_response(
-        "get_aggregate_compliance_details_by_config_rule",
-        {"AggregateEvaluationResults": [result("222222222222", "AIDASVC", "NOT_APPLICABLE")]},
-        {**details, "AccountId": "222222222222"},
-    )
+    if holds_not_applicable:
+        stub.add_response(
+            "get_aggregate_compliance_details_by_config_rule",
+            {"AggregateEvaluationResults": [result("222222222222", "AIDASVC", "NOT_APPLICABLE")]},
+            {**details, "AccountId": "222222222222"},
+        )
     cfn_stub = Stubber(cfn)
     instance = lambda account, status: {  # noqa: E731
         "StackSetId": "iam-console-mfa-accounts:1",
@@ -136,11 +142,14 @@ def test_results_follow_every_page_and_every_account() -> None:
     ]
 
 
-@pytest.mark.parametrize("form", ["table", "json"])
+@pytest.mark.parametrize("holds_not_applicable", [True, False])
+@pytest.mark.parametrize("form", ["table", "json", "csv"])
 def test_report_organization_prints_each_account_and_exits_1_on_a_finding(
-    monkeypatch: pytest.MonkeyPatch, capsys: Any, form: str
+    monkeypatch: pytest.MonkeyPatch, capsys: Any, form: str, holds_not_applicable: bool
 ) -> None:
-    config, cfn = stubbed()
+    """Whether or not the aggregator holds NOT_APPLICABLE results, every account is listed and
+    the exit code rests on NON_COMPLIANT alone."""
+    config, cfn = stubbed(holds_not_applicable)
     clients = {"config": config, "cloudformation": cfn}
     fake = type(
         "Session", (), {"client": staticmethod(lambda name, **_: clients[name]), "region_name": "us-east-1"}
@@ -154,5 +163,19 @@ def test_report_organization_prints_each_account_and_exits_1_on_a_finding(
         assert document["schema_version"] == 2 and document["generated_at"].endswith("+00:00")
         assert [a["account"] for a in document["accounts"]] == ["111111111111", "222222222222", "333333333333"]
         assert [r["user_id"] for r in document["non_compliant"]] == ["AIDABOB"]
+        assert document["non_compliant"][0]["recorded"] == "2026-11-30T06:00:00+00:00"  # ISO 8601
+        member = next(a for a in document["accounts"] if a["account"] == "222222222222")
+        assert (member["not_applicable"], member["stack_instance"]) == (int(holds_not_applicable), "SUCCEEDED")
+        assert (member["last_evaluated"] is None) is not holds_not_applicable
+    elif form == "csv":
+        rows = list(csv.DictReader(io.StringIO(out)))
+        assert [(r["account"], r["user_id"], r["compliance"]) for r in rows[:1]] == [
+            ("111111111111", "AIDABOB", "NON_COMPLIANT")
+        ]
+        assert {r["recorded"] for r in rows} == {"2026-11-30T06:00:00+00:00"}
+        assert len(rows) == 2 + holds_not_applicable
     else:
         assert "111111111111 AIDABOB: bob: no MFA" in out and "FAILED" in out
+        member = next(line for line in out.splitlines() if "222222222222" in line)
+        assert ("no result" in member) is not holds_not_applicable and "SUCCEEDED" in member
+        assert "AWS documents aggregate results for COMPLIANT and NON_COMPLIANT only" in out

@@ -481,16 +481,17 @@ def organization_report(args: argparse.Namespace, console: Console) -> int:
             "Region",
             "NON_COMPLIANT",
             "COMPLIANT",
-            "NOT_APPLICABLE",
-            "Last evaluated",
+            "NOT_APPLICABLE*",
+            "Last result",
             "Stack",
         ):
             table.add_column(column)
         for r in rows:
-            last = f"{r.last_evaluated:%Y-%m-%d %H:%M}" if r.last_evaluated else "never"
+            last = f"{r.last_evaluated:%Y-%m-%d %H:%M}" if r.last_evaluated else "no result"
             counts = (str(r.non_compliant), str(r.compliant), str(r.not_applicable))
             table.add_row(r.account, r.region or "-", *counts, last, r.stack_instance)
         target.print(table)
+        target.print(f"* {org.NOT_APPLICABLE_NOTE}", markup=False, highlight=False)
         for result in found:
             if result.compliance == "NON_COMPLIANT":
                 target.print(

@@ -6,6 +6,13 @@ compliance (DescribeAggregateComplianceByConfigRules), every result per account 
 (GetAggregateComplianceDetailsByConfigRule, 100 a page), and the StackSet's instances
 (ListStackInstances), so that an account whose stack is missing or failed is listed too: it
 has no results, and no results is not "compliant".
+
+AWS documents the aggregate calls for COMPLIANT and NON_COMPLIANT results only (their
+ComplianceType filters accept no other value, and DescribeAggregateComplianceByConfigRules
+omits a rule without such results). Whether an aggregator also holds NOT_APPLICABLE results
+(exempt users, users without a console password) is not documented: they are counted when
+returned, never inferred, and an account with none of the other two is listed from its stack
+instance with no result. The exit code rests on NON_COMPLIANT alone, which is documented.
 """
 
 from __future__ import annotations
@@ -28,6 +35,12 @@ ACTIONS = (
     "cloudformation:ListStackInstances",
     "config:DescribeAggregateComplianceByConfigRules",
     "config:GetAggregateComplianceDetailsByConfigRule",
+)
+
+
+NOT_APPLICABLE_NOTE = (
+    "exempt users and users without a console password, when the aggregator returns them "
+    "(AWS documents aggregate results for COMPLIANT and NON_COMPLIANT only)"
 )
 
 
@@ -142,12 +155,17 @@ def as_json(rows: list[AccountSummary], found: list[Result], rule_name: str, now
         "accounts": [r._asdict() for r in rows],
         "non_compliant": [r._asdict() for r in found if r.compliance == Compliance.NON_COMPLIANT.value],
     }
-    return json.dumps(document, indent=2, default=str) + "\n"
+    return json.dumps(document, indent=2, default=_iso) + "\n"
+
+
+def _iso(value: object) -> str:
+    """Times in ISO 8601, as generated_at and `report --format json` write them."""
+    return value.isoformat() if isinstance(value, datetime) else str(value)
 
 
 def as_csv(found: list[Result]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(Result._fields)
-    writer.writerows(found)
+    writer.writerows([*r[:-1], r.recorded.isoformat() if r.recorded else ""] for r in found)
     return buffer.getvalue()
