@@ -10,6 +10,7 @@ is simulated here on a test clock from the SendMessage requests the trigger make
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -74,6 +75,23 @@ def test_a_batch_records_its_users_and_starts_one_evaluation(env: dict[str, Any]
     assert run(env, batch) == {"batchItemFailures": []}
     assert env["double"].accepted == [T0]
     assert {c.user_name for c in env["store"].changes(T0)} == {f"new-hire-{i}" for i in range(events)}
+
+
+def test_each_batch_logs_one_structured_summary(env: dict[str, Any], caplog: pytest.LogCaptureFixture) -> None:
+    """rule.yaml's LoggingConfig JSON turns the record's extra field into a key (here it is the
+    record's attribute): which users a batch named and what became of the start."""
+    events = [iam_event("CreateLoginProfile", userName=n) for n in ("bob", "carol")]
+    with caplog.at_level(logging.INFO):
+        run(env, [*events, {"not": "an EventBridge event"}])
+    (batch,) = [vars(r)["batch"] for r in caplog.records if hasattr(r, "batch")]
+    assert (batch["events"], batch["users"], batch["start"], len(batch["failed"])) == (
+        2,
+        ["bob", "carol"],
+        "started",
+        1,
+    )
+    function = STACKS["rule.yaml"]["Resources"]["ReevaluateFunction"]["Properties"]
+    assert function["LoggingConfig"] == {"LogFormat": "JSON"}
 
 
 def test_a_virtual_device_names_its_user_and_names_are_keyed_case_insensitively(env: dict[str, Any]) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import json
+import logging
 import re
 from typing import Any
 
@@ -260,3 +261,18 @@ def test_what_is_not_a_user_id_is_refused_before_any_call(iam: Any, call_log: Ca
     with pytest.raises(RemediationFailed, match="is not an IAM UserId"):
         remediation_handler({"IAMUserId": user_id}, None)
     assert call_log.calls == []
+
+
+def test_each_remediation_logs_its_summary_as_one_structured_line(
+    iam: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The audit trail in the function's log group; rule.yaml's LoggingConfig JSON turns the
+    record's extra field into a key (here it is the record's attribute)."""
+    user = create_user(iam, "bob")
+    with caplog.at_level(logging.INFO):
+        summary = remediation_handler({"IAMUserId": user["UserId"]}, None)
+    (logged,) = [vars(r)["remediation"] for r in caplog.records if hasattr(r, "remediation")]
+    assert logged == summary and logged["Action"] == "tagged the user and deleted its login profile"
+    assert STACKS["rule.yaml"]["Resources"]["RemediationFunction"]["Properties"]["LoggingConfig"] == {
+        "LogFormat": "JSON"
+    }

@@ -235,14 +235,20 @@ def handler(
     store.record(batch.users, clock)
     outcome = start_if_due(store, clients["config"], clients["sqs"], os.environ["QUEUE_URL"], rule_name, clock)
     LOG.info(
-        json.dumps(
-            {
+        "%d IAM change(s) of %d user(s); start: %s; %d record(s) failed",
+        batch.events,
+        len(batch.users),
+        outcome,
+        len(batch.failed),
+        # rule.yaml's LoggingConfig JSON makes these keys (docs/operations.md)
+        extra={
+            "batch": {
                 "rule": rule_name,
                 "events": batch.events,
                 "users": sorted(batch.users),
                 "start": outcome,
                 "failed": batch.failed,
             }
-        )
+        },
     )
     return {"batchItemFailures": [{"itemIdentifier": m} for m in batch.failed]}

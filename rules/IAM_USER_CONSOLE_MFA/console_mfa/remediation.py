@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # type stubs only (a development dependency): the Lambda has 
     from mypy_boto3_iam import IAMClient
 
 LOG = logging.getLogger(__name__)
+LOG.setLevel(logging.INFO)  # the summary each invocation logs (handler)
 AUDIT_TAG = "ConsoleMfaRemediation"  # value: when and why the login profile was deleted
 
 
@@ -204,4 +205,8 @@ def handler(event: Any, context: Any) -> dict[str, str]:
     policy = deployed_policy(os.environ)
     iam = boto3.client("iam", config=RETRY_CONFIG)
     config = boto3.client("config", config=RETRY_CONFIG)
-    return remediate(iam, config, UserId(user_id), policy, datetime.now(UTC), dry_run)
+    summary = remediate(iam, config, UserId(user_id), policy, datetime.now(UTC), dry_run)
+    # The audit trail in the function's log group (rule.yaml's LoggingConfig JSON makes
+    # ``remediation`` a key), beside the audit tag and the Automation step's output.
+    LOG.info("%s (%s): %s", summary["UserName"], user_id, summary["Action"], extra={"remediation": summary})
+    return summary
