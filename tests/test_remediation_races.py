@@ -9,9 +9,14 @@ is exempt, is inside the grace period, or is a different user than the UserId as
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.compat import HTTPHeaders
+from console_mfa import remediation
 from console_mfa.aws import configured_session
 from console_mfa.remediation import AUDIT_TAG, resolve_user_name
 
@@ -170,9 +175,41 @@ def test_user_at_the_50_tag_limit_is_still_remediated(iam: Any) -> None:
     assert not has_password(iam, "bob")
 
 
-def test_delete_that_does_not_take_effect_is_a_failure(iam: Any) -> None:
+def test_delete_that_does_not_take_effect_is_a_failure(iam: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    waits: list[float] = []
+    monkeypatch.setattr(remediation, "time", SimpleNamespace(sleep=waits.append))
     user = create_user(iam, "bob")
     # DeleteLoginProfile answers success but the profile stays (the post-delete check's reason to be)
     answer_operation(configured_session(), "iam", "DeleteLoginProfile", lambda: {})
-    with remediation_fails("login profile still present after DeleteLoginProfile"):
+    with remediation_fails("bob: login profile still present 15 s after DeleteLoginProfile"):
         run(IAMUserId=user["UserId"])
+    assert waits == list(remediation.VERIFY_WAITS_SECONDS)  # IAM's propagation, bounded
+    assert "console password removed" not in tag(iam, "bob")  # the tag never claims it
+
+
+def stale_login_profile_reads(reads: int) -> None:
+    """IAM is eventually consistent: after DeleteLoginProfile, the next ``reads`` GetLoginProfile
+    answers still show the profile, shaped as IAM returns it."""
+    deleted: list[bool] = []
+    served: list[bool] = []
+    session = configured_session()
+    session.events.register("after-call.iam.DeleteLoginProfile", lambda **_: deleted.append(True))
+
+    def stale(params: dict[str, Any], **_: Any) -> Any:
+        if not deleted or len(served) >= reads:
+            return None  # moto answers
+        served.append(True)
+        profile = {"UserName": "bob", "CreateDate": datetime.now(UTC), "PasswordResetRequired": False}
+        return AWSResponse(params["url"], 200, HTTPHeaders(), None), {"LoginProfile": profile}
+
+    session.events.register_first("before-call.iam.GetLoginProfile", stale)
+
+
+def test_a_deletion_not_yet_visible_is_waited_for(iam: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    waits: list[float] = []
+    monkeypatch.setattr(remediation, "time", SimpleNamespace(sleep=waits.append))
+    user = create_user(iam, "bob")
+    stale_login_profile_reads(2)
+    summary = run(IAMUserId=user["UserId"])
+    assert summary["Action"] == "tagged the user and deleted its login profile"
+    assert waits == [1.0, 2.0] and "console password removed" in tag(iam, "bob")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -104,6 +105,23 @@ def _tag(iam: IAMClient, user: UserRef, value: str) -> bool:
     return True
 
 
+# IAM is eventually consistent ("changes that I make are not always immediately visible", IAM
+# User Guide, troubleshooting): a read right after DeleteLoginProfile may still see the profile.
+# The check is repeated after each of these waits (15 s in all) before the step fails.
+VERIFY_WAITS_SECONDS = (1.0, 2.0, 4.0, 8.0)
+
+
+def _removal_visible(live: LiveIam, user_name: UserName) -> bool:
+    """GetLoginProfile answers NoSuchEntity, at once or within the waits."""
+    waits = iter(VERIFY_WAITS_SECONDS)
+    while live.password_created(user_name) is not None:
+        wait = next(waits, None)
+        if wait is None:
+            return False
+        time.sleep(wait)
+    return True
+
+
 def _decide_live(iam: IAMClient, user: UserRef, policy: RuleParameters, now: datetime) -> Verdict:
     try:
         facts = LiveIam(iam).confirm(user, policy)
@@ -155,8 +173,11 @@ def remediate(
                 if tagged:
                     _tag(iam, user, _stamp(now, f"removal failed: {error_code(error)}"))
                 raise
-    if LiveIam(iam).password_created(user.user_name) is not None:
-        raise RemediationFailed(f"{user.user_name}: login profile still present after DeleteLoginProfile")
+    if not _removal_visible(LiveIam(iam), user.user_name):
+        waited = sum(VERIFY_WAITS_SECONDS)
+        raise RemediationFailed(
+            f"{user.user_name}: login profile still present {waited:.0f} s after DeleteLoginProfile"
+        )
     if tagged:
         _tag(iam, user, _stamp(now, "console password removed: no MFA device"))
     return {**summary, "Action": "tagged the user and deleted its login profile"}
