@@ -12,11 +12,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.compat import HTTPHeaders
+from botocore.exceptions import ClientError
 from console_mfa.aws import configured_session
 from console_mfa.remediation import handler as remediation_handler
 from IAM_USER_CONSOLE_MFA import lambda_handler
 
-from iam_console_mfa import cli
+from iam_console_mfa import cli, selftest
 from iam_console_mfa.demo.account import create_user
 from iam_console_mfa.event_builders import change_event, user_configuration_item
 from iam_console_mfa.local_config import LocalConfig
@@ -125,9 +128,7 @@ def test_an_interruption_or_a_failure_midway_leaves_no_user(
 
     monkeypatch.setattr("iam_console_mfa.selftest._poll", stop)
     with pytest.raises(interruption):
-        list(
-            __import__("iam_console_mfa.selftest", fromlist=["run"]).run(configured_session(), RULE, 60, False)
-        )
+        list(selftest.run(configured_session(), RULE, 60, False))
     assert leftovers(iam) == []
 
 
@@ -180,3 +181,31 @@ def test_policy_selftest_grants_what_selftest_calls_its_iam_writes_scoped(
     assert {a for s in statements for a in s["Action"]} == set(ACTIONS)
     (user,) = [s for s in statements if "iam:DeleteUser" in s["Action"]]
     assert user["Resource"] == f"arn:*:iam::*:user/{PREFIX}*"
+
+
+@pytest.mark.parametrize("conflicts", [2, 99])
+def test_cleanup_waits_while_iam_still_sees_what_was_removed(iam: Any, conflicts: int) -> None:
+    """IAM is eventually consistent: DeleteUser may answer DeleteConflict (stubbed at the botocore
+    level, as IAM answers it) until the removed password and device are visible; cleanup asks
+    again after bounded waits, then fails loudly."""
+    name = f"{PREFIX}left"
+    create_user(iam, name, tags={TAG["Key"]: TAG["Value"]})
+    answered: list[int] = []
+
+    def conflict(params: dict[str, Any], **_: Any) -> Any:
+        if len(answered) >= conflicts:
+            return None  # moto answers
+        answered.append(1)
+        error = {"Error": {"Code": "DeleteConflict", "Message": "must delete login profile first"}}
+        return AWSResponse(params["url"], 409, HTTPHeaders(), None), {**error, "ResponseMetadata": {}}
+
+    session = configured_session()
+    session.events.register_first("before-call.iam.DeleteUser", conflict)
+    waits: list[float] = []
+    if conflicts == 2:
+        assert selftest.cleanup(session.client("iam"), [name], waits.append) == [name]
+        assert waits == [1.0, 2.0] and leftovers(iam) == []
+    else:
+        with pytest.raises(ClientError, match="DeleteConflict"):
+            selftest.cleanup(session.client("iam"), [name], waits.append)
+        assert waits == list(selftest.CONFLICT_WAITS_SECONDS)

@@ -129,7 +129,7 @@ def run(
         if remediate and verdict == "NON_COMPLIANT":
             yield _remediation(config, iam, rule_name, flagged, flagged_id, started, timeout, clock, sleep)
     finally:
-        cleanup(iam, created)
+        cleanup(iam, created, sleep)
 
 
 def _console_user(
@@ -217,7 +217,25 @@ def _remediation(
     return Step("remediation", False, f"password still there after {timeout:.0f} s")
 
 
-def cleanup(iam: Any, names: list[str] | None = None) -> list[str]:
+# IAM is eventually consistent: DeleteUser right after a user's MFA device and password were
+# removed can answer DeleteConflict until that removal is visible. Asked again after these waits.
+CONFLICT_WAITS_SECONDS = (1.0, 2.0, 4.0, 8.0)
+
+
+def _delete_user(iam: Any, name: str, sleep: Sleep) -> None:
+    waits = iter(CONFLICT_WAITS_SECONDS)
+    while True:
+        try:
+            iam.delete_user(UserName=name)
+            return
+        except ClientError as error:
+            wait = next(waits, None)
+            if error_code(error) != "DeleteConflict" or wait is None:
+                raise
+        sleep(wait)
+
+
+def cleanup(iam: Any, names: list[str] | None = None, sleep: Sleep = time.sleep) -> list[str]:
     """Delete the self-test's users (these, or every user named and tagged as one), with their
     MFA devices and login profiles. Returns the names deleted."""
     if names is None:
@@ -234,5 +252,5 @@ def cleanup(iam: Any, names: list[str] | None = None) -> list[str]:
         except ClientError as error:
             if error_code(error) != "NoSuchEntity":
                 raise
-        iam.delete_user(UserName=name)
+        _delete_user(iam, name, sleep)
     return names
