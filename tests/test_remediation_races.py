@@ -17,7 +17,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
 from console_mfa import remediation
-from console_mfa.aws import configured_session
+from console_mfa.aws import IAM_PROPAGATION_WAITS_SECONDS, configured_session
 from console_mfa.remediation import AUDIT_TAG, resolve_user_name
 
 from iam_console_mfa.demo.account import Mfa, backdate, create_user, enable_mfa
@@ -183,7 +183,7 @@ def test_delete_that_does_not_take_effect_is_a_failure(iam: Any, monkeypatch: py
     answer_operation(configured_session(), "iam", "DeleteLoginProfile", lambda: {})
     with remediation_fails("bob: login profile still present 15 s after DeleteLoginProfile"):
         run(IAMUserId=user["UserId"])
-    assert waits == list(remediation.VERIFY_WAITS_SECONDS)  # IAM's propagation, bounded
+    assert waits == list(IAM_PROPAGATION_WAITS_SECONDS)  # IAM's propagation, bounded
     assert "console password removed" not in tag(iam, "bob")  # the tag never claims it
 
 

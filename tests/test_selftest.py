@@ -15,7 +15,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
 from botocore.exceptions import ClientError
-from console_mfa.aws import configured_session
+from console_mfa.aws import IAM_PROPAGATION_WAITS_SECONDS, configured_session
 from console_mfa.remediation import handler as remediation_handler
 from IAM_USER_CONSOLE_MFA import lambda_handler
 
@@ -208,4 +208,4 @@ def test_cleanup_waits_while_iam_still_sees_what_was_removed(iam: Any, conflicts
     else:
         with pytest.raises(ClientError, match="DeleteConflict"):
             selftest.cleanup(session.client("iam"), [name], waits.append)
-        assert waits == list(selftest.CONFLICT_WAITS_SECONDS)
+        assert waits == list(IAM_PROPAGATION_WAITS_SECONDS)

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 from botocore.exceptions import ClientError
-from console_mfa.aws import error_code, translated
+from console_mfa.aws import IAM_PROPAGATION_WAITS_SECONDS, error_code, translated
 from console_mfa.model import RESOURCE_TYPE
 
 from .deployed import deployed_rule
@@ -217,13 +217,10 @@ def _remediation(
     return Step("remediation", False, f"password still there after {timeout:.0f} s")
 
 
-# IAM is eventually consistent: DeleteUser right after a user's MFA device and password were
-# removed can answer DeleteConflict until that removal is visible. Asked again after these waits.
-CONFLICT_WAITS_SECONDS = (1.0, 2.0, 4.0, 8.0)
-
-
 def _delete_user(iam: Any, name: str, sleep: Sleep) -> None:
-    waits = iter(CONFLICT_WAITS_SECONDS)
+    """DeleteUser right after the user's MFA device and password were removed can answer
+    DeleteConflict until IAM shows the removal: asked again after IAM's propagation waits."""
+    waits = iter(IAM_PROPAGATION_WAITS_SECONDS)
     while True:
         try:
             iam.delete_user(UserName=name)

@@ -27,6 +27,12 @@ LOG = logging.getLogger(__name__)
 # standard mode (exponential backoff with jitter, retry quota) plus a client-side token bucket
 # that slows every thread sharing the client once IAM throttles (console_mfa.pool).
 RETRY_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 8}, max_pool_connections=MAX_WORKERS)
+
+# IAM is eventually consistent ("changes that I make are not always immediately visible", IAM
+# User Guide, troubleshooting): right after a write, a read or a dependent delete may still see
+# the state before it. Where the code must see its own write, it asks again after these waits
+# (15 s in all) before it fails.
+IAM_PROPAGATION_WAITS_SECONDS = (1.0, 2.0, 4.0, 8.0)
 _MARK = "console_mfa_configured"
 
 

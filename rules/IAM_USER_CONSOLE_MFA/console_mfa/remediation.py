@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.exceptions import ClientError
 
-from .aws import RETRY_CONFIG, error_code, translated
+from .aws import IAM_PROPAGATION_WAITS_SECONDS, RETRY_CONFIG, error_code, translated
 from .decision import decide
 from .errors import RuleError, UserGone
 from .live import LiveIam
@@ -105,15 +105,10 @@ def _tag(iam: IAMClient, user: UserRef, value: str) -> bool:
     return True
 
 
-# IAM is eventually consistent ("changes that I make are not always immediately visible", IAM
-# User Guide, troubleshooting): a read right after DeleteLoginProfile may still see the profile.
-# The check is repeated after each of these waits (15 s in all) before the step fails.
-VERIFY_WAITS_SECONDS = (1.0, 2.0, 4.0, 8.0)
-
-
 def _removal_visible(live: LiveIam, user_name: UserName) -> bool:
-    """GetLoginProfile answers NoSuchEntity, at once or within the waits."""
-    waits = iter(VERIFY_WAITS_SECONDS)
+    """GetLoginProfile answers NoSuchEntity, at once or within IAM's propagation waits (a read
+    right after DeleteLoginProfile may still see the profile)."""
+    waits = iter(IAM_PROPAGATION_WAITS_SECONDS)
     while live.password_created(user_name) is not None:
         wait = next(waits, None)
         if wait is None:
@@ -174,7 +169,7 @@ def remediate(
                     _tag(iam, user, _stamp(now, f"removal failed: {error_code(error)}"))
                 raise
     if not _removal_visible(LiveIam(iam), user.user_name):
-        waited = sum(VERIFY_WAITS_SECONDS)
+        waited = sum(IAM_PROPAGATION_WAITS_SECONDS)
         raise RemediationFailed(
             f"{user.user_name}: login profile still present {waited:.0f} s after DeleteLoginProfile"
         )
