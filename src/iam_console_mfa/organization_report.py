@@ -167,5 +167,5 @@ def as_csv(found: list[Result]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(Result._fields)
-    writer.writerows([*r[:-1], r.recorded.isoformat() if r.recorded else ""] for r in found)
+    writer.writerows(["" if value is None else _iso(value) for value in result] for result in found)
     return buffer.getvalue()
