@@ -144,7 +144,7 @@ def assess_live(
     listed: ListedUser,
     policy: RuleParameters,
     now: datetime,
-    virtual_mfa: Mapping[UserId, tuple[MfaKind, ...]] = NO_DEVICES,
+    virtual_mfa: Mapping[UserId, tuple[MfaKind, ...]],
 ) -> Assessment:
     devices = virtual_mfa.get(listed.user.user_id, ())
     facts = live.confirm(listed.user, policy, listed.password_last_used, virtual_mfa=devices)
