@@ -15,7 +15,7 @@ import boto3
 import pytest
 from console_mfa.aws import configured_session
 
-from iam_console_mfa import cli, output
+from iam_console_mfa import arguments, cli, output
 from iam_console_mfa.demo.account import Mfa, backdate, create_user
 from tests.moto_server import reset
 from tests.support import fail_operation, has_password
@@ -520,7 +520,7 @@ def test_demo_ignores_the_callers_aws_environment() -> None:
 
 
 def test_every_subcommand_help_explains_each_option_and_the_exit_codes() -> None:
-    parser = cli.build_parser()
+    parser = arguments.build_parser()
     (commands,) = [a for a in parser._actions if isinstance(a, __import__("argparse")._SubParsersAction)]
     for name, command in commands.choices.items():
         text = command.format_help()

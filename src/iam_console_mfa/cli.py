@@ -12,238 +12,30 @@ import json
 import logging
 import os
 import sys
-from contextlib import redirect_stdout, suppress
+from contextlib import redirect_stdout
 from datetime import UTC, datetime
 from itertools import chain
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError, ProfileNotFound
 from console_mfa.errors import AwsCallFailed, InvalidEvent, RuleError
-from console_mfa.policy import RuleParameters, parse_policy
+from console_mfa.policy import RuleParameters
 from rich.console import Console
 
 from . import output
+from .arguments import EXIT_INTERRUPTED, build_parser
+from .errors import CliError
+from .parameter_sources import (
+    DEFAULT_RULE_NAME,
+    LOCAL_SETTINGS,
+    load_settings,
+    local_settings,
+    rule_name_of,
+    rule_policy,
+)
 
 EXIT_OK, EXIT_NON_COMPLIANT, EXIT_ERROR = 0, 1, 2
-
-
-class CliError(Exception):
-    """A problem the user can fix; printed as one line, exit code 2."""
-
-
-EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
-# Each command's exit codes, in its --help (and docs/cli.md).
-EXIT_CODES = {
-    "report": "0 no NON_COMPLIANT user, 1 NON_COMPLIANT users found (CI gating), 2 error",
-    "doctor": "0 every required check passed, 1 one did not, 2 error before any check",
-    "enforce": "0 nothing to remove (or --apply done), 1 dry run: users it would act on (CI gating), 2 error",
-    "evaluate": "0 the user is not NON_COMPLIANT, 1 NON_COMPLIANT, 2 error",
-    "deploy": "0 deployed (or planned), 2 error",
-    "package": "0 written, 2 error",
-    "demo": "0 done, 2 error",
-    "selftest": "0 every check passed, 1 a check failed, 2 error (what it created is deleted in every case)",
-    "policy": "0 printed, 2 error",
-}
-
-
-EXAMPLES = {
-    "report": "iam-console-mfa report --exempt 'svc-*' --format json --output report.json",
-    "doctor": "iam-console-mfa doctor --format json",
-    "enforce": "iam-console-mfa enforce --user bob   # a dry run; --apply acts",
-    "evaluate": "iam-console-mfa evaluate --user bob",
-    "deploy": "iam-console-mfa deploy --dry-run",
-    "package": "iam-console-mfa package --layer",
-    "demo": "iam-console-mfa demo",
-    "selftest": "iam-console-mfa selftest --yes --remediate",
-    "policy": "iam-console-mfa policy --enforce > read-and-enforce.json",
-}
-
-
-def _rule_options() -> list[tuple[str, Any, str]]:
-    from console_mfa import parameters as p
-
-    return [
-        ("--exempt", p.EXEMPT_USER_NAMES, "GLOBS"),
-        ("--exempt-tag", p.EXEMPT_TAG, "KEY[=VALUE]"),
-        ("--grace-days", p.GRACE_PERIOD_DAYS, "N"),
-        ("--data-source", p.DATA_SOURCE, "auto|live|credential-report"),
-        ("--refresh-days", p.REFRESH_DAYS, "N"),
-    ]
-
-
-RULE_OPTIONS = _rule_options()
-
-
-def build_parser() -> argparse.ArgumentParser:
-    from importlib.metadata import PackageNotFoundError, version
-
-    parser = argparse.ArgumentParser(
-        prog="iam-console-mfa",
-        description=__doc__.splitlines()[0],
-        epilog=f"exit codes: each command's --help; {EXIT_INTERRUPTED} interrupted",
-    )
-    with suppress(PackageNotFoundError):  # running from a source tree without installing
-        parser.add_argument("--version", action="version", version=version("iam-console-mfa"))
-    aws = argparse.ArgumentParser(add_help=False)
-    aws.add_argument("--profile", help="AWS profile (default: the environment's credentials)")
-    aws.add_argument("--region", help="AWS region for the API endpoints (IAM is global)")
-    # Each rule option defaults to the deployed rule's value (DescribeConfigRules), then to
-    # rdk-config.json's ruleParameters, then to the rule's own default; the command says where
-    # each value came from.
-    rule = argparse.ArgumentParser(add_help=False)
-    rule.add_argument("--settings", type=Path, default=None, metavar="FILE", help="default: ./rdk-config.json")
-    rule.add_argument(
-        "--rule-name",
-        metavar="NAME",
-        help="the deployed Config rule whose parameters apply (DescribeConfigRules); default: "
-        "rdk-config.json's ruleName, else IAM_USER_CONSOLE_MFA. With report: also read its results "
-        "and say what a sweep would write and skip (config:GetComplianceDetailsByConfigRule)",
-    )
-    for flag, parameter, metavar in RULE_OPTIONS:
-        rule.add_argument(
-            flag,
-            dest=parameter.name,
-            metavar=metavar,
-            help=f"{parameter.name}: {parameter.description} Default: the deployed rule's, else "
-            f"rdk-config.json's, else {parameter.default!r}.",
-        )
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    report = commands.add_parser("report", parents=[aws, rule], help="read-only: every console user's verdict")
-    report.add_argument(
-        "--format",
-        choices=("table", "json", "csv", "asff"),
-        default="table",
-        help="default: table, after the summary; json: the summary and every user; csv: a row per user; "
-        "asff: the Security Hub findings the rule would import (SecurityHubFindings=true)",
-    )
-    report.add_argument("--output", type=Path, metavar="FILE", help="write there instead of the terminal")
-    report.add_argument(
-        "--organization",
-        action="store_true",
-        help="every member account's results from the organization aggregator (<RuleName>-organization), "
-        "and accounts whose stack instance is missing or failed; run in the management account",
-    )
-
-    enforce = commands.add_parser("enforce", parents=[aws, rule], help="remove console passwords without MFA")
-    enforce.add_argument("--apply", action="store_true", help="act (default: dry run, nothing changes)")
-    enforce.add_argument("--yes", action="store_true", help="with --apply: do not ask for confirmation")
-    enforce.add_argument("--user", metavar="NAME", help="only this user (default: every NON_COMPLIANT user)")
-    enforce.add_argument(
-        "--allow-defaults",
-        action="store_true",
-        help="with --apply: act even when no deployed rule, settings file or option gives the exemptions",
-    )
-    enforce.add_argument(
-        "--format",
-        choices=("table", "json"),
-        default="table",
-        help="json: an audit record (who ran it, when, the parameters, each user's action), written "
-        "also when a call fails or the run is interrupted",
-    )
-    enforce.add_argument(
-        "--output", type=Path, metavar="FILE", help="write the audit record (json) there, not to the terminal"
-    )
-
-    evaluate = commands.add_parser(
-        "evaluate", parents=[aws], help="run the rule's Lambda on one Config event, TestMode (nothing written)"
-    )
-    evaluate.add_argument(
-        "event",
-        nargs="?",
-        type=Path,
-        metavar="EVENT.json",
-        help="a saved Config event as the rule's Lambda receives it (or --user)",
-    )
-    evaluate.add_argument(
-        "--user",
-        metavar="NAME",
-        help="build the change event Config would send for this IAM user (GetUser, ListUserTags)",
-    )
-    evaluate.add_argument(
-        "--parameters",
-        metavar="JSON",
-        help="ruleParameters; default: the event's, or with --user rdk-config.json's (if present)",
-    )
-    evaluate.add_argument(
-        "--save",
-        type=Path,
-        metavar="FILE",
-        help="with --user: also write the event it builds there (replay it later)",
-    )
-
-    deploy = commands.add_parser(
-        "deploy", parents=[aws], help="create or update the stacks from rdk-config.json"
-    )
-    deploy.add_argument("--settings", type=Path, default=None, metavar="FILE", help="default: rdk-config.json")
-    deploy.add_argument("--dry-run", action="store_true", help="print the plan; call nothing")
-
-    doctor = commands.add_parser(
-        "doctor",
-        parents=[aws],
-        help="read-only: is the account (or organization) ready? exit 0 ready, 1 not, 2 error",
-    )
-    doctor.add_argument("--settings", type=Path, default=None, metavar="FILE", help="default: rdk-config.json")
-    doctor.add_argument(
-        "--organization", action="store_true", help="also every member account's stack instance (StackSet)"
-    )
-    doctor.add_argument(
-        "--format", choices=("text", "json"), default="text", help="default: text, one line per check; json"
-    )
-
-    package = commands.add_parser(
-        "package", help="write the Lambda zip the stacks expect (CodeKey), or the rdklib layer for the RDK"
-    )
-    package.add_argument(
-        "--output",
-        type=Path,
-        default=None,
-        metavar="FILE",
-        help="default: IAM_USER_CONSOLE_MFA-<sha256>.zip (--layer: rdklib-layer.zip) here",
-    )
-    package.add_argument(
-        "--layer",
-        action="store_true",
-        help="the pinned rdklib as a python3.12 layer (rdk deploy --rdklib-layer-arn)",
-    )
-    selftest = commands.add_parser(
-        "selftest",
-        parents=[aws],
-        help="prove the deployed rule here: a throwaway console user without MFA, time to NON_COMPLIANT",
-    )
-    selftest.add_argument("--yes", action="store_true", help="required: it creates (then deletes) IAM users")
-    selftest.add_argument("--remediate", action="store_true", help="also run the rule's remediation on it")
-    selftest.add_argument("--timeout", type=float, default=1800, metavar="SECONDS", help="default: 1800")
-    selftest.add_argument("--rule-name", metavar="NAME", help="default: rdk-config.json's ruleName")
-    selftest.add_argument("--cleanup", action="store_true", help="only delete the users an earlier run left")
-    commands.add_parser("demo", help="the rule end to end on an embedded moto account (no AWS needed)")
-    policy = commands.add_parser("policy", help="print the IAM policy this CLI needs")
-    needs = policy.add_mutually_exclusive_group()
-    needs.add_argument("--enforce", action="store_true", help="include what `enforce --apply` needs")
-    needs.add_argument(
-        "--deploy",
-        action="store_true",
-        help="what `deploy` needs instead: its own calls and CloudFormation's for the stacks' resources",
-    )
-    needs.add_argument("--selftest", action="store_true", help="what `selftest` needs instead")
-    needs.add_argument(
-        "--doctor",
-        action="store_true",
-        help="what `doctor` (--organization too) and `report --rule-name` or `--organization` need instead",
-    )
-    policy.add_argument(
-        "--settings", type=Path, default=None, metavar="FILE", help="with --deploy; default: rdk-config.json"
-    )
-    for action in commands._choices_actions:  # each subcommand's --help: what it does, an example, exit codes
-        command = commands.choices[action.dest]
-        command.formatter_class = argparse.RawDescriptionHelpFormatter  # keep the example on its line
-        command.description = action.help
-        command.epilog = (
-            f"example:\n  {EXAMPLES[action.dest]}\n\nexit codes: {EXIT_CODES[action.dest]}; "
-            f"{EXIT_INTERRUPTED} interrupted"
-        )
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -294,80 +86,6 @@ def session(args: argparse.Namespace) -> Any:
     if not region:  # IAM is global, but Config, CloudTrail and the stacks are regional
         raise NoRegionError()
     return boto3.Session(botocore_session=core, region_name=region)
-
-
-def load_settings(path: Path | None) -> dict[str, Any]:
-    """rdk-config.json (or --settings FILE), validated; an invalid one is a one-line error."""
-    from . import settings
-
-    try:
-        return settings.load(path or settings.SETTINGS)
-    except settings.SettingsError as error:
-        raise CliError(str(error)) from None
-
-
-LOCAL_SETTINGS = Path("rdk-config.json")  # the settings beside the command, when there are some
-DEFAULT_RULE_NAME = "IAM_USER_CONSOLE_MFA"
-
-
-def local_settings(path: Path | None) -> dict[str, Any] | None:
-    """--settings FILE (it must exist), else ./rdk-config.json when present, else None."""
-    if path is None and not LOCAL_SETTINGS.exists():
-        return None
-    return load_settings(path or LOCAL_SETTINGS)
-
-
-def rule_name_of(args: argparse.Namespace, chosen: dict[str, Any] | None) -> str:
-    """--rule-name, else the settings' ruleName, else the stacks' default."""
-    return str(args.rule_name or (chosen["ruleName"] if chosen else DEFAULT_RULE_NAME))
-
-
-class ResolvedParameters(NamedTuple):
-    policy: RuleParameters
-    bare: bool  # every value is the rule's default: no deployed rule, settings file or option
-    values: dict[str, str]  # by parameter name, as resolved (report --format json states them)
-    deployed: bool  # the rule exists in this account and region
-
-
-def deployed_parameters(aws: Any, rule_name: str) -> dict[str, str] | None:
-    """The deployed rule's InputParameters (DescribeConfigRules), None when no such rule exists."""
-    from .deployed import deployed_rule
-
-    rule = deployed_rule(aws.client("config"), rule_name)
-    if rule is None:
-        return None
-    try:
-        parameters = json.loads(rule.get("InputParameters") or "{}")
-    except ValueError:
-        raise CliError(f"Config rule {rule_name}: InputParameters is not JSON") from None
-    return {k: str(v) for k, v in parameters.items()} if isinstance(parameters, dict) else {}
-
-
-def rule_policy(args: argparse.Namespace, aws: Any) -> ResolvedParameters:
-    """The rule parameters: option, else the deployed rule's, else rdk-config.json's, else the
-    rule's default; where each came from is said on stderr before anything else happens."""
-    given = {p.name: getattr(args, p.name) for _, p, _ in RULE_OPTIONS if getattr(args, p.name) is not None}
-    parse_policy(given)  # a bad option is named before any AWS call
-    chosen = local_settings(args.settings)
-    configured = chosen["ruleParameters"] if chosen else {}
-    rule_name = rule_name_of(args, chosen)
-    deployed = deployed_parameters(aws, rule_name)
-    if deployed is None:
-        sys.stderr.write(f"no Config rule {rule_name} in {aws.region_name}: its parameters are not used\n")
-    values, sources = {}, []
-    for _, parameter, _ in RULE_OPTIONS:
-        if parameter.name in given:
-            values[parameter.name], source = given[parameter.name], "option"
-        elif deployed is not None and parameter.name in deployed:
-            values[parameter.name], source = deployed[parameter.name], f"deployed rule {rule_name}"
-        elif parameter.name in configured:
-            values[parameter.name], source = configured[parameter.name], (args.settings or LOCAL_SETTINGS).name
-        else:
-            values[parameter.name], source = parameter.default, "default"
-        sources.append(f"{parameter.name}={values[parameter.name]!r} ({source})")
-    sys.stderr.write("rule parameters: " + ", ".join(sources) + "\n")
-    bare = deployed is None and not configured and not given
-    return ResolvedParameters(parse_policy(values), bare, values, deployed is not None)
 
 
 def run_sweep(args: argparse.Namespace, aws: Any, policy: RuleParameters, rule_name: str | None = None) -> Any:
@@ -456,8 +174,6 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
 
 
 def organization_report(args: argparse.Namespace, console: Console) -> int:
-    from rich.table import Table
-
     from . import organization_report as org
     from .doctor import STACK_SET
 
@@ -474,29 +190,7 @@ def organization_report(args: argparse.Namespace, console: Console) -> int:
         text = org.as_csv(found)
     elif args.format == "table":
         buffer = io.StringIO()
-        target = Console(file=buffer, width=200) if args.output else console
-        table = Table(title=f"{rule_name} across the organization")
-        for column in (
-            "Account",
-            "Region",
-            "NON_COMPLIANT",
-            "COMPLIANT",
-            "NOT_APPLICABLE*",
-            "Last result",
-            "Stack",
-        ):
-            table.add_column(column)
-        for r in rows:
-            last = f"{r.last_evaluated:%Y-%m-%d %H:%M}" if r.last_evaluated else "no result"
-            counts = (str(r.non_compliant), str(r.compliant), str(r.not_applicable))
-            table.add_row(r.account, r.region or "-", *counts, last, r.stack_instance)
-        target.print(table)
-        target.print(f"* {org.NOT_APPLICABLE_NOTE}", markup=False, highlight=False)
-        for result in found:
-            if result.compliance == "NON_COMPLIANT":
-                target.print(
-                    f"{result.account} {result.user_id}: {result.annotation}", markup=False, highlight=False
-                )
+        org.print_table(Console(file=buffer, width=200) if args.output else console, rows, found, rule_name)
         text = buffer.getvalue()
     else:
         raise CliError("--organization: --format table, json or csv")

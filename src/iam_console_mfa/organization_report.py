@@ -22,12 +22,15 @@ import io
 import json
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from console_mfa.aws import translated
 from console_mfa.model import Compliance
 
 from .output import SCHEMA_VERSION
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 # What report --organization calls (`iam-console-mfa policy --doctor` includes them; a test
 # derives them from the calls made).
@@ -143,6 +146,26 @@ def summarize(found: list[Result], instances: dict[str, str]) -> list[AccountSum
     for account in sorted(set(instances) - {r.account for r in rows}):  # deployed, but no results
         rows.append(AccountSummary(account, "", 0, 0, 0, None, instances[account]))
     return rows
+
+
+def print_table(console: Console, rows: list[AccountSummary], found: list[Result], rule_name: str) -> None:
+    """A row per account, then every NON_COMPLIANT user with its annotation."""
+    from rich.table import Table
+
+    table = Table(title=f"{rule_name} across the organization")
+    columns = ("Account", "Region", "NON_COMPLIANT", "COMPLIANT", "NOT_APPLICABLE*", "Last result", "Stack")
+    for column in columns:
+        table.add_column(column)
+    for r in rows:
+        last = f"{r.last_evaluated:%Y-%m-%d %H:%M}" if r.last_evaluated else "no result"
+        counts = (str(r.non_compliant), str(r.compliant), str(r.not_applicable))
+        table.add_row(r.account, r.region or "-", *counts, last, r.stack_instance)
+    console.print(table)
+    console.print(f"* {NOT_APPLICABLE_NOTE}", markup=False, highlight=False)
+    for result in found:
+        if result.compliance == Compliance.NON_COMPLIANT.value:
+            line = f"{result.account} {result.user_id}: {result.annotation}"
+            console.print(line, markup=False, highlight=False)
 
 
 def as_json(rows: list[AccountSummary], found: list[Result], rule_name: str, now: datetime) -> str:

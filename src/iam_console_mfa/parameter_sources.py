@@ -1,0 +1,93 @@
+"""Where each rule parameter comes from: an option, else the deployed rule, else
+rdk-config.json, else the rule's default; one resolution for every command that sweeps or acts.
+
+The deployed rule comes first because it is what the Lambda and the remediation use: a
+command run elsewhere than the clone must not forget its exemptions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from console_mfa.policy import RuleParameters, parse_policy
+
+from .arguments import RULE_OPTIONS
+from .errors import CliError
+
+
+def load_settings(path: Path | None) -> dict[str, Any]:
+    """rdk-config.json (or --settings FILE), validated; an invalid one is a one-line error."""
+    from . import settings
+
+    try:
+        return settings.load(path or settings.SETTINGS)
+    except settings.SettingsError as error:
+        raise CliError(str(error)) from None
+
+
+LOCAL_SETTINGS = Path("rdk-config.json")  # the settings beside the command, when there are some
+DEFAULT_RULE_NAME = "IAM_USER_CONSOLE_MFA"
+
+
+def local_settings(path: Path | None) -> dict[str, Any] | None:
+    """--settings FILE (it must exist), else ./rdk-config.json when present, else None."""
+    if path is None and not LOCAL_SETTINGS.exists():
+        return None
+    return load_settings(path or LOCAL_SETTINGS)
+
+
+def rule_name_of(args: argparse.Namespace, chosen: dict[str, Any] | None) -> str:
+    """--rule-name, else the settings' ruleName, else the stacks' default."""
+    return str(args.rule_name or (chosen["ruleName"] if chosen else DEFAULT_RULE_NAME))
+
+
+class ResolvedParameters(NamedTuple):
+    policy: RuleParameters
+    bare: bool  # every value is the rule's default: no deployed rule, settings file or option
+    values: dict[str, str]  # by parameter name, as resolved (report --format json states them)
+    deployed: bool  # the rule exists in this account and region
+
+
+def deployed_parameters(aws: Any, rule_name: str) -> dict[str, str] | None:
+    """The deployed rule's InputParameters (DescribeConfigRules), None when no such rule exists."""
+    from .deployed import deployed_rule
+
+    rule = deployed_rule(aws.client("config"), rule_name)
+    if rule is None:
+        return None
+    try:
+        parameters = json.loads(rule.get("InputParameters") or "{}")
+    except ValueError:
+        raise CliError(f"Config rule {rule_name}: InputParameters is not JSON") from None
+    return {k: str(v) for k, v in parameters.items()} if isinstance(parameters, dict) else {}
+
+
+def rule_policy(args: argparse.Namespace, aws: Any) -> ResolvedParameters:
+    """The rule parameters: option, else the deployed rule's, else rdk-config.json's, else the
+    rule's default; where each came from is said on stderr before anything else happens."""
+    given = {p.name: getattr(args, p.name) for _, p, _ in RULE_OPTIONS if getattr(args, p.name) is not None}
+    parse_policy(given)  # a bad option is named before any AWS call
+    chosen = local_settings(args.settings)
+    configured = chosen["ruleParameters"] if chosen else {}
+    rule_name = rule_name_of(args, chosen)
+    deployed = deployed_parameters(aws, rule_name)
+    if deployed is None:
+        sys.stderr.write(f"no Config rule {rule_name} in {aws.region_name}: its parameters are not used\n")
+    values, sources = {}, []
+    for _, parameter, _ in RULE_OPTIONS:
+        if parameter.name in given:
+            values[parameter.name], source = given[parameter.name], "option"
+        elif deployed is not None and parameter.name in deployed:
+            values[parameter.name], source = deployed[parameter.name], f"deployed rule {rule_name}"
+        elif parameter.name in configured:
+            values[parameter.name], source = configured[parameter.name], (args.settings or LOCAL_SETTINGS).name
+        else:
+            values[parameter.name], source = parameter.default, "default"
+        sources.append(f"{parameter.name}={values[parameter.name]!r} ({source})")
+    sys.stderr.write("rule parameters: " + ", ".join(sources) + "\n")
+    bare = deployed is None and not configured and not given
+    return ResolvedParameters(parse_policy(values), bare, values, deployed is not None)
