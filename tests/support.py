@@ -10,11 +10,14 @@ type stubs declare handlers as returning None, so the handlers here are typed ``
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -339,3 +342,14 @@ def verdicts_by_name(policy: RuleParameters) -> dict[str, str]:
 def stubbed_iam() -> tuple[Any, Stubber]:
     client = boto3.client("iam", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
     return client, Stubber(client)
+
+
+def installed_outside_a_clone(site: Path) -> dict[str, str]:
+    """An environment whose ``python -m iam_console_mfa.cli`` runs the modules as a wheel puts
+    them (copied into ``site``, first on PYTHONPATH), far from the clone's rules/ and stacks."""
+    root = Path(__file__).resolve().parents[1]
+    site.mkdir()
+    shutil.copy(root / "rules/IAM_USER_CONSOLE_MFA/IAM_USER_CONSOLE_MFA.py", site)
+    shutil.copytree(root / "rules/IAM_USER_CONSOLE_MFA/console_mfa", site / "console_mfa")
+    shutil.copytree(root / "src/iam_console_mfa", site / "iam_console_mfa")
+    return {**os.environ, "PYTHONPATH": str(site)}

@@ -18,7 +18,7 @@ from console_mfa.aws import configured_session
 from iam_console_mfa import arguments, cli, output
 from iam_console_mfa.demo.account import Mfa, backdate, create_user
 from tests.moto_server import reset
-from tests.support import fail_operation, has_password
+from tests.support import fail_operation, has_password, installed_outside_a_clone
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "iam_console_mfa.cli"]
@@ -457,11 +457,12 @@ def zip_with(name: str, text: str) -> bytes:
 def test_enforce_outside_a_clone_uses_the_deployed_rules_exemptions(
     moto_server: str, server_iam: Any, tmp_path: Path
 ) -> None:
-    """No rdk-config.json here: the deployed rule (DescribeConfigRules) says who is exempt."""
+    """Installed as a wheel, run where there is no rdk-config.json: the deployed rule
+    (DescribeConfigRules) says who is exempt."""
     create_user(server_iam, "svc-x")
     create_user(server_iam, "bob")
     deploy_rule(moto_server, {"ExemptUserNames": "svc-*", "GracePeriodDays": "0"})
-    done = run_in(tmp_path, moto_server, "enforce", "--apply", "--yes")
+    done = run_outside_a_clone(tmp_path, moto_server, "enforce", "--apply", "--yes")
     assert done.returncode == 0, done.stderr
     assert "ExemptUserNames='svc-*' (deployed rule IAM_USER_CONSOLE_MFA)" in done.stderr
     assert has_password(server_iam, "svc-x") and not has_password(server_iam, "bob")
@@ -469,20 +470,46 @@ def test_enforce_outside_a_clone_uses_the_deployed_rules_exemptions(
 
 def test_enforce_apply_refuses_bare_defaults(moto_server: str, server_iam: Any, tmp_path: Path) -> None:
     create_user(server_iam, "svc-x")
-    done = run_in(tmp_path, moto_server, "enforce", "--apply", "--yes")
+    done = run_outside_a_clone(tmp_path, moto_server, "enforce", "--apply", "--yes")
     assert done.returncode == 2
     assert "no Config rule IAM_USER_CONSOLE_MFA in us-east-1" in done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith("error: --apply with the rule's bare defaults")
     assert has_password(server_iam, "svc-x")
-    allowed = run_in(tmp_path, moto_server, "enforce", "--apply", "--yes", "--allow-defaults")
+    allowed = run_outside_a_clone(tmp_path, moto_server, "enforce", "--apply", "--yes", "--allow-defaults")
     assert allowed.returncode == 0 and not has_password(server_iam, "svc-x")
 
 
-def run_in(cwd: Path, url: str, *args: str) -> subprocess.CompletedProcess:
+def test_every_command_reads_the_clones_settings_from_any_directory(
+    moto_server: str, server_iam: Any, tmp_path: Path
+) -> None:
+    """The clone's CLI run elsewhere: enforce takes rdk-config.json's parameters, the same file
+    deploy --dry-run plans from (they once looked in two places, and enforce forgot them)."""
+    from iam_console_mfa.settings import SETTINGS
+
+    configured = json.loads(SETTINGS.read_text())["ruleParameters"]
+    create_user(server_iam, "bob")
+    done = run_in(tmp_path, moto_server, "enforce")
+    assert done.returncode == 1, done.stderr
+    expected = f"GracePeriodDays={configured['GracePeriodDays']!r} (rdk-config.json)"
+    assert expected in done.stderr
+    plan = run_in(tmp_path, moto_server, "deploy", "--dry-run")
+    assert plan.returncode == 0, plan.stderr
+    assert f"GracePeriodDays = {configured['GracePeriodDays']!r}" in plan.stdout
+
+
+def run_in(cwd: Path, url: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """The CLI run from another directory than the clone."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    environment = {k: v for k, v in (env or os.environ).items() if not k.startswith("AWS_")}
     environment.update({**FAKE, "AWS_ENDPOINT_URL": url})
     return subprocess.run([*CLI, *args], capture_output=True, text=True, env=environment, cwd=cwd, timeout=120)
+
+
+def run_outside_a_clone(tmp_path: Path, url: str, *args: str) -> subprocess.CompletedProcess:
+    """The CLI installed as a wheel (no clone to find), run from ``tmp_path/work``."""
+    site, work = tmp_path / "site-packages", tmp_path / "work"
+    env = installed_outside_a_clone(site) if not site.exists() else {**os.environ, "PYTHONPATH": str(site)}
+    work.mkdir(exist_ok=True)
+    return run_in(work, url, *args, env=env)
 
 
 @pytest.mark.parametrize("content", ["[]", '"a string"', "42"])

@@ -25,6 +25,7 @@ import pytest
 from iam_console_mfa.settings import SETTINGS
 from tests.moto_server import reset
 from tests.stacks import DOCUMENT
+from tests.support import installed_outside_a_clone
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -460,14 +461,9 @@ def test_an_install_outside_the_clone_packages_the_same_lambda(tmp_path: Path) -
     the clone's stacks, says so."""
     from iam_console_mfa.deploy import package
 
-    site = tmp_path / "site-packages"
-    site.mkdir()
-    shutil.copy(ROOT / "rules/IAM_USER_CONSOLE_MFA/IAM_USER_CONSOLE_MFA.py", site)
-    shutil.copytree(ROOT / "rules/IAM_USER_CONSOLE_MFA/console_mfa", site / "console_mfa")
-    shutil.copytree(ROOT / "src/iam_console_mfa", site / "iam_console_mfa")
+    env = installed_outside_a_clone(tmp_path / "site-packages")
     elsewhere = tmp_path / "work"
     elsewhere.mkdir()
-    env = {**os.environ, "PYTHONPATH": str(site)}
     command = [sys.executable, "-m", "iam_console_mfa.cli"]
     done = subprocess.run(
         [*command, "package", "--output", "rule.zip"], cwd=elsewhere, env=env, capture_output=True, text=True

@@ -28,9 +28,8 @@ from .arguments import EXIT_INTERRUPTED, build_parser
 from .errors import CliError
 from .parameter_sources import (
     DEFAULT_RULE_NAME,
-    LOCAL_SETTINGS,
     load_settings,
-    local_settings,
+    optional_settings,
     rule_name_of,
     rule_policy,
 )
@@ -385,11 +384,11 @@ def user_event(session: Any, user_name: str, given: str | None = None) -> dict[s
         tags = live.tags(UserName(user["UserName"]))
     except UserGone:  # deleted between the two reads
         raise missing from None
-    chosen = local_settings(None)  # the deployed rule's values, as for report and enforce
+    chosen = optional_settings(None)  # rdk-config.json's values: what deploy gives the rule
     if given is not None:
         parameters, source = json.loads(given), "--parameters"
     elif chosen:
-        parameters, source = {"AssumeRoleMode": "False", **chosen["ruleParameters"]}, str(LOCAL_SETTINGS)
+        parameters, source = {"AssumeRoleMode": "False", **chosen["ruleParameters"]}, "rdk-config.json"
     else:
         parameters, source = {"AssumeRoleMode": "False"}, "the rule's defaults"
     sys.stderr.write(f"rule parameters ({source}): {parameters}\n")
@@ -557,7 +556,7 @@ def cmd_selftest(args: argparse.Namespace, console: Console) -> int:
         raise CliError(
             "selftest creates IAM users with a console password (deleted at the end): confirm with --yes"
         )
-    rule_name = rule_name_of(args, local_settings(None))
+    rule_name = rule_name_of(args, optional_settings(None))
     steps = []
     try:
         for step in selftest.run(aws, rule_name, args.timeout, args.remediate):

@@ -18,9 +18,12 @@ from console_mfa.policy import RuleParameters, parse_policy
 from .arguments import RULE_OPTIONS
 from .errors import CliError
 
+DEFAULT_RULE_NAME = "IAM_USER_CONSOLE_MFA"
+
 
 def load_settings(path: Path | None) -> dict[str, Any]:
-    """rdk-config.json (or --settings FILE), validated; an invalid one is a one-line error."""
+    """--settings FILE, else the clone's rdk-config.json (``settings.SETTINGS``: the one deploy
+    reads, from any directory), validated; missing or invalid, a one-line error."""
     from . import settings
 
     try:
@@ -29,15 +32,14 @@ def load_settings(path: Path | None) -> dict[str, Any]:
         raise CliError(str(error)) from None
 
 
-LOCAL_SETTINGS = Path("rdk-config.json")  # the settings beside the command, when there are some
-DEFAULT_RULE_NAME = "IAM_USER_CONSOLE_MFA"
+def optional_settings(path: Path | None) -> dict[str, Any] | None:
+    """As load_settings, but None when no --settings is given and there is no rdk-config.json:
+    a sweep can go on with the deployed rule's parameters."""
+    from . import settings
 
-
-def local_settings(path: Path | None) -> dict[str, Any] | None:
-    """--settings FILE (it must exist), else ./rdk-config.json when present, else None."""
-    if path is None and not LOCAL_SETTINGS.exists():
+    if path is None and not settings.SETTINGS.exists():
         return None
-    return load_settings(path or LOCAL_SETTINGS)
+    return load_settings(path)
 
 
 def rule_name_of(args: argparse.Namespace, chosen: dict[str, Any] | None) -> str:
@@ -71,8 +73,9 @@ def rule_policy(args: argparse.Namespace, aws: Any) -> ResolvedParameters:
     rule's default; where each came from is said on stderr before anything else happens."""
     given = {p.name: getattr(args, p.name) for _, p, _ in RULE_OPTIONS if getattr(args, p.name) is not None}
     parse_policy(given)  # a bad option is named before any AWS call
-    chosen = local_settings(args.settings)
+    chosen = optional_settings(args.settings)
     configured = chosen["ruleParameters"] if chosen else {}
+    settings_name = args.settings.name if args.settings else "rdk-config.json"
     rule_name = rule_name_of(args, chosen)
     deployed = deployed_parameters(aws, rule_name)
     if deployed is None:
@@ -84,7 +87,7 @@ def rule_policy(args: argparse.Namespace, aws: Any) -> ResolvedParameters:
         elif deployed is not None and parameter.name in deployed:
             values[parameter.name], source = deployed[parameter.name], f"deployed rule {rule_name}"
         elif parameter.name in configured:
-            values[parameter.name], source = configured[parameter.name], (args.settings or LOCAL_SETTINGS).name
+            values[parameter.name], source = configured[parameter.name], settings_name
         else:
             values[parameter.name], source = parameter.default, "default"
         sources.append(f"{parameter.name}={values[parameter.name]!r} ({source})")
