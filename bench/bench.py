@@ -495,10 +495,11 @@ def main() -> int:
             f"{r['cost_hourly']:.2f} vs {r['baseline_cost_hourly']:.2f}",
         )
     console.print(writes)
+    tiers = [f"{p} for the {('first', 'next')[i > 0]} {s:,.0f}" for i, (s, p) in enumerate(PRICE_TIERS[:-1])]
     console.print(
         f"Steady state: every result is re-asserted once every RefreshDays={REFRESH_DAYS} days (N/7 a day), "
         "plus the users that change; the baseline writes N every sweep. Price tiers: "
-        + ", ".join(f"{p} up to {s:,.0f}" for s, p in PRICE_TIERS[:-1])
+        + ", ".join(tiers)
         + f", {PRICE_TIERS[-1][1]} beyond (per evaluation, per account and region, per month)."
     )
     shares = ", ".join(f"{share:.0%}: {largest_ratio(rows, share):.0f}×" for share in (0, 0.01, 0.05, 0.20))
