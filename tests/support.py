@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from fnmatch import fnmatchcase
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -353,3 +354,34 @@ def installed_outside_a_clone(site: Path) -> dict[str, str]:
     shutil.copytree(root / "rules/IAM_USER_CONSOLE_MFA/console_mfa", site / "console_mfa")
     shutil.copytree(root / "src/iam_console_mfa", site / "iam_console_mfa")
     return {**os.environ, "PYTHONPATH": str(site)}
+
+
+def allows(policy: dict[str, Any], principal: str, action: str, context: dict[str, str]) -> bool:
+    """Does any Allow statement match this service principal's request (no Deny is used here)?"""
+    for statement in policy["Statement"]:
+        services = statement["Principal"].get("Service", [])
+        if statement["Effect"] != "Allow" or principal not in (
+            [services] if isinstance(services, str) else services
+        ):
+            continue
+        if statement["Action"] != action:
+            continue
+        if all(
+            _condition(operator, key.lower(), value, context)
+            for operator, keys in statement.get("Condition", {}).items()
+            for key, value in keys.items()
+        ):
+            return True
+    return False
+
+
+def _condition(operator: str, key: str, expected: Any, context: dict[str, str]) -> bool:
+    actual = {k.lower(): v for k, v in context.items()}.get(key)
+    if actual is None:  # the key is not in the request context: the condition does not match
+        return False
+    values = expected if isinstance(expected, list) else [expected]
+    if operator == "StringEquals":
+        return actual in values
+    if operator in ("ArnLike", "ArnEquals"):  # IAM treats the two alike: both take wildcards
+        return any(fnmatchcase(actual, v) for v in values)
+    raise AssertionError(f"operator {operator} not modelled")

@@ -12,7 +12,6 @@ a key absent from the context does not match.
 from __future__ import annotations
 
 import json
-from fnmatch import fnmatchcase
 from typing import Any
 
 import boto3
@@ -22,41 +21,10 @@ from botocore.stub import Stubber
 from iam_console_mfa.deploy import Deployer, plan
 from iam_console_mfa.settings import load
 from tests.stacks import STACKS
-from tests.support import new_function
+from tests.support import allows, new_function
 
 CONFIG = "config.amazonaws.com"
 ACCOUNTS = ("111111111111", "222222222222")
-
-
-def allows(policy: dict[str, Any], principal: str, action: str, context: dict[str, str]) -> bool:
-    """Does any Allow statement match this service principal's request (no Deny is used here)?"""
-    for statement in policy["Statement"]:
-        services = statement["Principal"].get("Service", [])
-        if statement["Effect"] != "Allow" or principal not in (
-            [services] if isinstance(services, str) else services
-        ):
-            continue
-        if statement["Action"] != action:
-            continue
-        if all(
-            _condition(operator, key.lower(), value, context)
-            for operator, keys in statement.get("Condition", {}).items()
-            for key, value in keys.items()
-        ):
-            return True
-    return False
-
-
-def _condition(operator: str, key: str, expected: Any, context: dict[str, str]) -> bool:
-    actual = {k.lower(): v for k, v in context.items()}.get(key)
-    if actual is None:  # the key is not in the request context: the condition does not match
-        return False
-    values = expected if isinstance(expected, list) else [expected]
-    if operator == "StringEquals":
-        return actual in values
-    if operator == "ArnLike":
-        return any(fnmatchcase(actual, v) for v in values)
-    raise AssertionError(f"operator {operator} not modelled")
 
 
 def account_session(sts: Any, account: str) -> boto3.Session:

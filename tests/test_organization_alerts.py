@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.stacks import STACKS
+from tests.support import allows
 
 RULE = STACKS["rule.yaml"]["Resources"]
 ALERTS = STACKS["alerts.yaml"]["Resources"]
@@ -169,7 +170,15 @@ def test_the_bus_admits_the_organization_only_and_members_may_only_put_events_th
     role = RULE["ForwardRole"]["Properties"]
     (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {"Service": "events.amazonaws.com"}
-    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    # Only the two forwarding rules may assume it: their ARNs, spelt from their names.
+    (trusted,) = trust["Condition"]["ArnEquals"].values()
+    rule_arn = "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/"
+    named = [RULE[n]["Properties"]["Name"]["Fn::Sub"] for n in ("ForwardComplianceChanges", "ForwardAlarms")]
+    assert [a["Fn::Sub"] for a in trusted] == [rule_arn + name for name in named]
+    assert set(trust["Condition"]) == {"StringEquals", "ArnEquals"}
+    longest = max(len(n.replace("${RuleName}", "R" * 54)) for n in named)
+    assert longest <= 64  # EventBridge's limit on a rule name, with the longest RuleName allowed
     (grant,) = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
     assert (grant["Action"], grant["Resource"]) == (["events:PutEvents"], {"Ref": "CentralEventBusArn"})
     for name in ("ForwardComplianceChanges", "ForwardAlarms"):
@@ -180,6 +189,39 @@ def test_the_bus_admits_the_organization_only_and_members_may_only_put_events_th
             "RoleArn": {"Fn::GetAtt": ["ForwardRole", "Arn"]},
         }
         assert RULE[name]["Condition"] == "ForwardsToCentralBus"
+
+
+def test_only_the_members_two_forwarding_rules_may_assume_the_forward_role() -> None:
+    """The trust judged as IAM would, for the request EventBridge makes when it delivers a
+    rule's event to a target with a role (aws:SourceArn is the rule's ARN)."""
+
+    def in_member(value: Any) -> Any:
+        if isinstance(value, dict) and "Fn::Sub" in value:
+            text = value["Fn::Sub"].replace("${RuleName}", NAME).replace("${AWS::Partition}", "aws")
+            return text.replace("${AWS::Region}", "us-east-1").replace("${AWS::AccountId}", MEMBER)
+        if isinstance(value, dict) and value == {"Ref": "AWS::AccountId"}:
+            return MEMBER
+        if isinstance(value, dict):
+            return {k: in_member(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [in_member(v) for v in value]
+        return value
+
+    trust = in_member(RULE["ForwardRole"]["Properties"]["AssumeRolePolicyDocument"])
+
+    def rule_arn(logical_id: str, account: str = MEMBER) -> str:  # a default-bus rule's ARN
+        name = RULE[logical_id]["Properties"]["Name"]["Fn::Sub"].replace("${RuleName}", NAME)
+        return f"arn:aws:events:us-east-1:{account}:rule/{name}"
+
+    def admitted(source_arn: str, account: str = MEMBER) -> bool:
+        context = {"aws:SourceAccount": account, "aws:SourceArn": source_arn}
+        return allows(trust, "events.amazonaws.com", "sts:AssumeRole", context)
+
+    assert admitted(rule_arn("ForwardComplianceChanges")) and admitted(rule_arn("ForwardAlarms"))
+    assert not admitted(f"arn:aws:events:us-east-1:{MEMBER}:rule/someone-elses-rule")
+    other = "333333333333"
+    assert not admitted(rule_arn("ForwardAlarms", other), other)
+    assert not allows(trust, "events.amazonaws.com", "sts:AssumeRole", {"aws:SourceAccount": MEMBER})
 
 
 def test_the_topic_admits_exactly_the_rules_that_announce() -> None:
