@@ -71,7 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
     # rdk-config.json's ruleParameters, then to the rule's own default; the command says where
     # each value came from.
     rule = argparse.ArgumentParser(add_help=False)
-    rule.add_argument("--settings", type=Path, default=None, metavar="FILE", help="default: ./rdk-config.json")
+    rule.add_argument(
+        "--settings",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="default: rdk-config.json, the one deploy reads",
+    )
     rule.add_argument(
         "--rule-name",
         metavar="NAME",
