@@ -385,3 +385,17 @@ def _condition(operator: str, key: str, expected: Any, context: dict[str, str]) 
     if operator in ("ArnLike", "ArnEquals"):  # IAM treats the two alike: both take wildcards
         return any(fnmatchcase(actual, v) for v in values)
     raise AssertionError(f"operator {operator} not modelled")
+
+
+def account_session(sts: Any, account: str) -> boto3.Session:
+    """A session in another account of the moto world (moto keys its backends by the account
+    of the credentials AssumeRole hands out)."""
+    credentials = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/deployer", RoleSessionName="deploy")[
+        "Credentials"
+    ]
+    return boto3.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name="us-east-1",
+    )

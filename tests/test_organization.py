@@ -21,22 +21,10 @@ from botocore.stub import Stubber
 from iam_console_mfa.deploy import Deployer, plan
 from iam_console_mfa.settings import load
 from tests.stacks import STACKS
-from tests.support import allows, new_function
+from tests.support import account_session, allows, new_function
 
 CONFIG = "config.amazonaws.com"
 ACCOUNTS = ("111111111111", "222222222222")
-
-
-def account_session(sts: Any, account: str) -> boto3.Session:
-    credentials = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/deployer", RoleSessionName="deploy")[
-        "Credentials"
-    ]
-    return boto3.Session(
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-        region_name="us-east-1",
-    )
 
 
 def rule_function_policy(session: boto3.Session, account: str) -> dict[str, Any]:

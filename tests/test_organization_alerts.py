@@ -9,13 +9,15 @@ policies are checked as IAM and EventBridge would judge them.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
+import boto3
 import pytest
 
-from tests.stacks import STACKS
-from tests.support import allows
+from tests.stacks import STACKS, STACKS_DIR
+from tests.support import account_session, allows
 
 RULE = STACKS["rule.yaml"]["Resources"]
 ALERTS = STACKS["alerts.yaml"]["Resources"]
@@ -240,3 +242,96 @@ def test_the_stackset_hands_every_member_the_bus() -> None:
     stack_set = STACKS["organization.yaml"]["Resources"]["AccountStacks"]["Properties"]
     passed = {p["ParameterKey"]: p["ParameterValue"] for p in stack_set["Parameters"]}
     assert passed["CentralEventBusArn"] == {"Ref": "CentralEventBusArn"}
+
+
+# moto's CloudFormation skips the topic and bus policies (judged by the policy tests above).
+@pytest.mark.filterwarnings("ignore:Tried to parse AWS:UserWarning")
+def test_two_member_accounts_forward_to_the_central_bus_on_moto(account: None) -> None:
+    """Organization mode on moto: alerts.yaml (organization) in the management account and
+    rule.yaml, as the StackSet deploys it, in two member accounts. A compliance change and an
+    alarm state change put on each member's default bus reach the central bus through that
+    member's forwarding rules and become the topic's sentences.
+
+    moto delivers to a bus in another account, but not to SNS: the central rules' topic targets
+    are swapped for one queue, with the input transformers CloudFormation gave them, so the
+    queue receives the sentences the topic would. moto stamps a forwarded event with the
+    receiving account, where EventBridge keeps the sender's (the pattern tests above render
+    with the sender's): the member is checked in the event's detail instead."""
+    from iam_console_mfa.deploy import package
+
+    management = boto3.Session(region_name="us-east-1")
+    alerts = management.client("cloudformation")
+    alerts.create_stack(
+        StackName="alerts",
+        TemplateBody=(STACKS_DIR / "alerts.yaml").read_text(),
+        Parameters=[{"ParameterKey": "OrganizationId", "ParameterValue": "o-abcdefghij"}],
+    )
+    (stack,) = alerts.describe_stacks(StackName="alerts")["Stacks"]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    bus, topic = outputs["CentralEventBusArn"], outputs["TopicArn"]
+    events, sqs = management.client("events"), management.client("sqs")
+    queue = sqs.create_queue(QueueName="topic-stand-in")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    central = [r["Name"] for r in events.list_rules(EventBusName=bus)["Rules"]]
+    assert len(central) == 3  # MemberNonCompliantRule, MemberFixedRule, MemberAlarmRule
+    for name in central:
+        (target,) = events.list_targets_by_rule(Rule=name, EventBusName=bus)["Targets"]
+        assert target["Arn"] == topic
+        events.remove_targets(Rule=name, EventBusName=bus, Ids=[target["Id"]])
+        stand_in = {"Id": target["Id"], "Arn": queue_arn, "InputTransformer": target["InputTransformer"]}
+        events.put_targets(Rule=name, EventBusName=bus, Targets=[stand_in])
+    raw = sqs.create_queue(QueueName="raw")["QueueUrl"]  # the forwarded events themselves
+    raw_arn = sqs.get_queue_attributes(QueueUrl=raw, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="capture", EventBusName=bus, EventPattern=json.dumps({"source": ["aws.config"]}))
+    events.put_targets(Rule="capture", EventBusName=bus, Targets=[{"Id": "raw", "Arn": raw_arn}])
+
+    sts = management.client("sts")
+    for member in ("111111111111", "222222222222"):
+        session = account_session(sts, member)
+        session.client("s3").create_bucket(Bucket=f"code-{member}")
+        session.client("s3").put_object(Bucket=f"code-{member}", Key="rule.zip", Body=package())
+        session.client("cloudformation").create_stack(
+            StackName="StackSet-iam-console-mfa",
+            TemplateBody=(STACKS_DIR / "rule.yaml").read_text(),
+            Parameters=[
+                {"ParameterKey": "CodeBucket", "ParameterValue": f"code-{member}"},
+                {"ParameterKey": "CodeKey", "ParameterValue": "rule.zip"},
+                {"ParameterKey": "CentralEventBusArn", "ParameterValue": bus},
+            ],
+            Capabilities=["CAPABILITY_IAM"],
+        )
+        forwarding = session.client("events")
+        for name in (f"{NAME}-fwd-compl", f"{NAME}-fwd-alarm"):
+            (target,) = forwarding.list_targets_by_rule(Rule=name)["Targets"]
+            assert target["Arn"] == bus and f":{member}:role/" in target["RoleArn"]
+        change, alarm = compliance_change(), alarm_change()
+        change["detail"]["awsAccountId"] = member
+        forwarding.put_events(
+            Entries=[
+                {"Source": e["source"], "DetailType": e["detail-type"], "Detail": json.dumps(e["detail"])}
+                for e in (change, alarm, compliance_change(rule="another-rule"))
+            ]
+        )
+
+    def drain(url: str) -> list[Any]:
+        received = []
+        while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+            received += [json.loads(m["Body"]) for m in batch]
+            sqs.delete_message_batch(
+                QueueUrl=url,
+                Entries=[{"Id": m["MessageId"], "ReceiptHandle": m["ReceiptHandle"]} for m in batch],
+            )
+        return received
+
+    forwarded = drain(raw)
+    assert sorted(e["detail"]["awsAccountId"] for e in forwarded) == ["111111111111", "222222222222"]
+    assert {e["detail"]["configRuleName"] for e in forwarded} == {NAME}  # another rule's stayed home
+    received = drain(queue)
+    receiver = "123456789012"  # moto's stamp, see above
+    user = f"IAM user AIDAMEMBERBOB in member account {receiver} can sign in to the AWS console without MFA"
+    failing = f"The IAM_USER_CONSOLE_MFA rule is failing in member account {receiver} (us-east-1)"
+    expected = [
+        f"{user}: bob: console password without MFA",
+        f"{failing}: alarm {NAME}-evaluator-errors: Threshold Crossed: 1 datapoint",
+    ]
+    assert sorted(" ".join(r.split()) for r in received) == sorted(expected * 2)  # one each per member
