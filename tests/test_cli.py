@@ -395,7 +395,7 @@ def test_enforce_takes_the_deployed_rules_exemptions_from_rdk_config(
 
     settings = json.loads(SETTINGS.read_text())
     settings["ruleParameters"].update(ExemptUserNames="svc-*", ExemptTag="BreakGlass=approved")
-    chosen = tmp_path / "rdk-config.json"
+    chosen = tmp_path / "team-settings.json"
     chosen.write_text(json.dumps(settings))
     create_user(server_iam, "breakglass", tags={"BreakGlass": "approved"})
     create_user(server_iam, "svc-ci")
@@ -403,8 +403,8 @@ def test_enforce_takes_the_deployed_rules_exemptions_from_rdk_config(
     dry = run(moto_server, "enforce", "--settings", str(chosen))
     assert dry.returncode == 1, dry.stderr  # bob would lose his password
     assert "bob" in dry.stdout and "breakglass" not in dry.stdout and "svc-ci" not in dry.stdout
-    assert "ExemptUserNames='svc-*' (rdk-config.json)" in dry.stderr
-    assert "GracePeriodDays='0' (rdk-config.json)" in dry.stderr
+    assert "ExemptUserNames='svc-*' (team-settings.json)" in dry.stderr  # --settings, by its name
+    assert "GracePeriodDays='0' (team-settings.json)" in dry.stderr
     # --apply without --yes away from a terminal: refused, nothing changed
     refused = run(moto_server, "enforce", "--settings", str(chosen), "--apply")
     assert refused.returncode == 2
