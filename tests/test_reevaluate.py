@@ -16,9 +16,11 @@ from typing import Any
 
 import pytest
 from console_mfa.aws import configured_session
+from console_mfa.changes import epoch_ms
 from console_mfa.errors import AwsCallFailed
+from console_mfa.model import UserName
 from console_mfa.permissions import REEVALUATE_ACTIONS
-from console_mfa.reevaluate import RETRY_BODY, TriggerStore, handler
+from console_mfa.reevaluate import RETRY_BODY, START_INTERVAL_MS, TriggerStore, handler
 from console_mfa.trail import VERDICT_EVENTS
 
 from tests.config_double import Behaviour, ConfigDouble, create_changes_table, iam_event, sqs_batch
@@ -153,6 +155,89 @@ def test_any_other_start_error_fails_the_batch_loudly(env: dict[str, Any]) -> No
     env["double"].fail_with = "AccessDeniedException"
     with pytest.raises(AwsCallFailed, match="StartConfigRulesEvaluation failed: AccessDeniedException"):
         run(env, [iam_event("CreateLoginProfile", userName="bob")])
+
+
+def test_a_start_is_due_again_exactly_one_interval_after_the_last(env: dict[str, Any]) -> None:
+    queue, double = env["queue"], env["double"]
+    run(env, [iam_event("CreateLoginProfile", userName="bob")])
+    queue.now += timedelta(milliseconds=START_INTERVAL_MS)
+    run(env, [iam_event("CreateLoginProfile", userName="carol")])
+    assert double.accepted == [T0, queue.now] and queue.sent == []
+
+
+def test_a_retry_that_finds_config_still_busy_schedules_the_next_one(env: dict[str, Any]) -> None:
+    """The retry message that is due now is not "pending": if Config is still busy when it
+    arrives, it must leave a successor, or the change waits for the next IAM event."""
+    queue, double = env["queue"], env["double"]
+    double.run_seconds = 300  # a long evaluation, in progress since 30 s ago
+    double.accepted.append(T0 - timedelta(seconds=30))
+    run(env, [iam_event("CreateLoginProfile", userName="bob")])
+    while not double.accepted[-1] > T0:
+        queue.now = min(at for at, _ in queue.sent)  # the next retry, exactly when it is due
+        run(env, queue.due())
+    assert double.accepted[-1] == T0 + timedelta(seconds=360) and double.refused == 3
+    assert queue.sent == []
+
+
+def test_a_deferred_start_is_retried_once_on_a_whole_second_past_the_interval(env: dict[str, Any]) -> None:
+    """SQS delays are whole seconds: rounding up brings the retry after the interval, so it
+    starts the evaluation instead of being deferred once more."""
+    queue, double = env["queue"], env["double"]
+    run(env, [iam_event("CreateLoginProfile", userName="bob")])
+    queue.now += timedelta(seconds=10.5)
+    run(env, [iam_event("CreateLoginProfile", userName="carol")])
+    ((due, message),) = queue.sent
+    assert message["DelaySeconds"] == 170  # 169.5 s to the end of the interval, rounded up
+    queue.now = due
+    run(env, queue.due())
+    assert double.accepted == [T0, due] and queue.sent == []
+
+
+def test_a_change_recorded_while_a_start_is_requested_is_not_covered_by_it(env: dict[str, Any]) -> None:
+    """Another invocation records carol while this one's StartConfigRulesEvaluation is on its
+    way: that evaluation may already be reading the table, so carol needs a start of her own."""
+    queue, store = env["queue"], env["store"]
+
+    def meanwhile(**_: Any) -> None:
+        queue.now += timedelta(seconds=1)
+        store.record([UserName("carol")], lambda: queue.now)
+
+    env["session"].events.register("provide-client-params.config-service.StartConfigRulesEvaluation", meanwhile)
+    env["clients"]["config"] = env["session"].client("config", region_name="us-east-1")
+    run(env, [iam_event("CreateLoginProfile", userName="bob")])
+    state = store.trigger_state()
+    assert state.started == epoch_ms(T0) and state.recorded > state.started
+
+
+def test_a_start_requested_while_users_are_being_recorded_leaves_them_uncovered(env: dict[str, Any]) -> None:
+    """The batch's recorded time is taken after its writes: a start another invocation got
+    accepted in the middle of them (it may have read the table before the last write) does not
+    count as covering them."""
+    queue, store = env["queue"], env["store"]
+    writes = 0
+
+    def slow_write(**_: Any) -> None:
+        nonlocal writes
+        writes += 1
+        queue.now += timedelta(seconds=1)
+        if writes == 2:  # the other invocation's accepted start
+            store.mark_started(epoch_ms(queue.now))
+
+    env["session"].events.register("provide-client-params.dynamodb.UpdateItem", slow_write)
+    env["clients"]["dynamodb"] = env["session"].client("dynamodb", region_name="us-east-1")
+    run(env, [iam_event("CreateLoginProfile", userName=n) for n in ("ann", "ben", "cat")])
+    state = store.trigger_state()
+    assert state.recorded > state.started  # not covered: a retry is on its way
+    assert [json.loads(m["MessageBody"]) for _, m in queue.sent] == [RETRY_BODY]
+
+
+def test_a_rule_in_use_is_busy_too(env: dict[str, Any]) -> None:
+    """StartConfigRulesEvaluation's documented ResourceInUseException (the rule is being
+    deleted, or is deleting its results): try again later, like LimitExceededException."""
+    queue, double = env["queue"], env["double"]
+    double.fail_with = "ResourceInUseException"
+    assert run(env, [iam_event("CreateLoginProfile", userName="bob")]) == {"batchItemFailures": []}
+    assert double.accepted == [] and [json.loads(m["MessageBody"]) for _, m in queue.sent] == [RETRY_BODY]
 
 
 def test_a_burst_of_1000_events_over_10_minutes_costs_a_handful_of_starts(env: dict[str, Any]) -> None:
