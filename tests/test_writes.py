@@ -134,6 +134,27 @@ def test_every_verdict_is_compared_by_the_key_its_annotation_begins_with(reason:
     ] == ["changed"]
 
 
+def test_the_same_annotation_under_another_compliance_type_is_rewritten() -> None:
+    """Config holds what an earlier version of the rule (or a hand-made evaluation) wrote: the
+    text alone does not make a result current, its compliance type must agree too."""
+    bob = UserId("bob")
+    plan = plan_writes(
+        [(bob, verdict())], {bob: held(verdict()._replace(compliance=Compliance.COMPLIANT), 1)}, NOW, 7
+    )
+    assert [(w.user_id, w.compliance, w.why) for w in plan.writes] == [
+        (bob, Compliance.NON_COMPLIANT, "changed")
+    ]
+
+
+def test_a_user_another_run_is_writing_is_not_taken_for_deleted() -> None:
+    """A user claimed by a run in progress (the near-real-time store) is left out of the sweep;
+    Config's result for it stays, not turned into "the user no longer exists"."""
+    bob, gone = UserId("bob"), UserId("gone")
+    recorded = {bob: held(verdict(), 1), gone: held(verdict(), 1)}
+    plan = plan_writes([], recorded, NOW, 7, keep={bob})
+    assert [(w.user_id, w.annotation, w.why) for w in plan.writes] == [(gone, DELETED, "deleted")]
+
+
 def test_a_result_just_younger_than_refresh_days_is_not_rewritten() -> None:
     user = UserId("u")
     younger = plan_writes([(user, verdict())], {user: held(verdict(), 7 - 1 / 86400)}, NOW, refresh_days=7)
