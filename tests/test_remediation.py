@@ -263,6 +263,16 @@ def test_what_is_not_a_user_id_is_refused_before_any_call(iam: Any, call_log: Ca
     assert call_log.calls == []
 
 
+@pytest.mark.parametrize("dry_run", ["false", "true", 0, None])
+def test_a_dry_run_that_is_not_a_boolean_is_refused(iam: Any, call_log: CallLog, dry_run: Any) -> None:
+    """The string "false" is truthy and 0 is falsy: guessing either way could delete a password
+    a caller only meant to plan for. The document passes a JSON boolean."""
+    user = create_user(iam, "bob")
+    with pytest.raises(RemediationFailed, match="DryRun must be true or false"):
+        remediation_handler({"IAMUserId": user["UserId"], "DryRun": dry_run}, None)
+    assert call_log.calls == [] and has_password(iam, "bob")
+
+
 def test_each_remediation_logs_its_summary_as_one_structured_line(
     iam: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
