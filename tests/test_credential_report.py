@@ -79,6 +79,16 @@ def test_user_absent_from_report_or_recreated_is_read_live(iam: Any, call_log: C
     assert call_log.operations("iam").count("GetLoginProfile") == 2
 
 
+def test_a_row_of_another_path_is_another_user_even_in_the_same_second(iam: Any, call_log: CallLog) -> None:
+    """bob of /ops/ (the report's row, MFA active) deleted, and bob of / created within the
+    same second: the name and creation time agree, the ARN does not, so the row is not his."""
+    user = create_user(iam, "bob")
+    old_row = report_row({**user, "Arn": user["Arn"].replace(":user/", ":user/ops/")}, True, True)
+    stub_report(configured_session(), [old_row])
+    assert verdicts_by_name(REPORT) == {"bob": "NON_COMPLIANT"}
+    assert call_log.operations("iam").count("GetLoginProfile") == 1
+
+
 def test_report_path_reads_tags_only_for_candidates(iam: Any, call_log: CallLog) -> None:
     exempt = create_user(iam, "ops", tags={"BreakGlass": "approved"})
     fine = create_user(iam, "fine", mfa=Mfa.VIRTUAL, tags={"BreakGlass": "approved"})
