@@ -287,6 +287,33 @@ def test_a_change_evaluation_resolves_only_its_own_users_finding(iam: Any, confi
     assert bob["UserName"] in active(hub)
 
 
+def test_a_sweep_leaves_the_finding_of_a_user_another_run_is_evaluating(
+    iam: Any, config_api: LocalConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bob's change is claimed by a run still in progress (the near-real-time store): the sweep
+    leaves bob to it, his finding included, instead of archiving it as a deleted user's."""
+    from console_mfa.reevaluate import TriggerStore
+
+    from tests.config_double import create_changes_table
+
+    session = configured_session()
+    hub = session.client("securityhub")
+    hub.enable_security_hub()
+    create_user(iam, "bob")
+    carol = create_user(iam, "carol")
+    lambda_handler(scheduled_event(PARAMETERS, REAL_TOKEN), None)
+    assert set(active(hub)) == {"bob", "carol"}
+    monkeypatch.setenv("CHANGES_TABLE", create_changes_table(session))
+    store = TriggerStore(session.client("dynamodb", region_name="us-east-1"), "changes")
+    now = datetime.now(UTC)
+    store.record([UserName("bob")], lambda: now)
+    (change,) = store.changes(now)
+    assert store.claim(change, now)  # the other run's claim
+    enable_mfa(iam, carol, Mfa.VIRTUAL)
+    lambda_handler(scheduled_event(PARAMETERS, REAL_TOKEN), None)
+    assert set(active(hub)) == {"bob"} and set(by_state(hub, "ARCHIVED")) == {"carol"}
+
+
 def test_findings_go_out_at_most_100_a_call(account: None) -> None:
     from console_mfa.securityhub import BATCH
 
