@@ -55,22 +55,29 @@ def create_changes_table(session: boto3.Session) -> str:
     return "changes"
 
 
-def iam_event(event_name: str, **parameters: str) -> dict[str, Any]:
+def iam_event(
+    event_name: str, caller: dict[str, str] | None = None, error_code: str | None = None, **parameters: str
+) -> dict[str, Any]:
     """An EventBridge "AWS API Call via CloudTrail" event for an IAM call (its detail is the
-    CloudTrail record)."""
+    CloudTrail record; ``caller`` its userIdentity, ``error_code`` a failed call's errorCode)."""
+    detail: dict[str, Any] = {
+        "eventVersion": "1.08",
+        "eventSource": "iam.amazonaws.com",
+        "eventName": event_name,
+        "eventTime": timestamp(),
+        "awsRegion": "us-east-1",
+        "requestParameters": parameters,
+    }
+    if caller is not None:
+        detail["userIdentity"] = caller
+    if error_code is not None:
+        detail["errorCode"] = error_code
     return {
         "version": "0",
         "source": "aws.iam",
         "detail-type": "AWS API Call via CloudTrail",
         "region": "us-east-1",
-        "detail": {
-            "eventVersion": "1.08",
-            "eventSource": "iam.amazonaws.com",
-            "eventName": event_name,
-            "eventTime": timestamp(),
-            "awsRegion": "us-east-1",
-            "requestParameters": parameters,
-        },
+        "detail": detail,
     }
 
 

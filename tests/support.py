@@ -139,7 +139,8 @@ class TrailEvents:
 
     Shaped as CloudTrail answers: Events (at most 50 a page, NextToken), each with EventId,
     EventName, EventTime, EventSource, Resources and CloudTrailEvent, a JSON string holding
-    eventName, eventTime, eventSource and requestParameters. One lookup attribute per request,
+    eventName, eventTime, eventSource, requestParameters and, when given, userIdentity and
+    errorCode. One lookup attribute per request,
     StartTime/EndTime honoured. ``fail_with`` makes every lookup answer that error code.
     """
 
@@ -156,9 +157,22 @@ class TrailEvents:
         user_name: str,
         when: datetime,
         source: str = "iam.amazonaws.com",
+        caller: dict[str, str] | None = None,
+        error_code: str | None = None,
         **parameters: str,
     ) -> None:
+        """``caller``: the record's userIdentity; ``error_code``: a failed call's errorCode."""
         request = {"userName": user_name, **parameters} if user_name else parameters
+        record: dict[str, Any] = {
+            "eventName": event_name,
+            "eventTime": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "eventSource": source,
+            "requestParameters": request,
+        }
+        if caller is not None:
+            record["userIdentity"] = caller
+        if error_code is not None:
+            record["errorCode"] = error_code
         self.events.append(
             {
                 "EventId": f"event-{len(self.events)}",
@@ -168,14 +182,7 @@ class TrailEvents:
                 "Resources": [{"ResourceType": "AWS::IAM::User", "ResourceName": user_name}]
                 if user_name
                 else [],
-                "CloudTrailEvent": json.dumps(
-                    {
-                        "eventName": event_name,
-                        "eventTime": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                        "eventSource": source,
-                        "requestParameters": request,
-                    }
-                ),
+                "CloudTrailEvent": json.dumps(record),
             }
         )
 

@@ -151,6 +151,22 @@ def test_records_that_name_no_user_are_reported_and_the_rest_proceed(env: dict[s
     assert [c.user_name for c in env["store"].changes(T0)] == ["bob"]
 
 
+def test_a_self_service_change_names_its_caller_and_failed_or_root_calls_are_ignored(
+    env: dict[str, Any],
+) -> None:
+    """bob deactivates his own device (named "phone"): the store records bob. A failed call and
+    the root user's own change name no IAM user to read, and no record goes to the dead letters."""
+    bob = {"type": "IAMUser", "userName": "bob"}
+    role = {"type": "AssumedRole", "arn": "arn:aws:sts::123456789012:assumed-role/admin/s"}
+    events = [
+        iam_event("DeactivateMFADevice", caller=bob, serialNumber="arn:aws:iam::123456789012:mfa/phone"),
+        iam_event("DeleteLoginProfile", caller=role, error_code="NoSuchEntity"),
+        iam_event("DeleteLoginProfile", caller={"type": "Root", "arn": "arn:aws:iam::123456789012:root"}),
+    ]
+    assert run(env, events) == {"batchItemFailures": []}
+    assert [c.user_name for c in env["store"].changes(T0)] == ["bob"]
+
+
 def test_any_other_start_error_fails_the_batch_loudly(env: dict[str, Any]) -> None:
     env["double"].fail_with = "AccessDeniedException"
     with pytest.raises(AwsCallFailed, match="StartConfigRulesEvaluation failed: AccessDeniedException"):

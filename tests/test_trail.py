@@ -305,6 +305,57 @@ def test_the_user_is_named_by_the_record_or_else_by_the_lookups_resources(
     assert delta(trail) == {"bob", "carol", "dave", "erin"}  # dave: the virtual device's name
 
 
+BOB = {"type": "IAMUser", "userName": "bob", "arn": "arn:aws:iam::123456789012:user/bob"}
+ADMIN_ROLE = {"type": "AssumedRole", "arn": "arn:aws:sts::123456789012:assumed-role/admin/session"}
+ROOT = {"type": "Root", "arn": "arn:aws:iam::123456789012:root"}
+
+
+def test_a_user_who_deactivates_their_own_device_is_named_by_the_caller(iam: Any, trail: TrailEvents) -> None:
+    """DeactivateMFADevice's UserName is optional: without it IAM acts on the caller. bob's
+    device is called "phone" (a name of his choosing): the device's name is not the user's."""
+    create_user(iam, "bob", mfa=Mfa.VIRTUAL)
+    freeze_report(iam)
+    iam.deactivate_mfa_device(UserName="bob", SerialNumber=serial(iam, "bob"))
+    trail.record(
+        "DeactivateMFADevice",
+        "",
+        datetime.now(UTC),
+        caller=BOB,
+        serialNumber="arn:aws:iam::123456789012:mfa/phone",
+    )
+    assert delta(trail) == {"bob"}
+    assert verdicts(REPORT) == {"bob": "NON_COMPLIANT"} == verdicts(LIVE)
+
+
+def test_failed_calls_and_the_root_users_own_changes_leave_the_delta_intact(
+    account: None, trail: TrailEvents
+) -> None:
+    """A failed call changed nothing (CloudTrail records it, with errorCode), and the root user
+    is not an IAM user: neither names a user to read, nor voids the delta."""
+    now = datetime.now(UTC)
+    trail.record("DeleteLoginProfile", "", now, caller=ADMIN_ROLE, error_code="NoSuchEntity")
+    trail.record("CreateLoginProfile", "carol", now, caller=ADMIN_ROLE, error_code="AccessDenied")
+    trail.record("DeactivateMFADevice", "", now, caller=ROOT, serialNumber="arn:aws:iam::123456789012:mfa/root")
+    trail.record("DeleteLoginProfile", "", now, caller=ROOT)
+    assert delta(trail) == set()
+
+
+def test_the_calls_whose_user_defaults_to_the_caller_are_iams() -> None:
+    """The events read for the caller are exactly those whose UserName botocore's IAM model
+    (the API as AWS publishes it) leaves optional."""
+    import botocore.session
+    from console_mfa.trail import CALLER_DEFAULT_EVENTS
+
+    model = botocore.session.get_session().get_service_model("iam")
+    optional = set()
+    for name in VERDICT_EVENTS:
+        shape = model.operation_model(name).input_shape
+        assert shape is not None, name
+        if "UserName" in shape.members and "UserName" not in shape.required_members:
+            optional.add(name)
+    assert optional == CALLER_DEFAULT_EVENTS
+
+
 def test_time_running_out_during_the_delta_stops_its_lookups(account: None, trail: TrailEvents) -> None:
     """Six lookups of up to 2 a second can take seconds: the deadline is checked before each."""
     clock = iter([60_000, 60_000])  # two lookups, then no time left

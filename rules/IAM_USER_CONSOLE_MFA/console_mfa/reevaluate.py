@@ -33,7 +33,7 @@ from botocore.exceptions import ClientError
 from .aws import RETRY_CONFIG, error_code, translated
 from .changes import KEEP, TRIGGER_KEY, ChangeStore, epoch_ms
 from .model import UserName, user_key
-from .trail import IAM_SOURCE, VERDICT_EVENTS, changed_user
+from .trail import IAM_SOURCE, VERDICT_EVENTS, changed_nothing, changed_user
 
 if TYPE_CHECKING:  # type stubs only (a development dependency): the Lambda has boto3
     from mypy_boto3_config import ConfigServiceClient
@@ -146,6 +146,9 @@ def read_batch(records: list[dict[str, Any]]) -> Batch:
                 detail.get("eventSource"),
                 detail.get("eventName"),
             )
+            continue
+        if changed_nothing(detail):
+            LOG.info("message %s: %s failed or was the root user's: ignored", message_id, detail["eventName"])
             continue
         name = changed_user(detail)
         if name is None:

@@ -33,8 +33,9 @@ if TYPE_CHECKING:  # type stubs only (a development dependency): the Lambda has 
 LOG = logging.getLogger(__name__)
 
 # IAM events after which a user's verdict can differ from the report's row. A virtual MFA
-# device must be deactivated (DeactivateMFADevice, which names the user) before it can be
-# deleted; DeleteVirtualMFADevice is still read, its device name taken for the user's.
+# device must be deactivated (DeactivateMFADevice, which names the user, or is the caller's
+# own) before it can be deleted; DeleteVirtualMFADevice is still read, its device name taken
+# for the user's (often the same; the device's owner chooses it).
 # CreateUser: a user deleted and recreated under the same name within the second keeps the
 # report row's ARN and creation second, so the row alone cannot tell them apart.
 VERDICT_EVENTS = (
@@ -45,6 +46,10 @@ VERDICT_EVENTS = (
     "DeactivateMFADevice",
     "DeleteVirtualMFADevice",
 )
+# UserName is optional on these: without it IAM acts on the caller ("it defaults to the
+# principal making the request", IAM API reference); a test checks the set against botocore's
+# model. A user who deactivates their own MFA device names no user in requestParameters.
+CALLER_DEFAULT_EVENTS = frozenset({"CreateLoginProfile", "DeleteLoginProfile", "DeactivateMFADevice"})
 # Amazon MQ, WorkMail, Transfer Family and others have a CreateUser too: only IAM's count.
 IAM_SOURCE = "iam.amazonaws.com"
 CLOCK_SKEW = timedelta(minutes=5)
@@ -85,7 +90,8 @@ def changed_since(
             deadline.check(f"CloudTrail delta before {event_name}")
             for event in _events(cloudtrail, event_name, since - CLOCK_SKEW, until):
                 detail = _detail(event)
-                if (event.get("EventSource") or detail.get("eventSource")) != IAM_SOURCE:
+                source = event.get("EventSource") or detail.get("eventSource")
+                if source != IAM_SOURCE or changed_nothing(detail):
                     continue
                 lookups += 1
                 name = changed_user(detail) or _resource_user(event)
@@ -131,10 +137,32 @@ def changed_user(record: dict[str, Any]) -> UserName | None:
         return None
     if isinstance(parameters.get("userName"), str):
         return UserName(parameters["userName"])
+    caller = _caller(record)
+    if record.get("eventName") in CALLER_DEFAULT_EVENTS and caller.get("type") == "IAMUser":
+        name = caller.get("userName")  # the user acted on their own password or MFA device
+        return UserName(name) if isinstance(name, str) and name else None
     serial = parameters.get("serialNumber")
     if isinstance(serial, str) and ":mfa/" in serial:  # a virtual device: arn:...:mfa/<path><name>
         return UserName(serial.rsplit("/", 1)[-1])
     return None
+
+
+def changed_nothing(record: dict[str, Any]) -> bool:
+    """No IAM user's verdict can have moved: the call failed (CloudTrail records failed calls
+    too, with an errorCode), or, naming no user, its caller was the root user (userIdentity
+    type Root), acting on its own password or MFA, which this rule does not evaluate. Any
+    other record that names no user stays unknown, and is treated loudly by its reader."""
+    if record.get("errorCode"):
+        return True
+    parameters = record.get("requestParameters")
+    named = isinstance(parameters, dict) and isinstance(parameters.get("userName"), str)
+    on_root = _caller(record).get("type") == "Root"
+    return not named and record.get("eventName") in CALLER_DEFAULT_EVENTS and on_root
+
+
+def _caller(record: dict[str, Any]) -> dict[str, Any]:
+    identity = record.get("userIdentity")
+    return identity if isinstance(identity, dict) else {}
 
 
 def _resource_user(event: EventTypeDef) -> UserName | None:
