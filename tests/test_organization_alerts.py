@@ -26,11 +26,13 @@ MEMBER = "222222222222"
 
 
 def resolve(value: Any) -> Any:
-    """The intrinsics the patterns use, with RuleName's default."""
-    if isinstance(value, dict) and value.get("Ref") == "RuleName":
-        return NAME
+    """The intrinsics the rule stack's patterns and policies use, as deployed in the member
+    account (MEMBER, us-east-1) with RuleName's default."""
+    names = {"RuleName": NAME, "AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": MEMBER}
+    if isinstance(value, dict) and value.get("Ref") in names:
+        return names[value["Ref"]]
     if isinstance(value, dict) and "Fn::Sub" in value:
-        return value["Fn::Sub"].replace("${RuleName}", NAME)
+        return re.sub(r"\$\{([\w:]+)\}", lambda m: names[m.group(1)], value["Fn::Sub"])
     if isinstance(value, dict):
         return {k: resolve(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -157,9 +159,7 @@ def test_other_rules_events_and_recovered_alarms_stay_home() -> None:
 
 def test_every_alarm_the_rule_stack_raises_is_forwarded() -> None:
     names = [
-        resolve(r["Properties"]["AlarmName"]).replace("${RuleName}", NAME)
-        for r in RULE.values()
-        if r["Type"] == "AWS::CloudWatch::Alarm"
+        resolve(r["Properties"]["AlarmName"]) for r in RULE.values() if r["Type"] == "AWS::CloudWatch::Alarm"
     ]
     assert len(names) == 3 and all(matches(pattern(RULE, "ForwardAlarms"), alarm_change(n)) for n in names)
 
@@ -196,24 +196,10 @@ def test_the_bus_admits_the_organization_only_and_members_may_only_put_events_th
 def test_only_the_members_two_forwarding_rules_may_assume_the_forward_role() -> None:
     """The trust judged as IAM would, for the request EventBridge makes when it delivers a
     rule's event to a target with a role (aws:SourceArn is the rule's ARN)."""
-
-    def in_member(value: Any) -> Any:
-        if isinstance(value, dict) and "Fn::Sub" in value:
-            text = value["Fn::Sub"].replace("${RuleName}", NAME).replace("${AWS::Partition}", "aws")
-            return text.replace("${AWS::Region}", "us-east-1").replace("${AWS::AccountId}", MEMBER)
-        if isinstance(value, dict) and value == {"Ref": "AWS::AccountId"}:
-            return MEMBER
-        if isinstance(value, dict):
-            return {k: in_member(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [in_member(v) for v in value]
-        return value
-
-    trust = in_member(RULE["ForwardRole"]["Properties"]["AssumeRolePolicyDocument"])
+    trust = resolve(RULE["ForwardRole"]["Properties"]["AssumeRolePolicyDocument"])
 
     def rule_arn(logical_id: str, account: str = MEMBER) -> str:  # a default-bus rule's ARN
-        name = RULE[logical_id]["Properties"]["Name"]["Fn::Sub"].replace("${RuleName}", NAME)
-        return f"arn:aws:events:us-east-1:{account}:rule/{name}"
+        return f"arn:aws:events:us-east-1:{account}:rule/{resolve(RULE[logical_id]['Properties']['Name'])}"
 
     def admitted(source_arn: str, account: str = MEMBER) -> bool:
         context = {"aws:SourceAccount": account, "aws:SourceArn": source_arn}
