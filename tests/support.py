@@ -354,12 +354,13 @@ def stubbed_iam() -> tuple[Any, Stubber]:
 
 def installed_outside_a_clone(site: Path) -> dict[str, str]:
     """An environment whose ``python -m iam_console_mfa.cli`` runs the modules as a wheel puts
-    them (copied into ``site``, first on PYTHONPATH), far from the clone's rules/ and stacks."""
-    root = Path(__file__).resolve().parents[1]
-    site.mkdir()
-    shutil.copy(root / "rules/IAM_USER_CONSOLE_MFA/IAM_USER_CONSOLE_MFA.py", site)
-    shutil.copytree(root / "rules/IAM_USER_CONSOLE_MFA/console_mfa", site / "console_mfa")
-    shutil.copytree(root / "src/iam_console_mfa", site / "iam_console_mfa")
+    them (copied into ``site`` once, first on PYTHONPATH), far from the clone's rules/ and stacks."""
+    if not site.exists():
+        root = Path(__file__).resolve().parents[1]
+        site.mkdir()
+        shutil.copy(root / "rules/IAM_USER_CONSOLE_MFA/IAM_USER_CONSOLE_MFA.py", site)
+        shutil.copytree(root / "rules/IAM_USER_CONSOLE_MFA/console_mfa", site / "console_mfa")
+        shutil.copytree(root / "src/iam_console_mfa", site / "iam_console_mfa")
     return {**os.environ, "PYTHONPATH": str(site)}
 
 

@@ -506,10 +506,9 @@ def run_in(cwd: Path, url: str, *args: str, env: dict[str, str] | None = None) -
 
 def run_outside_a_clone(tmp_path: Path, url: str, *args: str) -> subprocess.CompletedProcess:
     """The CLI installed as a wheel (no clone to find), run from ``tmp_path/work``."""
-    site, work = tmp_path / "site-packages", tmp_path / "work"
-    env = installed_outside_a_clone(site) if not site.exists() else {**os.environ, "PYTHONPATH": str(site)}
+    work = tmp_path / "work"
     work.mkdir(exist_ok=True)
-    return run_in(work, url, *args, env=env)
+    return run_in(work, url, *args, env=installed_outside_a_clone(tmp_path / "site-packages"))
 
 
 @pytest.mark.parametrize("content", ["[]", '"a string"', "42"])
