@@ -26,7 +26,7 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
 pytest: $(STAMP)
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n auto
 
 # rdk runs the rule folder's *_test.py with unittest, from the folder that holds the rules.
 # Its debug dump of the test suite is dropped; its exit status and result lines are kept.
