@@ -9,6 +9,7 @@ sts:GetCallerIdentity needs no permission (AWS STS API reference), so it is not 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
@@ -72,18 +73,38 @@ def deploy_policy(settings: Mapping[str, Any]) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": statements}
 
 
-def managed_policies(policy: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The policy as managed policies that each fit IAM's quota: the stacks' resource actions
-    (CloudFormation's handler permissions; a DynamoDB table alone brings 31) in their own.
+MANAGED_POLICY_CHARACTERS = 6144  # IAM quota, white space not counted
 
-    Named iam-console-mfa-deploy and iam-console-mfa-deploy-resources: attach both.
+
+def managed_policies(policy: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The policy as managed policies that each fit IAM's quota: the calls deploy makes in
+    iam-console-mfa-deploy, the stacks' resource actions (CloudFormation's handler
+    permissions; a DynamoDB table alone brings 31) in iam-console-mfa-deploy-resources, split
+    by service into -resources-2 and on when they do not fit one. Attach them all.
     """
-    resources = [s for s in policy["Statement"] if s["Sid"] == "StackResources"]
+    (resources,) = [s for s in policy["Statement"] if s["Sid"] == "StackResources"]
     calls = [s for s in policy["Statement"] if s["Sid"] != "StackResources"]
-    return {
-        "iam-console-mfa-deploy": {**policy, "Statement": calls},
-        "iam-console-mfa-deploy-resources": {**policy, "Statement": resources},
-    }
+    parts: list[list[str]] = [[]]
+    by_service: dict[str, list[str]] = {}
+    for action in resources["Action"]:
+        by_service.setdefault(action.split(":")[0], []).append(action)
+    for actions in by_service.values():
+        if (
+            _size({**policy, "Statement": [{**resources, "Action": parts[-1] + actions}]})
+            > MANAGED_POLICY_CHARACTERS
+        ):
+            parts.append([])
+        parts[-1].extend(actions)
+    named = {"iam-console-mfa-deploy": {**policy, "Statement": calls}}
+    for number, actions in enumerate(parts, start=1):
+        suffix = "" if number == 1 else f"-{number}"
+        statement = {**resources, "Sid": f"StackResources{suffix.replace('-', '')}", "Action": actions}
+        named[f"iam-console-mfa-deploy-resources{suffix}"] = {**policy, "Statement": [statement]}
+    return named
+
+
+def _size(document: dict[str, Any]) -> int:
+    return len("".join(json.dumps(document).split()))
 
 
 def denied(operation: str) -> str:
