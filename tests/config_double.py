@@ -147,11 +147,15 @@ class ConfigDouble:
         }
 
     def deliver(self, handler: Callable[[dict[str, Any], Any], Any], token: str) -> int:
-        """Invoke ``handler`` for every queued start as the behaviour does; returns invocations."""
+        """Invoke ``handler`` for every queued start as the behaviour does; returns invocations.
+
+        Each invocation has a ResultToken of its own (``token`` and its number), as Config's do.
+        """
         count = 0
         for _ in range(self.queued):
-            sweep = [scheduled_event(self.parameters, token)]
-            per_user = [change_event(item, self.parameters, token) for item in self.items.values()]
+            tokens = (f"{token}-{self.invocations + count + n}" for n in range(len(self.items) + 1))
+            sweep = [scheduled_event(self.parameters, next(tokens))]
+            per_user = [change_event(item, self.parameters, next(tokens)) for item in self.items.values()]
             order = {
                 Behaviour.S1: sweep,
                 Behaviour.S2: per_user,

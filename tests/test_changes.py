@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from console_mfa.aws import configured_session
-from console_mfa.changes import CLAIM_SECONDS, KEEP, ChangeStore, claim_all
+from console_mfa.changes import CLAIM_SECONDS, KEEP, ChangeStore, claim_all, run_id
 from console_mfa.model import UserName
 from console_mfa.reevaluate import TriggerStore
 
@@ -20,6 +20,7 @@ from tests.config_double import create_changes_table
 from tests.stacks import STACKS
 
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+RUN, OTHER = run_id("token-of-this-run"), run_id("token-of-another-run")
 # The longest a run that claimed a change can still be writing: the rule's largest timeout.
 LONGEST_RUN_SECONDS = STACKS["rule.yaml"]["Parameters"]["TimeoutSeconds"]["MaxValue"]
 
@@ -49,34 +50,99 @@ def test_a_change_is_claimed_once(store: TriggerStore) -> None:
     first claim wins, the second is refused, so the user is read and written once."""
     record(store, "bob", T0)
     (change,) = store.changes(T0)
-    assert store.claim(change, T0 + timedelta(seconds=1))
-    assert not store.claim(change, T0 + timedelta(seconds=2))
+    assert store.claim(change, T0 + timedelta(seconds=1), RUN)
+    assert not store.claim(change, T0 + timedelta(seconds=2), OTHER)
     record(store, "bob", T0 + timedelta(minutes=1))  # a newer change of bob: claimable again
     (newer,) = store.changes(T0 + timedelta(minutes=1))
-    assert not store.claim(change, T0 + timedelta(minutes=2))  # the old version is gone
-    assert store.claim(newer, T0 + timedelta(minutes=2))
+    assert not store.claim(change, T0 + timedelta(minutes=2), RUN)  # the old version is gone
+    assert store.claim(newer, T0 + timedelta(minutes=2), RUN)
 
 
-def test_a_claim_is_another_runs_while_that_run_can_still_be_writing(store: TriggerStore) -> None:
-    """A sweep leaves a user another run claimed to that run (it writes the user) for as long as
-    a Lambda can run, then treats the claim as history and sweeps the user like any other."""
+def test_another_runs_claim_adds_a_live_read_while_that_run_can_still_be_writing(store: TriggerStore) -> None:
+    """A user another run claimed is read live by a sweep too, for as long as a Lambda can run
+    (the other run may fail); after that the claim is history and the user is swept like any
+    other. A claim never takes a user out of a sweep."""
     assert CLAIM_SECONDS >= LONGEST_RUN_SECONDS
     record(store, "bob", T0)
     (change,) = store.changes(T0)
-    assert store.claim(change, T0)
-    running = claim_all(store, T0 + timedelta(seconds=CLAIM_SECONDS - 1))
-    assert (running.read_live, running.elsewhere) == (frozenset(), frozenset({"bob"}))
-    finished = claim_all(store, T0 + timedelta(seconds=CLAIM_SECONDS))
-    assert (finished.read_live, finished.elsewhere) == (frozenset(), frozenset())
+    assert store.claim(change, T0, OTHER)
+    running = claim_all(store, T0 + timedelta(seconds=CLAIM_SECONDS - 1), RUN)
+    assert (running.mine, running.theirs) == (frozenset(), frozenset({"bob"}))
+    assert running.read_live == frozenset({"bob"})
+    finished = claim_all(store, T0 + timedelta(seconds=CLAIM_SECONDS), RUN)
+    assert finished.read_live == frozenset()
 
 
 def test_a_sweep_claims_what_nobody_has_and_reads_it_live(store: TriggerStore) -> None:
     record(store, "bob", T0)
     record(store, "Carol", T0)
-    claims = claim_all(store, T0 + timedelta(seconds=5))
-    assert claims.read_live == frozenset({"bob", "carol"}) and claims.elsewhere == frozenset()
-    again = claim_all(store, T0 + timedelta(seconds=6))  # a second sweep right after: theirs now
-    assert again.read_live == frozenset() and again.elsewhere == frozenset({"bob", "carol"})
+    claims = claim_all(store, T0 + timedelta(seconds=5), RUN)
+    assert claims.mine == frozenset({"bob", "carol"}) and claims.theirs == frozenset()
+    again = claim_all(store, T0 + timedelta(seconds=6), OTHER)  # another sweep right after
+    assert again.mine == frozenset() and again.read_live == frozenset({"bob", "carol"})
+
+
+def test_a_failed_runs_retry_finds_its_own_claim(store: TriggerStore) -> None:
+    """Config retries a failed invocation with the same ResultToken: the retry holds the claim
+    its first attempt took, so the user is read live by it, not skipped."""
+    record(store, "bob", T0)
+    (change,) = store.changes(T0)
+    assert store.claim(change, T0, RUN)
+    (held,) = store.changes(T0 + timedelta(seconds=30))
+    assert held.held_by(RUN) and not held.held_by(OTHER)
+    assert claim_all(store, T0 + timedelta(seconds=30), RUN).mine == frozenset({"bob"})
+
+
+def put(store: TriggerStore, item: dict[str, Any]) -> None:
+    """What anyone with dynamodb:PutItem on the table could write."""
+    store.dynamodb.put_item(TableName=store.table, Item=item)
+
+
+FUTURE = str(int((T0 + timedelta(days=365)).timestamp() * 1000))
+NOW_MS = str(int(T0.timestamp() * 1000))
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        # a claim in the future: it would look recent for a year
+        {"version": {"N": NOW_MS}, "claimed": {"N": NOW_MS}, "claimed_at": {"N": FUTURE}},
+        # a version in the future: it would never expire, nor be claimable
+        {"version": {"N": FUTURE}},
+        {"version": {"N": "1.5E12"}},  # not a whole number of milliseconds
+        {"version": {"S": NOW_MS}},  # a number as a string
+        {"claimed": {"N": NOW_MS}},  # no version at all
+        {"version": {"N": NOW_MS}, "claimed": {"N": "-1"}},
+    ],
+)
+def test_an_item_with_impossible_times_makes_its_user_read_live(
+    store: TriggerStore, item: dict[str, Any]
+) -> None:
+    put(store, {"user": {"S": "mallory"}, "user_name": {"S": "mallory"}, **item})
+    (change,) = store.changes(T0)
+    assert change.suspect and not change.unclaimed and not change.held_by(RUN)
+    claims = claim_all(store, T0, RUN)
+    assert claims.read_live == frozenset({"mallory"})
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        {"user": {"S": "bob"}},  # no user_name
+        {"user": {"S": "bob"}, "user_name": {"S": "alice"}},  # the key names another user
+        {"user": {"S": "bob"}, "user_name": {"S": ""}},
+        {"user": {"S": "a" * 65}, "user_name": {"S": "a" * 65}},  # longer than IAM allows
+        {"user": {"S": "bob/x"}, "user_name": {"S": "bob/x"}},
+        {"user": {"S": "bob"}, "user_name": {"N": "1"}},
+    ],
+)
+def test_an_item_that_names_no_iam_user_is_ignored_not_a_crash(
+    store: TriggerStore, item: dict[str, Any]
+) -> None:
+    put(store, {**item, "version": {"N": NOW_MS}})
+    record(store, "carol", T0)
+    assert [c.user_name for c in store.changes(T0)] == ["carol"]
+    assert claim_all(store, T0, RUN).read_live == frozenset({"carol"})
 
 
 def test_the_triggers_own_item_is_no_change(store: TriggerStore) -> None:

@@ -170,7 +170,7 @@ def test_the_alarms_the_topic_accepts_are_the_rule_stacks_alarms() -> None:
     assert alerts  # both the key and the topic policy carry that one pattern
     rule = STACKS["rule.yaml"]["Resources"]
     alarms = [r for r in rule.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
-    assert len(alarms) == 3  # errors, failed events, re-evaluation dead letters
+    assert len(alarms) == 4  # errors, failed events, Security Hub failures, re-evaluation dead letters
     for alarm in alarms:
         name = alarm["Properties"]["AlarmName"]["Fn::Sub"].replace("${RuleName}", "R")
         arn = f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{name}"

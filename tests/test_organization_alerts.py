@@ -161,7 +161,7 @@ def test_every_alarm_the_rule_stack_raises_is_forwarded() -> None:
     names = [
         resolve(r["Properties"]["AlarmName"]) for r in RULE.values() if r["Type"] == "AWS::CloudWatch::Alarm"
     ]
-    assert len(names) == 3 and all(matches(pattern(RULE, "ForwardAlarms"), alarm_change(n)) for n in names)
+    assert len(names) == 4 and all(matches(pattern(RULE, "ForwardAlarms"), alarm_change(n)) for n in names)
 
 
 def test_the_bus_admits_the_organization_only_and_members_may_only_put_events_there() -> None:

@@ -20,6 +20,7 @@ from tests.stacks import STACKS
 from tests.support import REAL_TOKEN, CallLog, fail_operation, oversized_event
 
 TYPE = "AWS::IAM::User"
+LONG_AGO = datetime.fromtimestamp(1763900000, UTC)
 
 
 def run_change(user: dict[str, Any], tags: dict[str, str] | None = None, **parameters: str) -> None:
@@ -75,10 +76,9 @@ def test_password_without_mfa(iam: Any, config_api: LocalConfig, call_log: CallL
     assert call_log.operations("iam") == ["GetUser", "GetLoginProfile", "ListMFADevices"]
 
 
-@pytest.mark.parametrize("status", ["ResourceDeleted", "ResourceDeletedNotRecorded"])
-def test_deleted_configuration_item(iam: Any, config_api: LocalConfig, call_log: CallLog, status: str) -> None:
+def test_deleted_configuration_item(iam: Any, config_api: LocalConfig, call_log: CallLog) -> None:
     user = create_user(iam, "gone")
-    item = user_configuration_item(user, status=status)
+    item = user_configuration_item(user, status="ResourceDeleted")
     lambda_handler(change_event(item, token=REAL_TOKEN), None)
     evaluation = only_evaluation(config_api)
     assert (evaluation["ComplianceResourceId"], evaluation["ComplianceType"]) == (
@@ -88,34 +88,63 @@ def test_deleted_configuration_item(iam: Any, config_api: LocalConfig, call_log:
     assert call_log.operations("iam") == []
 
 
+@pytest.mark.parametrize("status", ["ResourceNotRecorded", "ResourceDeletedNotRecorded"])
+@pytest.mark.parametrize("oversized", [False, True])
+def test_an_item_this_regions_recorder_does_not_record_writes_nothing(
+    iam: Any, config_api: LocalConfig, call_log: CallLog, status: str, oversized: bool
+) -> None:
+    """Config invokes the rule for IAM users in a region whose recorder does not record them
+    (global types recorded elsewhere): rdklib would write NOT_APPLICABLE over the verdict the
+    recording region wrote. Nothing is written, nothing is read, the oversized path included."""
+    user = create_user(iam, "bob")  # no MFA: NON_COMPLIANT where it is recorded
+    lambda_handler(change_event(user_configuration_item(user), token=REAL_TOKEN), None)
+    assert only_evaluation(config_api)["ComplianceType"] == "NON_COMPLIANT"
+    item = user_configuration_item(user, status=status)
+    if oversized:
+        history = {"configurationItems": [config_history_item(user, item, status)]}
+        config_api.responses["GetResourceConfigHistory"] = lambda request: history
+        event = oversized_event(user["UserId"], token=REAL_TOKEN)
+    else:
+        event = change_event(item, token=REAL_TOKEN)
+    mark = len(call_log.calls)
+    assert lambda_handler(event, None) == []
+    assert config_api.results[user["UserId"]]["ComplianceType"] == "NON_COMPLIANT"
+    assert [op for _, op in call_log.calls[mark:]] == (["GetResourceConfigHistory"] if oversized else [])
+
+
 def test_event_left_scope(iam: Any, config_api: LocalConfig) -> None:
     user = create_user(iam, "bob")
     lambda_handler(change_event(user_configuration_item(user), token=REAL_TOKEN, left_scope=True), None)
     assert only_evaluation(config_api)["ComplianceType"] == "NOT_APPLICABLE"
 
 
-def test_oversized_event_is_inflated_from_config_history(iam: Any, config_api: LocalConfig) -> None:
-    user = create_user(iam, "bob", tags={"BreakGlass": "yes"})
-    item = user_configuration_item(user, tags={"BreakGlass": "yes"})
-    history_item = {  # GetResourceConfigHistory's shape: configuration is a JSON string
+def config_history_item(user: dict[str, Any], item: dict[str, Any], status: str = "OK") -> dict[str, Any]:
+    """``item`` as GetResourceConfigHistory returns it: configuration is a JSON string."""
+    return {
         "version": "1.3",
         "accountId": item["awsAccountId"],
         "configurationItemCaptureTime": datetime.now(UTC) + timedelta(seconds=1),  # the summary's, or newer
-        "configurationItemStatus": "OK",
+        "configurationItemStatus": status,
         "configurationStateId": "1",
         "configurationItemMD5Hash": "",
         "arn": item["ARN"],
         "resourceType": TYPE,
         "resourceId": user["UserId"],
-        "resourceName": "bob",
+        "resourceName": user["UserName"],
         "awsRegion": "global",
         "availabilityZone": "Not Applicable",
-        "tags": {"BreakGlass": "yes"},
+        "tags": item.get("tags") or {},
         "relatedEvents": [],
         "relationships": [],
         "configuration": json.dumps(item["configuration"]),
         "supplementaryConfiguration": {},
     }
+
+
+def test_oversized_event_is_inflated_from_config_history(iam: Any, config_api: LocalConfig) -> None:
+    user = create_user(iam, "bob", tags={"BreakGlass": "yes"})
+    item = user_configuration_item(user, tags={"BreakGlass": "yes"})
+    history_item = config_history_item(user, item)
     config_api.responses["GetResourceConfigHistory"] = lambda request: {"configurationItems": [history_item]}
     event = oversized_event(user["UserId"], {"AssumeRoleMode": "False", "ExemptTag": "BreakGlass"}, REAL_TOKEN)
     lambda_handler(event, None)
@@ -199,11 +228,12 @@ def test_periodic_sweep_evaluates_every_user_and_cleans_up(iam: Any, config_api:
                         "ResourceType": TYPE,
                         "ResourceId": vanished,
                     },
-                    "OrderingTimestamp": 1763900000.0,
+                    "OrderingTimestamp": LONG_AGO,
                 },
                 "ComplianceType": "NON_COMPLIANT",
-                "ResultRecordedTime": 1763900000.0,
-                "ConfigRuleInvokedTime": 1763900000.0,
+                # botocore parses the API's timestamps into datetimes
+                "ResultRecordedTime": LONG_AGO,
+                "ConfigRuleInvokedTime": LONG_AGO,
             }
         ]
     }

@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 import pytest
 from console_mfa.aws import configured_session
+from console_mfa.errors import OutOfTime
 from console_mfa.findings import (
     DESCRIPTION_LIMIT,
     TITLE_LIMIT,
@@ -35,6 +36,7 @@ from console_mfa.model import (
     Verdict,
 )
 from console_mfa.securityhub import FindingsRejected, import_findings, open_findings
+from console_mfa.sweep import NO_DEADLINE, Deadline
 from IAM_USER_CONSOLE_MFA import lambda_handler
 
 from iam_console_mfa.demo.account import Mfa, create_user, enable_mfa
@@ -156,8 +158,86 @@ def test_open_findings_asks_for_this_generators_active_findings_in_this_account(
         stub.add_response(
             "get_findings", {"Findings": [second]}, {"Filters": filters, "MaxResults": 100, "NextToken": "t1"}
         )
-        assert set(open_findings(hub, CONTEXT)) == {first["Id"], second["Id"]}
+        assert set(open_findings(hub, CONTEXT, NO_DEADLINE)) == {first["Id"], second["Id"]}
         stub.assert_no_pending_responses()
+
+
+def test_a_change_evaluation_asks_for_its_users_finding_only() -> None:
+    """A change evaluation does not page every open finding: one GetFindings with an Id filter
+    (moto ignores filters, so the request is checked with the Stubber)."""
+    from botocore.stub import Stubber
+
+    hub = boto3.client("securityhub", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    bob = open_finding(assessment("bob"), CONTEXT, NOW)
+    filters = {
+        "GeneratorId": [{"Value": CONTEXT.generator_id, "Comparison": "EQUALS"}],
+        "AwsAccountId": [{"Value": CONTEXT.account, "Comparison": "EQUALS"}],
+        "RecordState": [{"Value": "ACTIVE", "Comparison": "EQUALS"}],
+        "Id": [{"Value": bob["Id"], "Comparison": "EQUALS"}],
+    }
+    with Stubber(hub) as stub:
+        stub.add_response("get_findings", {"Findings": [bob]}, {"Filters": filters, "MaxResults": 100})
+        assert set(open_findings(hub, CONTEXT, NO_DEADLINE, [bob["Id"]])) == {bob["Id"]}
+        stub.assert_no_pending_responses()
+
+
+def test_reading_open_findings_stops_at_the_deadline() -> None:
+    from botocore.stub import Stubber
+
+    hub = boto3.client("securityhub", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    with Stubber(hub) as stub:
+        stub.add_response("get_findings", {"Findings": [], "NextToken": "t1"})
+        with pytest.raises(OutOfTime, match="open Security Hub findings"):
+            open_findings(hub, CONTEXT, Deadline(lambda: 1_000))
+
+
+@pytest.mark.parametrize("event", ["change", "sweep"])
+def test_without_security_hub_config_results_are_written_and_the_failure_is_loud(
+    iam: Any, config_api: LocalConfig, caplog: pytest.LogCaptureFixture, event: str
+) -> None:
+    """SecurityHubFindings=true in an account or region where Security Hub is not enabled
+    (the StackSet passes the parameter to every member): Security Hub answers
+    InvalidAccessException; Config's results are written first and stay, the failure is an
+    error log line with security_hub=failed (rule.yaml's metric filter and alarm count it)."""
+    from iam_console_mfa.event_builders import change_event, user_configuration_item
+
+    bob = create_user(iam, "bob")
+    configured_session().events.register_first("before-call.securityhub", not_enabled)
+    if event == "change":
+        lambda_handler(change_event(user_configuration_item(bob), PARAMETERS, REAL_TOKEN), None)
+    else:
+        lambda_handler(scheduled_event(PARAMETERS, REAL_TOKEN), None)
+    assert config_api.results[bob["UserId"]]["ComplianceType"] == "NON_COMPLIANT"
+    (failure,) = [r for r in caplog.records if getattr(r, "security_hub", None) == "failed"]
+    assert failure.levelname == "ERROR" and "InvalidAccessException" in failure.getMessage()
+
+
+def test_the_failure_log_line_is_what_the_stacks_alarm_counts() -> None:
+    from tests.stacks import STACKS
+
+    resources = STACKS["rule.yaml"]["Resources"]
+    metric = resources["SecurityHubFailures"]["Properties"]
+    assert metric["LogGroupName"] == {"Ref": "LogGroup"}
+    assert metric["FilterPattern"] == '{ $.security_hub = "failed" }'  # the key publish_findings logs
+    (transformation,) = metric["MetricTransformations"]
+    alarm = resources["SecurityHubFailuresAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == (
+        transformation["MetricNamespace"],
+        transformation["MetricName"],
+    )
+    assert alarm["AlarmActions"] == resources["ErrorsAlarm"]["Properties"]["AlarmActions"]
+
+
+def not_enabled(params: dict[str, Any], **_: Any) -> Any:
+    """Security Hub's answer where it is not enabled (API reference: InvalidAccessException, 401)."""
+    from botocore.awsrequest import AWSResponse
+    from botocore.compat import HTTPHeaders
+
+    error = {
+        "Error": {"Code": "InvalidAccessException", "Message": "Account is not subscribed to AWS Security Hub"},
+        "ResponseMetadata": {"HTTPStatusCode": 401},
+    }
+    return AWSResponse(params["url"], 401, HTTPHeaders(), None), error
 
 
 def by_state(hub: Any, state: str) -> dict[str, dict[str, Any]]:
@@ -287,11 +367,12 @@ def test_a_change_evaluation_resolves_only_its_own_users_finding(iam: Any, confi
     assert bob["UserName"] in active(hub)
 
 
-def test_a_sweep_leaves_the_finding_of_a_user_another_run_is_evaluating(
+def test_a_sweep_archives_the_finding_of_a_fixed_user_another_run_claimed(
     iam: Any, config_api: LocalConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """bob's change is claimed by a run still in progress (the near-real-time store): the sweep
-    leaves bob to it, his finding included, instead of archiving it as a deleted user's."""
+    """bob's change is claimed by another run (the near-real-time store), which may have
+    failed: the sweep still reads bob, and archives his finding now that he enrolled MFA."""
+    from console_mfa.changes import run_id
     from console_mfa.reevaluate import TriggerStore
 
     from tests.config_double import create_changes_table
@@ -299,8 +380,8 @@ def test_a_sweep_leaves_the_finding_of_a_user_another_run_is_evaluating(
     session = configured_session()
     hub = session.client("securityhub")
     hub.enable_security_hub()
-    create_user(iam, "bob")
-    carol = create_user(iam, "carol")
+    bob = create_user(iam, "bob")
+    create_user(iam, "carol")
     lambda_handler(scheduled_event(PARAMETERS, REAL_TOKEN), None)
     assert set(active(hub)) == {"bob", "carol"}
     monkeypatch.setenv("CHANGES_TABLE", create_changes_table(session))
@@ -308,10 +389,11 @@ def test_a_sweep_leaves_the_finding_of_a_user_another_run_is_evaluating(
     now = datetime.now(UTC)
     store.record([UserName("bob")], lambda: now)
     (change,) = store.changes(now)
-    assert store.claim(change, now)  # the other run's claim
-    enable_mfa(iam, carol, Mfa.VIRTUAL)
+    assert store.claim(change, now, run_id("another run's token"))
+    enable_mfa(iam, bob, Mfa.VIRTUAL)
     lambda_handler(scheduled_event(PARAMETERS, REAL_TOKEN), None)
-    assert set(active(hub)) == {"bob"} and set(by_state(hub, "ARCHIVED")) == {"carol"}
+    assert set(active(hub)) == {"carol"} and set(by_state(hub, "ARCHIVED")) == {"bob"}
+    assert config_api.results[bob["UserId"]]["ComplianceType"] == "COMPLIANT"
 
 
 def test_findings_go_out_at_most_100_a_call(account: None) -> None:

@@ -26,7 +26,7 @@ from console_mfa.model import (
     Verdict,
 )
 from console_mfa.policy import RuleParameters, parse_policy
-from console_mfa.writes import DELETED, Recorded, plan_writes
+from console_mfa.writes import CLOCK_MARGIN, DELETED, Recorded, plan_writes
 from IAM_USER_CONSOLE_MFA import lambda_handler
 
 from iam_console_mfa.demo.account import Mfa, create_user, enable_mfa
@@ -73,6 +73,7 @@ def test_plan_writes_new_changed_refreshed_and_deleted_only() -> None:
         recorded,
         NOW,
         refresh_days=7,
+        listed_at=NOW,
     )
     assert {(w.user_id, w.why) for w in plan.writes} == {
         (changed, "changed"),
@@ -93,9 +94,9 @@ def test_the_data_sources_way_of_describing_mfa_is_not_a_change() -> None:
     live = decide(UserFacts(bob, NOW, two), RuleParameters(), NOW)
     report = decide(UserFacts(bob, NOW, (MfaKind.REPORTED,)), RuleParameters(), NOW)
     assert live.annotation != report.annotation
-    assert plan_writes([(user, report)], {user: held(live, 1)}, NOW, refresh_days=7).writes == []
+    assert plan([(user, report)], {user: held(live, 1)}).writes == []
     renamed = decide(UserFacts(UserRef(user, UserName("robert")), NOW, two), RuleParameters(), NOW)
-    assert plan_writes([(user, renamed)], {user: held(live, 1)}, NOW, refresh_days=7).writes != []
+    assert plan([(user, renamed)], {user: held(live, 1)}).writes != []
 
 
 BOB = UserRef(UserId("AIDABOB"), UserName("bob"))
@@ -125,13 +126,11 @@ def test_every_verdict_is_compared_by_the_key_its_annotation_begins_with(reason:
     assert first.reason is drifted.reason is reason
     assert first.annotation.startswith(first.key) and drifted.annotation.startswith(drifted.key)
     user = UserId("AIDABOB")
-    assert plan_writes([(user, drifted)], {user: held(first, 1)}, NOW, refresh_days=7).writes == []
+    assert plan([(user, drifted)], {user: held(first, 1)}).writes == []
     other = decide(
         build(LastUse.NEVER, (MfaKind.VIRTUAL,))._replace(user=UserRef(user, UserName("bobby"))), policy, NOW
     )
-    assert [
-        w.why for w in plan_writes([(user, other)], {user: held(first, 1)}, NOW, refresh_days=7).writes
-    ] == ["changed"]
+    assert [w.why for w in plan([(user, other)], {user: held(first, 1)}).writes] == ["changed"]
 
 
 def test_the_same_annotation_under_another_compliance_type_is_rewritten() -> None:
@@ -139,25 +138,40 @@ def test_the_same_annotation_under_another_compliance_type_is_rewritten() -> Non
     text alone does not make a result current, its compliance type must agree too."""
     bob = UserId("bob")
     plan = plan_writes(
-        [(bob, verdict())], {bob: held(verdict()._replace(compliance=Compliance.COMPLIANT), 1)}, NOW, 7
+        [(bob, verdict())], {bob: held(verdict()._replace(compliance=Compliance.COMPLIANT), 1)}, NOW, 7, NOW
     )
     assert [(w.user_id, w.compliance, w.why) for w in plan.writes] == [
         (bob, Compliance.NON_COMPLIANT, "changed")
     ]
 
 
-def test_a_user_another_run_is_writing_is_not_taken_for_deleted() -> None:
-    """A user claimed by a run in progress (the near-real-time store) is left out of the sweep;
-    Config's result for it stays, not turned into "the user no longer exists"."""
-    bob, gone = UserId("bob"), UserId("gone")
-    recorded = {bob: held(verdict(), 1), gone: held(verdict(), 1)}
-    plan = plan_writes([], recorded, NOW, 7, keep={bob})
+def plan(verdicts, recorded):
+    """A plan at NOW with RefreshDays 7, for users listed at NOW."""
+    return plan_writes(verdicts, recorded, NOW, refresh_days=7, listed_at=NOW)
+
+
+def test_an_unlisted_user_is_deleted_only_when_its_result_predates_the_listing() -> None:
+    """A user created while the sweep ran (after ListUsers) is not in the listing, but its
+    change-triggered result is newer than the listing: it is left alone, not called deleted.
+    Config's clock and ours may differ: a result within CLOCK_MARGIN of the listing is newer."""
+    created, gone = UserId("created-meanwhile"), UserId("gone")
+    listed_at = NOW - timedelta(minutes=1)
+    recorded = {
+        created: Recorded(Compliance.NON_COMPLIANT, "created: no MFA", listed_at + timedelta(seconds=30)),
+        gone: Recorded(
+            Compliance.NON_COMPLIANT, "gone: no MFA", listed_at - CLOCK_MARGIN - timedelta(seconds=1)
+        ),
+        UserId("edge"): Recorded(Compliance.COMPLIANT, "edge", listed_at - CLOCK_MARGIN),
+    }
+    plan = plan_writes([], recorded, NOW, 7, listed_at=listed_at)
     assert [(w.user_id, w.annotation, w.why) for w in plan.writes] == [(gone, DELETED, "deleted")]
 
 
 def test_a_result_just_younger_than_refresh_days_is_not_rewritten() -> None:
     user = UserId("u")
-    younger = plan_writes([(user, verdict())], {user: held(verdict(), 7 - 1 / 86400)}, NOW, refresh_days=7)
+    younger = plan_writes(
+        [(user, verdict())], {user: held(verdict(), 7 - 1 / 86400)}, NOW, refresh_days=7, listed_at=NOW
+    )
     assert younger.writes == [] and younger.unchanged == 1
 
 
@@ -207,6 +221,7 @@ def test_only_the_users_that_changed_are_written(iam: Any, account_with_results:
     iam.delete_user(UserName="deleted")
     newcomer = create_user(iam, "newcomer")
     changed = {"enrols", "loses-mfa", "loses-password", "exempted", "deleted"}
+    config_api.age(1)  # the next day's sweep: "deleted"'s result predates its listing
     assert sweep(config_api) == {users[n]["UserId"] for n in changed} | {newcomer["UserId"]}
     results = config_api.results
     assert results[users["deleted"]["UserId"]]["ComplianceType"] == "NOT_APPLICABLE"

@@ -9,24 +9,24 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Collection
 from datetime import UTC, datetime
 from time import monotonic
 from typing import Any
 
 from console_mfa.aws import WriteBudget, budgeted, configured_session, counted_calls, translated
-from console_mfa.changes import ChangeStore
+from console_mfa.changes import ChangeStore, run_id
 from console_mfa.config_event import (
     CHANGE,
     OVERSIZED,
     SCHEDULED,
     checked_history_item,
+    not_recorded,
     notified_user,
     user_from_configuration_item,
     validate_event,
 )
 from console_mfa.decision import decide
-from console_mfa.errors import InvalidEvent, RuleError, UserGone
+from console_mfa.errors import RuleError, UserGone
 from console_mfa.live import LiveIam
 from console_mfa.model import RESOURCE_TYPE, Assessment, Compliance, UserId
 from console_mfa.policy import RuleParameters, parse_policy
@@ -54,6 +54,7 @@ class IAM_USER_CONSOLE_MFA(ConfigRule):  # type: ignore[misc]  # noqa: N801 - rd
         store: ChangeStore | None = None,
         calls: dict[str, int] | None = None,
         budget: WriteBudget | None = None,
+        run: str = "",
     ) -> None:
         super().__init__()
         self.deadline = deadline
@@ -62,9 +63,15 @@ class IAM_USER_CONSOLE_MFA(ConfigRule):  # type: ignore[misc]  # noqa: N801 - rd
         self.calls = calls if calls is not None else {}  # this invocation's AWS calls, for the sweep's log
         self.started = monotonic()
         self.budget = budget or WriteBudget(deadline.remaining_ms)  # checked by lambda_handler's hook
+        self.run = run  # who claims the store's changes (console_mfa.changes.run_id)
+        # What was decided, for the Security Hub findings published after Config's results.
+        self.parameters = RuleParameters()
+        self.assessments: list[Assessment] = []
+        self.client_factory: Any = None
 
     def evaluate_parameters(self, rule_parameters: dict[str, Any]) -> RuleParameters:
-        return parse_policy(rule_parameters)
+        self.parameters = parse_policy(rule_parameters)
+        return self.parameters
 
     def evaluate_change(
         self,
@@ -73,6 +80,7 @@ class IAM_USER_CONSOLE_MFA(ConfigRule):  # type: ignore[misc]  # noqa: N801 - rd
         configuration_item: dict[str, Any],
         valid_rule_parameters: RuleParameters,
     ) -> list[Evaluation]:
+        self.client_factory = client_factory
         user, tags = user_from_configuration_item(configuration_item)
         live = LiveIam(client_factory.build_client("iam"))
         try:
@@ -85,9 +93,8 @@ class IAM_USER_CONSOLE_MFA(ConfigRule):  # type: ignore[misc]  # noqa: N801 - rd
         verdict = decide(facts, valid_rule_parameters, self._now())
         assessment = Assessment(user, facts, verdict, str(configuration_item.get("ARN") or ""), "change")
         log_decision(assessment)
-        if valid_rule_parameters.security_hub_findings:
-            _publish_findings(event, client_factory, [assessment], self._now())
-        return [_evaluation(user.user_id, verdict.compliance, verdict.annotation)]
+        self.assessments = [assessment]
+        return [_evaluation(user.user_id, verdict.compliance, verdict.annotation, self._read_at())]
 
     def evaluate_periodic(
         self, event: dict[str, Any], client_factory: Any, valid_rule_parameters: RuleParameters
@@ -97,13 +104,14 @@ class IAM_USER_CONSOLE_MFA(ConfigRule):  # type: ignore[misc]  # noqa: N801 - rd
         from console_mfa.pool import read_workers
         from console_mfa.trail import iam_event_region
 
+        self.client_factory = client_factory
         live = LiveIam(client_factory.build_client("iam"))
         now = self._now()
         # IAM's events are recorded in the partition's IAM region, whatever region this runs in.
         trail = client_factory.build_client(
             "cloudtrail", region=iam_event_region(os.environ.get("AWS_REGION", ""))
         )
-        assessments, plan, claims, elsewhere = sweep_and_plan(
+        assessments, plan, claims = sweep_and_plan(
             live,
             client_factory.build_client("config"),
             event["configRuleName"],
@@ -112,6 +120,7 @@ class IAM_USER_CONSOLE_MFA(ConfigRule):  # type: ignore[misc]  # noqa: N801 - rd
             trail=trail,
             deadline=self.deadline,
             store=self.store,
+            run=self.run,
             workers=read_workers(),
         )
         for assessment in assessments:
@@ -119,30 +128,34 @@ class IAM_USER_CONSOLE_MFA(ConfigRule):  # type: ignore[misc]  # noqa: N801 - rd
         sources = {a.source for a in assessments}
         writes = plan.counts()
         LOG.info(
-            "sweep of %d users: writes %s; %d changed user(s) claimed, %d left to another run",
+            "sweep of %d users: writes %s; %d changed user(s) claimed, %d claimed by another run",
             len(assessments),
             writes,
-            len(claims.read_live),
-            len(elsewhere),
+            len(claims.mine),
+            len(claims.theirs),
             extra={
                 "sweep": {
                     "users": len(assessments),
                     "source": "+".join(sorted(sources)) or "none",
                     "writes": writes,
-                    "claimed": len(claims.read_live),
-                    "left_to_another_run": len(elsewhere),
+                    "claimed": len(claims.mine),
+                    "claimed_by_another_run": len(claims.theirs),
                     "seconds": round(monotonic() - self.started, 1),
                     "calls": dict(self.calls),
                 }
             },
         )
-        if valid_rule_parameters.security_hub_findings:
-            _publish_findings(event, client_factory, assessments, now, sweep=True, keep=elsewhere)
+        self.assessments = assessments
         self.budget.expect(len(plan.writes))
-        return [_evaluation(w.user_id, w.compliance, w.annotation) for w in plan.writes]
+        read_at = self._read_at()
+        return [_evaluation(w.user_id, w.compliance, w.annotation, read_at) for w in plan.writes]
 
     def _now(self) -> datetime:
         return self.now or datetime.now(UTC)
+
+    def _read_at(self) -> datetime:
+        """When the facts were read: every fact of this run was read before this moment."""
+        return max(self._now(), datetime.now(UTC))
 
 
 def log_decision(assessment: Assessment) -> None:
@@ -164,53 +177,51 @@ def log_decision(assessment: Assessment) -> None:
     )
 
 
-def _publish_findings(
-    event: dict[str, Any],
-    client_factory: Any,
-    assessments: list[Assessment],
-    now: datetime,
-    sweep: bool = False,
-    keep: Collection[UserId] = (),
-) -> None:
-    """Native Security Hub findings (console_mfa.findings): open ones re-imported, fixed ones archived.
+class StampedEvaluation(Evaluation):  # type: ignore[misc]  # rdklib has no types
+    """An evaluation whose OrderingTimestamp is when its facts were read.
 
-    A sweep resolves every open finding whose user is no longer flagged (deleted users too),
-    except those of ``keep`` (users another run evaluates); a change evaluation only its own user's.
+    rdklib stamps a change evaluation with its configuration item's capture time (possibly
+    days old: a re-evaluation replays the last recorded item) and a sweep's with the
+    notification's time. AWS does not document whether Config keeps the evaluation with the
+    newest OrderingTimestamp or the last one written; stamped with the time its facts were
+    read, a newer verdict is both the newest and the last, so both policies keep it.
     """
-    from console_mfa.findings import Context, finding_id, plan_findings
-    from console_mfa.securityhub import import_findings, open_findings
 
-    if "configRuleArn" not in event:
-        raise InvalidEvent("Invalid Config event: event.configRuleArn is missing (needed for Security Hub)")
-    _, partition, _, region, account, _ = event["configRuleArn"].split(":", 5)
-    context = Context(partition, region, account, event["configRuleName"])
-    hub = client_factory.build_client("securityhub")
-    held = open_findings(hub, context)
-    if keep:
-        kept = {finding_id(context, user_id) for user_id in keep}
-        held = {k: v for k, v in held.items() if k not in kept}
-    if not sweep:
-        wanted = {finding_id(context, a.user.user_id) for a in assessments}
-        held = {k: v for k, v in held.items() if k in wanted}
-    published = import_findings(hub, plan_findings(assessments, held, context, now))
-    LOG.info("Security Hub: %d finding(s) imported", published)
+    def __init__(self, *args: Any, read_at: datetime, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.read_at = read_at.isoformat()
+
+    def import_fields_from_periodic_event(self, event: dict[str, Any]) -> None:
+        self.orderingTimestamp = self.read_at
+
+    def import_fields_from_configuration_item(self, configuration_item: dict[str, Any]) -> None:
+        super().import_fields_from_configuration_item(configuration_item)
+        self.orderingTimestamp = self.read_at
 
 
-def _evaluation(user_id: UserId, compliance: Compliance, annotation: str) -> Evaluation:
-    return Evaluation(compliance.value, resourceId=user_id, resourceType=RESOURCE_TYPE, annotation=annotation)
+def _evaluation(user_id: UserId, compliance: Compliance, annotation: str, read_at: datetime) -> Evaluation:
+    return StampedEvaluation(
+        compliance.value, resourceId=user_id, resourceType=RESOURCE_TYPE, annotation=annotation, read_at=read_at
+    )
 
 
-def triage(invoking_event: dict[str, Any], store: ChangeStore | None, now: datetime) -> bool:
+def triage(invoking_event: dict[str, Any], store: ChangeStore | None, now: datetime, run: str) -> bool:
     """Whether a change notification is evaluated; claims the user's recorded change if any.
 
     A replay of an old configuration item (a re-evaluation after StartConfigRulesEvaluation:
-    Config may send one per user) is evaluated only when the change store holds an unclaimed
-    change of its user, and this run wins the claim: an unchanged user costs no IAM or Config
-    call and no evaluation. A fresh item (created, tagged, renamed, deleted) is always evaluated.
+    Config may send one per user) is evaluated only when the change store holds a change of
+    its user that this run holds (it wins the claim, or claimed it before a retry) or that is
+    suspect: an unchanged user costs no IAM or Config call and no evaluation. A fresh item
+    (created, tagged, renamed, deleted) is always evaluated. Whatever the store holds, the
+    next sweep reads every user.
     """
     name, replayed = notified_user(invoking_event)
-    change = store.change(name) if store is not None and name is not None else None
-    claimed = change is not None and change.unclaimed and store is not None and store.claim(change, now)
+    change = store.change(name, now) if store is not None and name is not None else None
+    claimed = change is not None and (
+        change.suspect
+        or change.held_by(run)
+        or (change.unclaimed and store is not None and store.claim(change, now, run))
+    )
     if replayed and not claimed:
         LOG.info(
             "%s skipped: a re-evaluation of an old configuration item, no change recorded",
@@ -221,10 +232,11 @@ def triage(invoking_event: dict[str, Any], store: ChangeStore | None, now: datet
     return True
 
 
-def inflated(event: dict[str, Any], rule: IAM_USER_CONSOLE_MFA) -> dict[str, Any]:
+def inflated(event: dict[str, Any], rule: IAM_USER_CONSOLE_MFA) -> dict[str, Any] | None:
     """An oversized notification as the change notification it stands for, its history item
     checked against its summary first (console_mfa.config_event.checked_history_item), so that
-    every path after it, rdklib's deleted-item path included, sees only the summary's user."""
+    every path after it, rdklib's deleted-item path included, sees only the summary's user.
+    None when the item is not recorded here (nothing is written)."""
     from rdklib import ClientFactory
     from rdklib.util.service import convert_into_notification_config_item
 
@@ -239,7 +251,10 @@ def inflated(event: dict[str, Any], rule: IAM_USER_CONSOLE_MFA) -> dict[str, Any
         history = factory.build_client("config").get_resource_config_history(
             resourceType=summary["resourceType"], resourceId=summary["resourceId"], limit=1
         )
-    item = convert_into_notification_config_item(checked_history_item(summary, history))
+    checked = checked_history_item(summary, history)
+    if _not_recorded({"configurationItem": checked}):
+        return None
+    item = convert_into_notification_config_item(checked)
     change = {
         "configurationItem": item,
         "notificationCreationTime": invoking["notificationCreationTime"],
@@ -258,20 +273,45 @@ def _iso(value: object) -> str:
 def lambda_handler(event: dict[str, Any], context: Any) -> list[dict[str, Any]]:
     """Evaluate, or raise: Config then shows a failed invocation and Lambda counts an error."""
     message_type = validate_event(event)
+    if message_type != SCHEDULED and _not_recorded(json.loads(event["invokingEvent"])):
+        return []
     session = configured_session()
     store = ChangeStore.from_env(lambda: session.client("dynamodb"))
     now = datetime.now(UTC)
-    if message_type != SCHEDULED and not triage(json.loads(event["invokingEvent"]), store, now):
+    run = run_id(event["resultToken"])
+    if message_type != SCHEDULED and not triage(json.loads(event["invokingEvent"]), store, now, run):
         return []
     remaining = getattr(context, "get_remaining_time_in_millis", None)
+    deadline = Deadline(remaining)
     with counted_calls(session) as calls, budgeted(session, WriteBudget(remaining)) as budget:
-        rule = IAM_USER_CONSOLE_MFA(Deadline(remaining), store=store, calls=calls, budget=budget)
+        rule = IAM_USER_CONSOLE_MFA(deadline, store=store, calls=calls, budget=budget, run=run)
         if message_type == OVERSIZED:
-            event = inflated(event, rule)
+            inflated_event = inflated(event, rule)
+            if inflated_event is None:
+                return []
+            event = inflated_event
         result = Evaluator(rule, APPLICABLE_RESOURCES).handle(event, context)
     if isinstance(result, dict):
         # rdklib returns AWS errors and parameter errors instead of raising them.
         fields = ("customerErrorCode", "customerErrorMessage", "internalErrorMessage", "internalErrorDetails")
         raise RuleInvocationFailed("; ".join(str(result[f]) for f in fields if result.get(f)))
+    # Config's results are written: findings follow, and their failure is logged, not raised.
+    if rule.assessments and rule.parameters.security_hub_findings:
+        from console_mfa.securityhub import publish_findings
+
+        hub = rule.client_factory.build_client("securityhub")
+        rule_arn = event.get("configRuleArn")
+        sweep = message_type == SCHEDULED
+        publish_findings(hub, rule_arn, event["configRuleName"], rule.assessments, now, deadline, sweep)
     evaluations: list[dict[str, Any]] = result
     return evaluations
+
+
+def _not_recorded(invoking_event: dict[str, Any]) -> bool:
+    """Config invokes the rule for items a recorder does not record (IAM users outside the
+    region that records global types): rdklib would write NOT_APPLICABLE over the verdict of
+    the region that does. Nothing is written."""
+    status = not_recorded(invoking_event)
+    if status:
+        LOG.info("nothing evaluated: the configuration item is %s", status, extra={"skipped": status})
+    return status is not None

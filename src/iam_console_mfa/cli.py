@@ -149,7 +149,7 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
             f"--rule-name {args.rule_name}: no such Config rule in {aws.region_name}, nothing to compare with"
         )
     if args.rule_name:
-        assessments, plan, _, _ = run_sweep(args, aws, policy, args.rule_name)
+        assessments, plan, _ = run_sweep(args, aws, policy, args.rule_name)
         counts = plan.counts()
         sys.stderr.write(
             f"a sweep of {args.rule_name} would write {len(plan.writes)} evaluation(s) "

@@ -3,8 +3,11 @@
 moto cannot accept PutEvaluations without TestMode, nor serve GetComplianceDetailsByConfigRule
 or GetResourceConfigHistory for IAM users. LocalConfig answers those operations through a
 ``before-call`` hook on a boto3 session, after botocore has validated and serialized the
-request, records every request body, and keeps the latest evaluation per resource as the
-Config dashboard would.
+request, records every request body, and keeps one evaluation per resource as the Config
+dashboard would. Which one is undocumented (PutEvaluations' OrderingTimestamp is "the time of
+the event that triggered the evaluation"): ``ordering`` picks the last one written
+("last-write") or the one with the newest OrderingTimestamp ("newest"); the rule must be
+right under both.
 """
 
 from __future__ import annotations
@@ -22,8 +25,15 @@ Responder = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 class LocalConfig:
-    def __init__(self, session: boto3.Session, rule_name: str = "IAM_USER_CONSOLE_MFA") -> None:
+    ORDERINGS = ("last-write", "newest")
+
+    def __init__(
+        self, session: boto3.Session, rule_name: str = "IAM_USER_CONSOLE_MFA", ordering: str = "last-write"
+    ) -> None:
+        if ordering not in self.ORDERINGS:
+            raise ValueError(f"ordering must be one of {self.ORDERINGS}, got {ordering!r}")
         self.rule_name = rule_name
+        self.ordering = ordering
         self.requests: dict[str, list[dict[str, Any]]] = {}
         self.results: dict[str, dict[str, Any]] = {}  # ComplianceResourceId -> latest evaluation
         self.recorded_at: dict[str, datetime] = {}  # ComplianceResourceId -> when it was written
@@ -46,8 +56,17 @@ class LocalConfig:
     def _put_evaluations(self, request: dict[str, Any]) -> dict[str, Any]:
         if not request.get("TestMode"):
             for evaluation in request["Evaluations"]:
-                self.results[evaluation["ComplianceResourceId"]] = evaluation
-                self.recorded_at[evaluation["ComplianceResourceId"]] = datetime.now(UTC)
+                resource = evaluation["ComplianceResourceId"]
+                held = self.results.get(resource)
+                # botocore sends OrderingTimestamp as epoch seconds (the JSON protocol)
+                if (
+                    self.ordering == "newest"
+                    and held
+                    and held["OrderingTimestamp"] > evaluation["OrderingTimestamp"]
+                ):
+                    continue
+                self.results[resource] = evaluation
+                self.recorded_at[resource] = datetime.now(UTC)
         return {"FailedEvaluations": []}
 
     def _compliance_details(self, request: dict[str, Any]) -> dict[str, Any]:

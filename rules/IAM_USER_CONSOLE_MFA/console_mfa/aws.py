@@ -94,6 +94,8 @@ def _check_config_history(parsed: dict[str, Any], **_: Any) -> None:
     if not isinstance(items, list) or not items or not isinstance(items[0], dict):
         return  # no item at all: config_event.checked_history_item names it
     item = items[0]
+    if item.get("configurationItemStatus") in ("ResourceNotRecorded", "ResourceDeletedNotRecorded"):
+        return  # no configuration to read: the rule writes nothing for it (config_event.not_recorded)
     if not isinstance(_decoded(item.get("configuration")), dict):
         raise InvalidEvent(
             "GetResourceConfigHistory: configurationItems[0].configuration is missing or not a JSON object"

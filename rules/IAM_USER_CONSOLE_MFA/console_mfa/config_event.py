@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .errors import InvalidEvent
-from .model import RESOURCE_TYPE, UserId, UserName, UserRef
+from .model import RESOURCE_TYPE, USER_NAME, UserId, UserName, UserRef
 from .policy import parse_policy
 
 CHANGE = "ConfigurationItemChangeNotification"
@@ -29,9 +29,7 @@ _CI_FIELDS = ("resourceType", "resourceId", "configurationItemStatus", "configur
 
 
 _STATUSES = ("OK", "ResourceDiscovered", "ResourceNotRecorded", "ResourceDeleted", "ResourceDeletedNotRecorded")
-# IAM user names: [\w+=,.@-]{1,64} (ASCII word characters).
 _RULE_ARN = re.compile(r"arn:[a-z-]+:config:[a-z0-9-]+:[0-9]{12}:config-rule/.+")
-_USER_NAME = re.compile(r"[A-Za-z0-9_+=,.@-]{1,64}")
 
 
 def _bad(problem: str) -> InvalidEvent:
@@ -156,7 +154,7 @@ def user_from_configuration_item(item: Mapping[str, Any]) -> tuple[UserRef, dict
     if len(names) > 1:
         raise _bad(f"{where}.resourceName and configuration.userName disagree: {sorted(map(str, names))}")
     (user_name,) = names
-    if not _USER_NAME.fullmatch(user_name):
+    if not USER_NAME.fullmatch(user_name):
         raise _bad(f"{where} user name {user_name!r:.80} is not an IAM user name")
     if configuration.get("userId") not in (None, user_id):
         raise _bad(
@@ -188,6 +186,20 @@ def _tags(item: Mapping[str, Any], configuration: Mapping[str, Any]) -> dict[str
 # replaying the last recorded item (StartConfigRulesEvaluation, docs/triggers.md), not a
 # change: Config delivers a genuine change within minutes of recording it.
 REPLAY_AGE = timedelta(hours=1)
+
+
+NOT_RECORDED = ("ResourceNotRecorded", "ResourceDeletedNotRecorded")
+
+
+def not_recorded(invoking_event: Mapping[str, Any]) -> str | None:
+    """The item's status when this region's recorder does not record it, else None.
+
+    Config invokes the rule for such items (an IAM user outside the region that records
+    global types, as under Control Tower); they describe no verdict here.
+    """
+    item = invoking_event.get("configurationItem")
+    status = item.get("configurationItemStatus") if isinstance(item, Mapping) else None
+    return status if status in NOT_RECORDED else None
 
 
 def notified_user(invoking_event: Mapping[str, Any]) -> tuple[UserName | None, bool]:

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, NamedTuple, cast
 
+from .errors import InvalidEvent
 from .model import Assessment, Compliance, UserId
 from .risk import Risk, risk
 
@@ -59,6 +60,14 @@ class Context(NamedTuple):
     region: str
     account: str
     rule_name: str
+
+    @classmethod
+    def of_rule(cls, rule_arn: str | None, rule_name: str) -> Context:
+        """The rule's partition, region and account, from the ARN Config's event carries."""
+        if not rule_arn:
+            raise InvalidEvent("Invalid Config event: event.configRuleArn is missing (needed for Security Hub)")
+        _, partition, _, region, account, _ = rule_arn.split(":", 5)
+        return cls(partition, region, account, rule_name)
 
     @property
     def product_arn(self) -> str:

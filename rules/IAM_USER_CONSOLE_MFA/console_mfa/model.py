@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import NamedTuple, NewType
@@ -12,6 +13,8 @@ UserId = NewType("UserId", str)
 UserName = NewType("UserName", str)
 
 RESOURCE_TYPE = "AWS::IAM::User"
+# IAM user names: [\w+=,.@-]{1,64}, ASCII word characters (IAM API reference, CreateUser).
+USER_NAME = re.compile(r"[A-Za-z0-9_+=,.@-]{1,64}")
 
 
 def user_key(user_name: str) -> str:

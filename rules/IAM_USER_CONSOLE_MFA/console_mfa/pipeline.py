@@ -2,8 +2,8 @@
 `iam-console-mfa report --rule-name` reproduces.
 
 List the users, claim the near-real-time store's changes, assess every user, read Config's
-results for the rule, and plan the writes. Users a run in progress claimed (a per-user
-notification of the same re-evaluation) are neither read, written nor called deleted here.
+results for the rule, and plan the writes. Every listed user is assessed and written here,
+whatever the change store holds (it can only make a user be read live).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from .changes import ChangeStore, claim_all
 from .live import LiveIam
-from .model import Assessment, UserId, user_key
+from .model import Assessment
 from .policy import RuleParameters
 from .pool import DEFAULT_WORKERS
 from .recorded import recorded_results
@@ -29,7 +29,6 @@ class SweepOutcome(NamedTuple):
     assessments: list[Assessment]
     plan: WritePlan
     claims: Claims
-    elsewhere: frozenset[UserId]  # claimed by a run in progress: left to it
 
 
 def sweep_and_plan(
@@ -42,12 +41,12 @@ def sweep_and_plan(
     trail: CloudTrailClient | None,
     deadline: Deadline = NO_DEADLINE,
     store: ChangeStore | None = None,
+    run: str = "",  # who claims the store's changes (changes.run_id)
     workers: int = DEFAULT_WORKERS,
     progress: Progress = no_progress,
 ) -> SweepOutcome:
-    users = list(live.list_users())
-    claims = claim_all(store, now)
-    elsewhere = frozenset(u.user.user_id for u in users if user_key(u.user.user_name) in claims.elsewhere)
+    users = list(live.list_users())  # listed at ``now``: results newer than it are not "deleted"
+    claims = claim_all(store, now, run)
     assessments = sweep(
         live, parameters, now, deadline, progress, trail=trail, users=users, claims=claims, workers=workers
     )
@@ -56,6 +55,6 @@ def sweep_and_plan(
         recorded_results(config, rule_name),
         now,
         parameters.refresh_days,
-        keep=elsewhere,
+        listed_at=now,
     )
-    return SweepOutcome(assessments, plan, claims, elsewhere)
+    return SweepOutcome(assessments, plan, claims)

@@ -72,11 +72,16 @@ NO_DEVICES: Mapping[UserId, tuple[MfaKind, ...]] = MappingProxyType({})
 
 
 class Claims(NamedTuple):
-    """What a sweep does with the near-real-time store's changes (console_mfa.changes): read
-    these users live, leave those alone (user keys: lower-cased names)."""
+    """Users the near-real-time store names (console_mfa.changes), read live by the sweep
+    whatever the report or CloudTrail says (user keys: lower-cased names). A claim only adds
+    a live read: no user is ever left out of a sweep because of the store."""
 
-    read_live: frozenset[str]  # this run claimed them
-    elsewhere: frozenset[str]  # a run in progress claimed them: it writes them
+    mine: frozenset[str]  # this run claimed them
+    theirs: frozenset[str]  # another run claimed them recently, or the item is suspect
+
+    @property
+    def read_live(self) -> frozenset[str]:
+        return self.mine | self.theirs
 
 
 NO_CLAIMS = Claims(frozenset(), frozenset())
@@ -112,12 +117,10 @@ def sweep(
     The report path is only taken with its CloudTrail delta (``trail``): without it, or when
     the report or the delta cannot be had, every user is read live (within the deadline, else
     OutOfTime): a report is never trusted blind. ``users``: ListUsers' answer when the caller
-    already has it. ``claims``: the near-real-time store's users (console_mfa.changes): those
-    this run claimed are read live whatever the report or CloudTrail says; those another run
-    in progress claimed are left out (it writes them). ``workers``: per-user reads in flight.
+    already has it. ``claims``: the near-real-time store's users (console_mfa.changes), read
+    live whatever the report or CloudTrail says. ``workers``: per-user reads in flight.
     """
-    listed = list(live.list_users()) if users is None else users
-    users = [u for u in listed if user_key(u.user.user_name) not in claims.elsewhere]
+    users = list(live.list_users()) if users is None else users
     if choose_source(policy, len(users)) is DataSource.CREDENTIAL_REPORT:
         left = deadline.seconds_left()
         budget = REPORT_BUDGET_SECONDS if left is None else min(REPORT_BUDGET_SECONDS, left / 2)

@@ -8,18 +8,24 @@ every user would pay N evaluations for an account where nothing changed; this pl
   MFA devices, which follow it, never count as a change, and no text is parsed here);
 - users whose last recorded result is RefreshDays old or older (age >= RefreshDays: a lost
   or wrong write heals by itself, and audit evidence stays recent);
-- users Config still holds as COMPLIANT or NON_COMPLIANT who no longer exist: NOT_APPLICABLE.
+- users Config still holds as COMPLIANT or NON_COMPLIANT who were not listed: NOT_APPLICABLE,
+  but only when that result was recorded before the listing began (less a margin for clocks):
+  a user created while the sweep ran has a newer result and is not in the listing, so it is
+  left alone; the next sweep lists it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from .model import Compliance, UserId, Verdict
 
 DELETED = "the user no longer exists"
+# Config's ResultRecordedTime and the Lambda's clock may differ: a result recorded less than
+# this before the listing might be newer than it.
+CLOCK_MARGIN = timedelta(minutes=5)
 
 
 class Recorded(NamedTuple):
@@ -53,9 +59,9 @@ def plan_writes(
     recorded: Mapping[UserId, Recorded],
     now: datetime,
     refresh_days: int,
-    keep: Collection[UserId] = (),
+    listed_at: datetime,
 ) -> WritePlan:
-    """``keep``: users another run in progress evaluates (console_mfa.changes): never "deleted"."""
+    """``listed_at``: when ListUsers began; an unlisted user is deleted only if its result is older."""
     writes: list[Write] = []
     unchanged = 0
     seen: set[UserId] = set()
@@ -75,6 +81,7 @@ def plan_writes(
             continue
         writes.append(Write(user_id, verdict.compliance, verdict.annotation, why))
     for user_id, held in recorded.items():
-        if user_id not in seen and user_id not in keep and held.compliance is not Compliance.NOT_APPLICABLE:
+        gone = held.recorded < listed_at - CLOCK_MARGIN
+        if user_id not in seen and gone and held.compliance is not Compliance.NOT_APPLICABLE:
             writes.append(Write(user_id, Compliance.NOT_APPLICABLE, DELETED, "deleted"))
     return WritePlan(writes, unchanged)
