@@ -151,6 +151,29 @@ def test_records_that_name_no_user_are_reported_and_the_rest_proceed(env: dict[s
     assert [c.user_name for c in env["store"].changes(T0)] == ["bob"]
 
 
+@pytest.mark.parametrize("name", ["", "a" * 65, "bob/../x", "bob smith", "#trigger", 7])
+def test_a_forged_record_with_a_name_iam_cannot_have_fails_alone(env: dict[str, Any], name: Any) -> None:
+    """Anyone allowed to send to the queue can forge a record: an empty, over-long or
+    ill-formed user name fails that record only (to the dead letters); its batch-mates are
+    recorded and the evaluation is started."""
+    forged = iam_event("CreateLoginProfile")
+    forged["detail"]["requestParameters"] = {"userName": name}
+    answer = handler(
+        {
+            "Records": [
+                {"messageId": "forged", "body": json.dumps(forged)},
+                {"messageId": "ok", "body": json.dumps(iam_event("CreateLoginProfile", userName="bob"))},
+            ]
+        },
+        None,
+        env["clients"],
+        lambda: env["queue"].now,
+    )
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "forged"}]}
+    assert [c.user_name for c in env["store"].changes(T0)] == ["bob"]
+    assert env["store"].trigger_state().started > 0
+
+
 def test_a_self_service_change_names_its_caller_and_failed_or_root_calls_are_ignored(
     env: dict[str, Any],
 ) -> None:

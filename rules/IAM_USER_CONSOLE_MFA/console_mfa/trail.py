@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from .aws import translated
 from .errors import RuleError
-from .model import UserName
+from .model import USER_NAME, UserName
 
 if TYPE_CHECKING:  # type stubs only (a development dependency): the Lambda has boto3
     from mypy_boto3_cloudtrail import CloudTrailClient
@@ -131,19 +131,28 @@ def _detail(event: EventTypeDef) -> dict[str, Any]:
 
 def changed_user(record: dict[str, Any]) -> UserName | None:
     """The user an IAM CloudTrail record acted on (LookupEvents' CloudTrailEvent, or the
-    ``detail`` of EventBridge's "AWS API Call via CloudTrail" event: the same record)."""
+    ``detail`` of EventBridge's "AWS API Call via CloudTrail" event: the same record).
+
+    None when it names none, or a name IAM could not have (a forged record: the queue and
+    the bus accept anything their policies let in); its reader treats that loudly.
+    """
+    name = _named_user(record)
+    return UserName(name) if name is not None and USER_NAME.fullmatch(name) else None
+
+
+def _named_user(record: dict[str, Any]) -> str | None:
     parameters = record.get("requestParameters") or {}
     if not isinstance(parameters, dict):
         return None
     if isinstance(parameters.get("userName"), str):
-        return UserName(parameters["userName"])
+        return str(parameters["userName"])
     caller = _caller(record)
     if record.get("eventName") in CALLER_DEFAULT_EVENTS and caller.get("type") == "IAMUser":
         name = caller.get("userName")  # the user acted on their own password or MFA device
-        return UserName(name) if isinstance(name, str) and name else None
+        return name if isinstance(name, str) else None
     serial = parameters.get("serialNumber")
     if isinstance(serial, str) and ":mfa/" in serial:  # a virtual device: arn:...:mfa/<path><name>
-        return UserName(serial.rsplit("/", 1)[-1])
+        return serial.rsplit("/", 1)[-1]
     return None
 
 
