@@ -17,9 +17,10 @@ from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
 from typing import Any
 
+from botocore.stub import Stubber
 from console_mfa.errors import RuleError
 from console_mfa.policy import parse_policy
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 from IAM_USER_CONSOLE_MFA import lambda_handler
 
@@ -149,9 +150,11 @@ def test_any_event_ends_in_a_correct_verdict_or_a_named_error(iam: Any, config_a
         max_examples=1000,
         deadline=None,
         suppress_health_check=list(HealthCheck),
-        derandomize=True,
         database=None,
     )
+    # A fixed seed, not derandomize: that one hashes the strategy's repr, which holds moto's
+    # random UserIds, so each run (and each order of the suite) drew other examples.
+    @seed(20261206)
     @given(cases(users))
     def check(case: tuple[str, dict[str, Any], Any]) -> None:
         kind, event, history = case
@@ -185,3 +188,85 @@ def test_any_event_ends_in_a_correct_verdict_or_a_named_error(iam: Any, config_a
     # every kind of event, oversized ones with history answers that disagree with their summary
     # included, was both written and refused, not only one of the two
     assert all(kind["written"] >= 20 and kind["refused"] >= 20 for kind in outcomes.values()), outcomes
+
+
+DYNAMO_VALUES = st.one_of(
+    st.builds(lambda n: {"N": str(n)}, st.integers(-(10**15), 10**17)),
+    st.builds(lambda t: {"S": t}, st.text(max_size=70)),
+    st.builds(lambda b: {"BOOL": b}, st.booleans()),
+    st.just({"NULL": True}),
+)
+ITEM_FIELDS = ("user_name", "version", "claimed", "claimed_at", "claimed_by", "expires")
+NAMES = st.sampled_from(["bob", "Bob", "alice", "", "a" * 65, "bob smith", "#trigger", "x/y"])
+
+
+def test_any_change_store_item_adds_reads_and_never_hides_a_user(account: None) -> None:
+    """Whatever anyone writes to the change store, claim_all does not crash and every user
+    it names is an IAM user name; a sweep still lists every user (the store only adds reads)."""
+    from console_mfa.aws import configured_session
+    from console_mfa.changes import ChangeStore, claim_all, run_id
+    from console_mfa.model import USER_NAME
+
+    from tests.config_double import create_changes_table
+
+    session: Any = configured_session()
+    table = create_changes_table(session)
+    store = ChangeStore(session.client("dynamodb", region_name="us-east-1"), table)
+    now = datetime.now(UTC)
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @seed(20261206)
+    @given(NAMES, st.dictionaries(st.sampled_from(ITEM_FIELDS), DYNAMO_VALUES))
+    def check(key: str, fields: dict[str, Any]) -> None:
+        if key == "" or any(v == {"S": ""} for v in fields.values()):
+            return  # DynamoDB refuses empty key strings: nobody can write them
+        store.dynamodb.put_item(TableName=table, Item={"user": {"S": key}, **fields})
+        claims = claim_all(store, now, run_id("token"))
+        assert all(USER_NAME.fullmatch(name) for name in claims.read_live)
+        store.dynamodb.delete_item(TableName=table, Key={"user": {"S": key}})
+
+    check()
+
+
+def test_any_trigger_record_fails_alone_or_is_recorded(account: None, monkeypatch: Any) -> None:
+    """Any SQS body: the trigger answers a partial batch response (a bad record fails alone,
+    never its batch-mates) and records only IAM user names."""
+    from console_mfa.aws import configured_session
+    from console_mfa.model import USER_NAME
+    from console_mfa.reevaluate import TriggerStore, handler
+
+    from tests.config_double import create_changes_table, iam_event
+
+    session: Any = configured_session()
+    table = create_changes_table(session)
+    sqs = session.client("sqs", region_name="us-east-1")
+    monkeypatch.setenv("CONFIG_RULE_NAME", "IAM_USER_CONSOLE_MFA")
+    monkeypatch.setenv("CHANGES_TABLE", table)
+    monkeypatch.setenv("QUEUE_URL", sqs.create_queue(QueueName="reevaluation")["QueueUrl"])
+    config = session.client("config", region_name="us-east-1")
+    # moto has no StartConfigRulesEvaluation: answered busy (LimitExceededException) by a Stubber.
+    clients = {"config": config, "dynamodb": session.client("dynamodb", region_name="us-east-1"), "sqs": sqs}
+    store = TriggerStore(clients["dynamodb"], table)
+    good = json.dumps(iam_event("CreateLoginProfile", userName="bob"))
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @seed(20261206)
+    @given(
+        st.one_of(
+            STRINGS,
+            JSON_VALUES.map(json.dumps),
+            NAMES.map(lambda n: iam_event("EnableMFADevice", userName=n)).map(json.dumps),
+        )
+    )
+    def check(body: str) -> None:
+        with Stubber(config) as stub:
+            stub.add_client_error("start_config_rules_evaluation", "LimitExceededException")
+            answer = handler(
+                {"Records": [{"messageId": "x", "body": body}, {"messageId": "ok", "body": good}]},
+                None,
+                clients,
+            )
+        assert {f["itemIdentifier"] for f in answer["batchItemFailures"]} <= {"x"}
+        assert all(USER_NAME.fullmatch(c.user_name) for c in store.changes(datetime.now(UTC)))
+
+    check()

@@ -30,6 +30,8 @@ _CI_FIELDS = ("resourceType", "resourceId", "configurationItemStatus", "configur
 
 _STATUSES = ("OK", "ResourceDiscovered", "ResourceNotRecorded", "ResourceDeleted", "ResourceDeletedNotRecorded")
 _RULE_ARN = re.compile(r"arn:[a-z-]+:config:[a-z0-9-]+:[0-9]{12}:config-rule/.+")
+# rdklib assumes it unless AssumeRoleMode is false: STS takes a role ARN of 20 characters or more.
+_ROLE_ARN = re.compile(r"arn:[a-z-]+:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}")
 
 
 def _bad(problem: str) -> InvalidEvent:
@@ -96,6 +98,8 @@ def validate_event(event: Any) -> str:
     _require(event, ("invokingEvent", "resultToken", "executionRoleArn", "configRuleName"), "event")
     for key in ("resultToken", "executionRoleArn", "configRuleName"):
         _text(event, key, "event")
+    if not _ROLE_ARN.fullmatch(event["executionRoleArn"]):
+        raise _bad(f"event.executionRoleArn {event['executionRoleArn']!r:.80} is not an IAM role ARN")
     if "configRuleArn" in event and not _RULE_ARN.fullmatch(_text(event, "configRuleArn", "event")):
         raise _bad(f"event.configRuleArn {event['configRuleArn']!r:.80} is not a Config rule ARN")
     invoking = _json_object(event, "invokingEvent")
