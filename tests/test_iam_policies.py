@@ -40,6 +40,7 @@ SAMPLE_ARN = {
     "AWS::Lambda::Function": "arn:aws:lambda:us-east-1:123456789012:function:remediation",
     "AWS::DynamoDB::Table": "arn:aws:dynamodb:us-east-1:123456789012:table/changes",
     "AWS::Events::EventBus": "arn:aws:events:us-east-1:123456789012:event-bus/central",
+    "AWS::Config::ConfigRule": "arn:aws:config:us-east-1:123456789012:config-rule/config-rule-ab12cd",
 }
 
 
@@ -244,3 +245,55 @@ def test_the_central_bus_policy_matches_the_reference_and_admits_the_organizatio
     statement = alerts["Resources"]["CentralBusPolicy"]["Properties"]["Statement"]
     check_statement({**statement, "Action": [statement["Action"]]}, alerts, "alerts.yaml CentralBusPolicy")
     assert statement["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": {"Ref": "OrganizationId"}}}
+
+
+# Every action that writes an item of a table (DynamoDB API permissions reference): the
+# transactional and PartiQL calls are authorized as these (TransactWriteItems per item's
+# Put/Update/Delete; ExecuteStatement and batches as PartiQLInsert/Update/Delete).
+ITEM_WRITES = {
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:PartiQLInsert",
+    "dynamodb:PartiQLUpdate",
+    "dynamodb:PartiQLDelete",
+}
+
+
+ROLE_ARNS = {
+    name: f"arn:aws:iam::123456789012:role/stack-{name}-AB12" for name in ("FunctionRole", "ReevaluateRole")
+}
+
+
+def table_denies(statement: dict[str, Any], principal_arn: str, action: str) -> bool:
+    """The resource policy's Deny as IAM evaluates it: Principal '*', the action listed, and
+    ArnNotEquals on aws:PrincipalArn (a role session's aws:PrincipalArn is its role's ARN)."""
+    allowed = [
+        ROLE_ARNS[r["Fn::GetAtt"][0]] for r in statement["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
+    ]
+    return action in statement["Action"] and principal_arn not in allowed
+
+
+def test_only_the_rule_and_the_trigger_can_write_the_change_store() -> None:
+    """A user with dynamodb:* could otherwise write an item that makes the rule read someone
+    live, or (before the store could only add reads) hide a user: the table's resource policy
+    denies every item write to anyone but the two roles, whatever their identity policies say."""
+    from console_mfa.permissions import REEVALUATE_ACTIONS, RULE_CHANGE_STORE_ACTIONS
+
+    table = STACKS["rule.yaml"]["Resources"]["ChangesTable"]["Properties"]
+    (deny,) = table["ResourcePolicy"]["PolicyDocument"]["Statement"]
+    assert (deny["Effect"], deny["Principal"], deny["Resource"]) == ("Deny", "*", "*")
+    assert set(deny["Action"]) == ITEM_WRITES
+    for action in ITEM_WRITES:
+        assert action.split(":")[1].lower() in REFERENCE["dynamodb"]["Actions"], action
+    assert deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"] == [
+        {"Fn::GetAtt": ["FunctionRole", "Arn"]},
+        {"Fn::GetAtt": ["ReevaluateRole", "Arn"]},
+    ]
+    writes = {a for a in (*RULE_CHANGE_STORE_ACTIONS, *REEVALUATE_ACTIONS) if a in ITEM_WRITES}
+    assert writes == {"dynamodb:UpdateItem"}  # what the two roles write with
+    assert not any(table_denies(deny, role, "dynamodb:UpdateItem") for role in ROLE_ARNS.values())
+    attacker = "arn:aws:iam::123456789012:role/PowerUser"
+    assert all(table_denies(deny, attacker, a) for a in ITEM_WRITES)
+    assert not table_denies(deny, attacker, "dynamodb:GetItem")  # reading is not the risk

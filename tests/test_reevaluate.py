@@ -344,7 +344,13 @@ def test_the_reevaluate_role_grants_exactly_what_the_trigger_calls(env: dict[str
     run(env, [iam_event("CreateLoginProfile", userName="bob")])
     env["queue"].now += timedelta(minutes=3)
     run(env, [RETRY_BODY])
-    statements = RULE["ReevaluateRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    statements = [
+        *RULE["ReevaluateRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"],
+        *RULE["TriggerPolicy"]["Properties"]["PolicyDocument"]["Statement"],
+    ]
+    assert RULE["TriggerPolicy"]["Properties"]["RoleName"] == {"Ref": "ReevaluateRole"}
+    start = [s for s in statements if s["Action"] == ["config:StartConfigRulesEvaluation"]]
+    assert [s["Resource"] for s in start] == [{"Fn::GetAtt": ["ConfigRule", "Arn"]}]  # this rule only
     granted = {a for s in statements for a in s["Action"] if not a.startswith("logs:")}
     granted -= {"sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"}  # Lambda's poller
     assert called == granted == set(REEVALUATE_ACTIONS)
