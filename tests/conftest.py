@@ -16,7 +16,7 @@ from console_mfa.aws import configured_session
 
 from iam_console_mfa.local_config import LocalConfig
 from tests.moto_server import start as start_moto
-from tests.stacks import remediation_environment
+from tests.stacks import rule_input_parameters
 from tests.support import CallLog, TrailEvents
 
 
@@ -38,13 +38,14 @@ def config_api(account: None) -> LocalConfig:
 
 
 @pytest.fixture
-def deployed(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
-    """The remediation Lambda's environment as rule.yaml sets it (the deployed rule's exemptions);
+def deployed(config_api: LocalConfig, monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    """The rule as rule.yaml deploys it (its InputParameters from the stack's parameters, read
+    with DescribeConfigRules) and the remediation Lambda's environment, which names the rule;
     call it to deploy other stack parameters."""
+    monkeypatch.setenv("CONFIG_RULE_NAME", config_api.rule_name)
 
     def deploy(**stack_parameters: str) -> None:
-        for key, value in remediation_environment(**stack_parameters).items():
-            monkeypatch.setenv(key, value)
+        config_api.deploy_rule(rule_input_parameters(**stack_parameters))
 
     deploy()
     return deploy

@@ -37,13 +37,21 @@ DOCUMENT = STACKS["rule.yaml"]["Resources"]["RemediationDocument"]["Properties"]
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:IAM_USER_CONSOLE_MFA-remediation"
 
 
-def remediation_environment(**stack_parameters: str) -> dict[str, str]:
-    """RemediationFunction's environment as CloudFormation sets it from these stack parameters
-    (the template's defaults for the others)."""
+def rule_input_parameters(**stack_parameters: str) -> dict[str, str]:
+    """The ConfigRule's InputParameters as CloudFormation renders them from these stack
+    parameters (the template's defaults for the others): what DescribeConfigRules answers."""
     template = STACKS["rule.yaml"]
     values = {name: spec.get("Default") for name, spec in template["Parameters"].items()} | stack_parameters
-    variables = template["Resources"]["RemediationFunction"]["Properties"]["Environment"]["Variables"]
-    return {key: str(values[ref["Ref"]]) for key, ref in variables.items()}
+
+    def rendered(value: Any) -> str | None:
+        if isinstance(value, dict) and "Fn::If" in value:  # Has<Name>: the value, or left out when empty
+            condition, present, _ = value["Fn::If"]
+            assert condition == f"Has{present['Ref']}", condition
+            return str(values[present["Ref"]]) or None
+        return str(values[value["Ref"]]) if isinstance(value, dict) else str(value)
+
+    inputs = template["Resources"]["ConfigRule"]["Properties"]["InputParameters"]
+    return {key: text for key, value in inputs.items() if (text := rendered(value)) is not None}
 
 
 def resolve(template: Any, values: dict[str, Any]) -> Any:

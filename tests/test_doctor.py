@@ -13,6 +13,7 @@ import pytest
 from console_mfa.aws import configured_session
 
 from iam_console_mfa import cli
+from tests.stacks import STACKS
 from tests.support import TrailEvents, answer_operation, fail_operation, new_function
 
 ACCOUNT = "123456789012"
@@ -33,7 +34,7 @@ def function(name: str, config_may_invoke: bool = False) -> str:
     return lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
 
 
-def ready_account(skip: str = "") -> None:
+def ready_account(skip: str = "", exempt_tag: str = "") -> None:
     session = configured_session()
     config = session.client("config")
     if skip != "recorder":
@@ -54,6 +55,7 @@ def ready_account(skip: str = "") -> None:
         config.put_config_rule(
             ConfigRule={
                 "ConfigRuleName": RULE,
+                "InputParameters": json.dumps({"ExemptTag": exempt_tag} if exempt_tag else {}),
                 "Scope": {"ComplianceResourceTypes": ["AWS::IAM::User"]},
                 "Source": {
                     "Owner": "CUSTOM_LAMBDA",
@@ -126,6 +128,43 @@ def test_each_missing_piece_is_one_line_with_its_fix(
     ready_account(skip)
     assert doctor(monkeypatch) == 1
     assert line in capsys.readouterr().out
+
+
+def guard(key: str) -> None:
+    """rule.yaml's ExemptTagGuard, as CloudFormation puts it on the remediation role."""
+    template = STACKS["rule.yaml"]["Resources"]["ExemptTagGuard"]["Properties"]
+    text, _ = template["PolicyDocument"]["Fn::Sub"]
+    document = text.replace("${AWS::Partition}", "aws").replace("${AWS::AccountId}", ACCOUNT)
+    configured_session().client("iam").put_role_policy(
+        RoleName=f"{RULE}-remediation-role",
+        PolicyName=template["PolicyName"],
+        PolicyDocument=document.replace("${ExemptTagKey}", key),
+    )
+
+
+@pytest.mark.parametrize(
+    ("rule_tag", "guarded", "ok"),
+    [
+        ("", None, True),
+        ("BreakGlass=approved", "BreakGlass", True),
+        ("breakglass", "BreakGlass", True),  # IAM tag keys are case-insensitive
+        ("BreakGlass", None, False),  # exempted with PutConfigRule after deploy: no guard
+        ("BreakGlass", "Team", False),
+        ("", "Team", False),
+    ],
+)
+def test_doctor_says_when_the_iam_guard_differs_from_the_rules_exempt_tag(
+    account: None, monkeypatch, capsys, rule_tag: str, guarded: str | None, ok: bool
+) -> None:
+    ready_account(exempt_tag=rule_tag)
+    if guarded:
+        guard(guarded)
+    assert doctor(monkeypatch) == (0 if ok else 1)
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if "exempt-tag guard" in line)
+    assert line.startswith("ok " if ok else "MISSING"), line
+    if not ok:
+        assert "-> redeploy with ExemptTag set to the rule's" in line
 
 
 @pytest.mark.parametrize(

@@ -19,10 +19,11 @@ from console_mfa.remediation import RemediationFailed
 from console_mfa.remediation import handler as remediation_handler
 
 from iam_console_mfa.demo.account import Mfa, backdate, create_user
+from iam_console_mfa.local_config import LocalConfig
 from tests.stacks import DOCUMENT as DOC
-from tests.stacks import STACKS
+from tests.stacks import STACKS, rule_input_parameters
 from tests.stacks import run_document as run_stack_document
-from tests.support import CallLog, Throttler, has_password, inventory_says, remediation_fails
+from tests.support import CallLog, Throttler, fail_operation, has_password, inventory_says, remediation_fails
 
 KNOWN_ACTIONS = {"aws:executeScript", "aws:executeAwsApi", "aws:assertAwsResourceProperty", "aws:branch"}
 ALLOWED_RUNTIMES = {"python3.9", "python3.10", "python3.11"}  # 3.8 and older no longer run
@@ -31,14 +32,30 @@ ALLOWED_RUNTIMES = {"python3.9", "python3.10", "python3.11"}  # 3.8 and older no
 pytestmark = pytest.mark.usefixtures("deployed")
 
 
-def test_the_function_has_the_rules_own_exemptions_and_the_document_none() -> None:
-    """One source: the stack parameters that fill the rule's InputParameters."""
+def test_the_function_knows_only_its_rules_name_and_the_document_no_exemption() -> None:
+    """One source: the rule's InputParameters, read with DescribeConfigRules on every run."""
     resources = STACKS["rule.yaml"]["Resources"]
     variables = resources["RemediationFunction"]["Properties"]["Environment"]["Variables"]
-    assert variables == {p.name: {"Ref": p.name} for p in registry.REMEDIATION_PARAMETERS}
-    rule_inputs = json.dumps(resources["ConfigRule"]["Properties"]["InputParameters"])
-    assert all(json.dumps({"Ref": p.name}) in rule_inputs for p in registry.REMEDIATION_PARAMETERS)
-    assert not {p.name for p in registry.REMEDIATION_PARAMETERS} & set(DOC["parameters"])
+    assert variables == {"CONFIG_RULE_NAME": {"Ref": "RuleName"}}
+    assert not {p.name for p in registry.RULE_PARAMETERS} & set(DOC["parameters"])
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [{"ExemptUserNames": "svc-*"}, {"ExemptTag": "Team"}, {"GracePeriodDays": "30"}],
+)
+def test_a_rule_changed_outside_the_stack_is_what_the_remediation_spares(
+    iam: Any, config_api: LocalConfig, changed: dict[str, str]
+) -> None:
+    """An operator widens the exemptions with PutConfigRule (console, CLI, a conformance tool),
+    or `aws cloudformation deploy` keeps an old value: the function reads the rule as it is."""
+    user = create_user(iam, "svc-x", tags={"Team": "ops"})
+    config_api.deploy_rule({**rule_input_parameters(), **changed})  # PutConfigRule after deploy
+    assert run_document(IAMUserId=user["UserId"])["Action"] == "none"
+    assert has_password(iam, "svc-x")
+    config_api.deploy_rule(rule_input_parameters())  # and back: now it is removed
+    assert "deleted" in run_document(IAMUserId=user["UserId"])["Action"]
+    assert not has_password(iam, "svc-x")
 
 
 def test_the_script_only_invokes_the_remediation_lambda() -> None:
@@ -163,7 +180,7 @@ def test_user_name_comes_from_config_inventory_when_it_knows_the_user(iam: Any, 
     inventory_says(user["UserId"], "bob")
     assert run_document(IAMUserId=user["UserId"])["Action"] == "tagged the user and deleted its login profile"
     assert "ListUsers" not in call_log.operations("iam")
-    assert call_log.operations("config-service") == ["ListDiscoveredResources"]
+    assert call_log.operations("config-service") == ["DescribeConfigRules", "ListDiscoveredResources"]
 
 
 def test_parameters_are_checked_like_ssm(iam: Any) -> None:
@@ -204,12 +221,24 @@ def test_a_caller_cannot_widen_what_is_removed(iam: Any, deployed: Any, payload:
     assert plan["VerdictBefore"] == "COMPLIANT" and "grace" in plan["Reason"]  # a caller may still plan
 
 
-def test_a_function_without_the_deployed_exemptions_refuses_to_act(
-    iam: Any, monkeypatch: pytest.MonkeyPatch
+def test_a_function_without_its_rule_refuses_to_act(
+    iam: Any, config_api: LocalConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """No rule name, no such rule, or the rule cannot be read: nothing is changed."""
     user = create_user(iam, "bob")
-    monkeypatch.delenv("ExemptUserNames")
-    with pytest.raises(RemediationFailed, match="lacks the deployed rule's ExemptUserNames: deploy it"):
+    monkeypatch.delenv("CONFIG_RULE_NAME")
+    with pytest.raises(
+        RemediationFailed, match=r"lacks CONFIG_RULE_NAME: deploy it with rule\.yaml; nothing was changed"
+    ):
+        remediation_handler({"IAMUserId": user["UserId"]}, None)
+    monkeypatch.setenv("CONFIG_RULE_NAME", "another-rule")
+    with pytest.raises(RemediationFailed, match="no Config rule another-rule here to take exemptions from"):
+        remediation_handler({"IAMUserId": user["UserId"]}, None)
+    monkeypatch.setenv("CONFIG_RULE_NAME", config_api.rule_name)
+    fail_operation(configured_session(), "config-service", "DescribeConfigRules", "AccessDeniedException")
+    with pytest.raises(
+        RemediationFailed, match=r"cannot read the rule.s parameters .*AccessDenied.*nothing was changed"
+    ):
         remediation_handler({"IAMUserId": user["UserId"]}, None)
     assert has_password(iam, "bob")
 

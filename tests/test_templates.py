@@ -65,9 +65,9 @@ def test_rdk_routes_remediation_is_rule_yamls_generated() -> None:
         i for i, r in RULE.items() if r.get("Condition") in {"WithRemediation", "WithExemptTagGuard"}
     }
     assert conditional - set(REMEDIATION_RESOURCES) == {"RemediationConfiguration"}
-    # the rule's own exemptions and grace are the remediation's defaults
-    for name in ("ExemptUserNames", "ExemptTag", "GracePeriodDays"):
-        assert stack["Parameters"][name]["Default"] == config["ruleParameters"][name]
+    # no exemption or grace: the function reads the rule's; ExemptTag names the IAM guard's tag
+    assert not {"ExemptUserNames", "GracePeriodDays"} & set(stack["Parameters"])
+    assert stack["Parameters"]["ExemptTag"]["Default"] == config["ruleParameters"]["ExemptTag"]
 
     block = json.loads(settings.PARAMETERS.read_text())["Parameters"]["Remediation"]
     declared = RULE["RemediationConfiguration"]["Properties"]
@@ -111,11 +111,7 @@ def test_the_rdk_route_follows_settings_other_than_the_defaults() -> None:
         120,
     )
     stack = json.loads(remediation_stack(config))["Parameters"]
-    assert [stack[n]["Default"] for n in ("ExemptUserNames", "ExemptTag", "GracePeriodDays")] == [
-        "svc-*",
-        "BreakGlass",
-        "7",
-    ]
+    assert stack["ExemptTag"]["Default"] == "BreakGlass"  # the guard's; the function reads the rule
     config["remediation"]["enabled"] = False
     assert "Remediation" not in settings.parameters_json(config)["Parameters"]
 
@@ -228,7 +224,7 @@ def test_remediation_configuration_supplies_the_document() -> None:
     ]
     required = {n for n, spec in DOCUMENT["parameters"].items() if "default" not in spec}
     assert required <= set(supplied) <= set(DOCUMENT["parameters"])
-    assert not {p.name for p in registry.REMEDIATION_PARAMETERS} & set(supplied)  # the function has the rule's
+    assert not {p.name for p in registry.RULE_PARAMETERS} & set(supplied)  # the function reads the rule's
     trust = RULE["AutomationRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
     assert trust["Principal"] == {"Service": "ssm.amazonaws.com"}
     for name in ("RemediationDocument", "RemediationFunction", "RemediationRole", "AutomationRole"):

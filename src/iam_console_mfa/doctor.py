@@ -9,15 +9,17 @@ optional unless SecurityHubFindings is on: an optional check never makes doctor 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
+from urllib.parse import unquote
 
 from botocore.exceptions import BotoCoreError, ClientError
 from console_mfa.aws import error_code, translated
+from console_mfa.deployed import deployed_rule, input_parameters
 from console_mfa.errors import AwsCallFailed
 from console_mfa.trail import iam_event_region, partition_of
 
-from .deployed import deployed_rule
 from .settings import remediation_mode
 
 IAM_USER = "AWS::IAM::User"
@@ -42,6 +44,7 @@ CALL_ACTIONS = {
     "DescribeConfigRuleEvaluationStatus": "config:DescribeConfigRuleEvaluationStatus",
     "GetPolicy": "lambda:GetPolicy",
     "GetFunction": "lambda:GetFunction",
+    "GetRolePolicy": "iam:GetRolePolicy",  # the remediation's IAM guard
     "DescribeHub": "securityhub:DescribeHub",
     "ListEnabledProductsForImport": "securityhub:ListEnabledProductsForImport",
     "LookupEvents": "cloudtrail:LookupEvents",
@@ -94,7 +97,13 @@ def account_checks(aws: Any, settings: dict[str, Any]) -> Iterator[Check]:
         "invoke permission", lambda: _invoke_permission(aws.client("lambda"), f"{rule}-evaluator", account)
     )
     if remediation_mode(settings) != "none":
-        yield from isolated("remediation", lambda: _remediation(aws.client("lambda"), rule))
+        remediation = isolated("remediation", lambda: _remediation(aws.client("lambda"), rule))
+        yield from remediation
+        if remediation[0].ok and rule_checks[0].ok:
+            yield from isolated(
+                "exempt-tag guard",
+                lambda: _exempt_tag_guard(aws.client("lambda"), aws.client("iam"), config, rule),
+            )
     # Native findings need Security Hub; without them it is where Config's findings show, optionally.
     hub_required = settings["ruleParameters"].get("SecurityHubFindings") == "true"
     yield from isolated("Security Hub", lambda: _security_hub(aws.client("securityhub"), region), hub_required)
@@ -129,6 +138,40 @@ def _remediation(lam: Any, rule: str) -> Check:
         function is not None,
         f"{rule}-remediation",
         "deploy it: iam-console-mfa deploy (remediation.enabled in rdk-config.json)",
+    )
+
+
+GUARD_POLICY = "never-remove-exempt-users-password"  # rule.yaml's ExemptTagGuard
+
+
+def _exempt_tag_guard(lam: Any, iam: Any, config: Any, rule: str) -> Check:
+    """The remediation role's IAM deny guards the tag key the rule exempts, and no other.
+
+    The remediation reads the rule's ExemptTag itself; the guard is a second line built from
+    the stack's ExemptTag parameter, so a rule changed outside the stack leaves it behind.
+    """
+    rule_tag = (
+        input_parameters(deployed_rule(config, rule) or {}).get("ExemptTag", "").partition("=")[0].strip()
+    )
+    role = lam.get_function(FunctionName=f"{rule}-remediation")["Configuration"]["Role"].rsplit("/", 1)[-1]
+    guard = _call(
+        "GetRolePolicy", lambda: iam.get_role_policy(RoleName=role, PolicyName=GUARD_POLICY), ("NoSuchEntity",)
+    )
+    guarded = ""
+    if guard is not None:
+        document = guard["PolicyDocument"]
+        document = json.loads(unquote(document)) if isinstance(document, str) else document
+        keys = [k for s in document["Statement"] for k in s.get("Condition", {}).get("Null", {})]
+        guarded = next((k.split("/", 1)[1] for k in keys if k.startswith("aws:ResourceTag/")), "")
+    same = guarded.lower() == rule_tag.lower()
+    said = f"the rule exempts tag {rule_tag or '(none)'}; IAM guards {guarded or '(none)'}"
+    return Check(
+        "exempt-tag guard",
+        same,
+        said,
+        ""
+        if same
+        else f"redeploy with ExemptTag set to the rule's ({rule_tag or 'empty'}): iam-console-mfa deploy",
     )
 
 

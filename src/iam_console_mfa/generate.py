@@ -80,11 +80,12 @@ def remediation_stack(config: dict[str, Any]) -> str:
     used |= _names_used(conditions)
     parameters = {n: dict(spec) for n, spec in rule["Parameters"].items() if n in used}
     assert used <= set(resources) | set(conditions) | set(parameters), used
-    # The rule's own values: the remediation spares exactly whom the RDK rule spares.
+    # The function reads the rule's exemptions from the rule itself; ExemptTag only names the
+    # tag of the IAM guard (a deny: it can spare more, never fewer), which doctor compares.
     defaults = {
         "RuleName": config["ruleName"],
         "LogRetentionDays": config["lambda"]["logRetentionDays"],
-        **{n: config["ruleParameters"][n] for n in ("ExemptUserNames", "ExemptTag", "GracePeriodDays")},
+        "ExemptTag": config["ruleParameters"]["ExemptTag"],
     }
     for name, value in defaults.items():
         parameters[name]["Default"] = value

@@ -21,6 +21,7 @@ import boto3
 from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
 
+FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:IAM_USER_CONSOLE_MFA-evaluator"
 Responder = Callable[[dict[str, Any]], dict[str, Any]]
 
 
@@ -37,6 +38,7 @@ class LocalConfig:
         self.requests: dict[str, list[dict[str, Any]]] = {}
         self.results: dict[str, dict[str, Any]] = {}  # ComplianceResourceId -> latest evaluation
         self.recorded_at: dict[str, datetime] = {}  # ComplianceResourceId -> when it was written
+        self.rules: dict[str, dict[str, Any]] = {}  # deploy_rule's, answered by DescribeConfigRules
         self.responses: dict[str, Responder] = {
             "PutEvaluations": self._put_evaluations,
             "GetComplianceDetailsByConfigRule": self._compliance_details,
@@ -46,10 +48,16 @@ class LocalConfig:
     def _answer(
         self, model: Any, params: dict[str, Any], **_: Any
     ) -> tuple[AWSResponse, dict[str, Any]] | None:
+        request = json.loads(params["body"] or b"{}")
+        if (
+            model.name == "DescribeConfigRules"
+            and self.rules
+            and set(request.get("ConfigRuleNames", [])) <= set(self.rules)
+        ):
+            return AWSResponse(params["url"], 200, HTTPHeaders(), None), self._describe_rules(request)
         respond = self.responses.get(model.name)
         if respond is None:
             return None
-        request = json.loads(params["body"] or b"{}")
         self.requests.setdefault(model.name, []).append(request)
         return AWSResponse(params["url"], 200, HTTPHeaders(), None), respond(request)
 
@@ -98,6 +106,23 @@ class LocalConfig:
         if start + limit < len(matching):
             response["NextToken"] = str(start + limit)
         return response
+
+    def deploy_rule(self, input_parameters: dict[str, str]) -> None:
+        """The rule as Config holds it after a deploy, or after PutConfigRule changed it: what
+        DescribeConfigRules answers for ``rule_name`` (moto needs a real Lambda function)."""
+        rule_id = "config-rule-ab12cd"
+        self.rules[self.rule_name] = {
+            "ConfigRuleName": self.rule_name,
+            "ConfigRuleArn": f"arn:aws:config:us-east-1:123456789012:config-rule/{rule_id}",
+            "ConfigRuleId": rule_id,
+            "Source": {"Owner": "CUSTOM_LAMBDA", "SourceIdentifier": FUNCTION_ARN},
+            "InputParameters": json.dumps(input_parameters),
+            "ConfigRuleState": "ACTIVE",
+        }
+
+    def _describe_rules(self, request: dict[str, Any]) -> dict[str, Any]:
+        names = request.get("ConfigRuleNames") or list(self.rules)
+        return {"ConfigRules": [self.rules[n] for n in names]}
 
     def age(self, days: float) -> None:
         """Move every recorded result into the past (Config's ResultRecordedTime)."""

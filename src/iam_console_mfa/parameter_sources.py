@@ -8,7 +8,6 @@ command run elsewhere than the clone must not forget its exemptions.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -56,16 +55,12 @@ class ResolvedParameters(NamedTuple):
 
 def deployed_parameters(aws: Any, rule_name: str) -> dict[str, str] | None:
     """The deployed rule's InputParameters (DescribeConfigRules), None when no such rule exists."""
-    from .deployed import deployed_rule
+    from console_mfa.deployed import deployed_rule, input_parameters
 
     rule = deployed_rule(aws.client("config"), rule_name)
     if rule is None:
         return None
-    try:
-        parameters = json.loads(rule.get("InputParameters") or "{}")
-    except ValueError:
-        raise CliError(f"Config rule {rule_name}: InputParameters is not JSON") from None
-    return {k: str(v) for k, v in parameters.items()} if isinstance(parameters, dict) else {}
+    return {k: str(v) for k, v in input_parameters(rule).items()}
 
 
 def rule_policy(args: argparse.Namespace, aws: Any) -> ResolvedParameters:

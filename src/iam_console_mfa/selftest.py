@@ -21,9 +21,8 @@ from typing import Any, NamedTuple
 
 from botocore.exceptions import ClientError
 from console_mfa.aws import IAM_PROPAGATION_WAITS_SECONDS, error_code, translated
+from console_mfa.deployed import deployed_rule
 from console_mfa.model import RESOURCE_TYPE
-
-from .deployed import deployed_rule
 
 PREFIX = "iam-console-mfa-selftest-"
 TAG = {"Key": "iam-console-mfa-selftest", "Value": "true"}

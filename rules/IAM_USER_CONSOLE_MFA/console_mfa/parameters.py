@@ -77,8 +77,6 @@ RULE_PARAMETERS = (
     REFRESH_DAYS,
     SECURITY_HUB_FINDINGS,
 )
-# What the remediation re-decides with (DataSource and RefreshDays only concern sweeps).
-REMEDIATION_PARAMETERS = (EXEMPT_USER_NAMES, EXEMPT_TAG, GRACE_PERIOD_DAYS)
 
 # rdklib reads these itself, before our code runs: validated here so that a bad value is a
 # named error, not a crash inside rdklib.

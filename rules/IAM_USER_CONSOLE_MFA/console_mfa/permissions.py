@@ -35,7 +35,8 @@ REMEDIATION_USER_ACTIONS = (
     "iam:ListUserTags",
 )
 REMEDIATION_TAG_ACTIONS = ("iam:TagUser",)  # user/*, and only the audit tag key
-REMEDIATION_ACCOUNT_ACTIONS = ("config:ListDiscoveredResources", "iam:ListUsers")
+# DescribeConfigRules: the rule's own parameters, read on every run (console_mfa.deployed).
+REMEDIATION_ACCOUNT_ACTIONS = ("config:DescribeConfigRules", "config:ListDiscoveredResources", "iam:ListUsers")
 REMEDIATION_ACTIONS = REMEDIATION_USER_ACTIONS + REMEDIATION_TAG_ACTIONS + REMEDIATION_ACCOUNT_ACTIONS
 
 # The Automation document's role: it only invokes the remediation Lambda.

@@ -24,10 +24,10 @@ from botocore.exceptions import ClientError
 
 from .aws import IAM_PROPAGATION_WAITS_SECONDS, RETRY_CONFIG, error_code, translated
 from .decision import decide
-from .errors import RuleError, UserGone
+from .deployed import deployed_rule, input_parameters
+from .errors import AwsCallFailed, RuleError, UserGone
 from .live import LiveIam
 from .model import Compliance, UserId, UserName, UserRef, Verdict
-from .parameters import REMEDIATION_PARAMETERS
 from .policy import RuleParameters, parse_policy
 
 if TYPE_CHECKING:  # type stubs only (a development dependency): the Lambda has boto3
@@ -184,18 +184,28 @@ USER_ID = re.compile(r"[A-Za-z0-9]{16,128}")  # IAM UserIds (AIDA...), Config's 
 EVENT_KEYS = ("IAMUserId", "DryRun")
 
 
-def deployed_policy(environ: Mapping[str, str]) -> RuleParameters:
-    """The exemptions and grace of the deployed rule: rule.yaml sets one environment variable
-    per parameter (console_mfa.parameters.REMEDIATION_PARAMETERS) from the same stack parameters
-    as the rule's InputParameters. A missing one is a failure, never a default: a default
-    would exempt nobody."""
-    missing = [p.name for p in REMEDIATION_PARAMETERS if p.name not in environ]
-    if missing:
+RULE_ENV = "CONFIG_RULE_NAME"  # set by the stack: which rule this remediation serves
+
+
+def deployed_policy(config: ConfigServiceClient, environ: Mapping[str, str]) -> RuleParameters:
+    """The exemptions and grace of the deployed rule, read from the rule itself
+    (DescribeConfigRules) on every run: the one source, whoever changed it and however.
+
+    Anything short of the rule's own parameters is a failure, never a default: a default
+    would exempt nobody.
+    """
+    rule_name = environ.get(RULE_ENV, "")
+    if not rule_name:
         raise RemediationFailed(
-            f"the function's environment lacks the deployed rule's {', '.join(missing)}: "
-            "deploy it with rule.yaml; nothing was changed"
+            f"the function's environment lacks {RULE_ENV}: deploy it with rule.yaml; nothing was changed"
         )
-    return parse_policy({p.name: environ[p.name] for p in REMEDIATION_PARAMETERS})
+    try:
+        rule = deployed_rule(config, rule_name)
+    except AwsCallFailed as error:
+        raise RemediationFailed(f"cannot read the rule's parameters ({error}): nothing was changed") from None
+    if rule is None:
+        raise RemediationFailed(f"no Config rule {rule_name} here to take exemptions from: nothing was changed")
+    return parse_policy(input_parameters(rule))
 
 
 def handler(event: Any, context: Any) -> dict[str, str]:
@@ -218,9 +228,9 @@ def handler(event: Any, context: Any) -> dict[str, str]:
     dry_run = event.get("DryRun", False)
     if not isinstance(dry_run, bool):
         raise RemediationFailed(f"DryRun must be true or false, got {dry_run!r:.20}")
-    policy = deployed_policy(os.environ)
     iam = boto3.client("iam", config=RETRY_CONFIG)
     config = boto3.client("config", config=RETRY_CONFIG)
+    policy = deployed_policy(config, os.environ)
     summary = remediate(iam, config, UserId(user_id), policy, datetime.now(UTC), dry_run)
     # The audit trail in the function's log group (rule.yaml's LoggingConfig JSON makes
     # ``remediation`` a key), beside the audit tag and the Automation step's output.

@@ -110,7 +110,6 @@ def findings_summary(iam: Any) -> str:
 def run(console: Console) -> int:
     import boto3
     from console_mfa.aws import configured_session
-    from console_mfa.parameters import REMEDIATION_PARAMETERS
     from console_mfa.remediation import handler as remediation_handler
     from IAM_USER_CONSOLE_MFA import lambda_handler
 
@@ -142,10 +141,10 @@ def run(console: Console) -> int:
         console.print(
             "Remediation: the remediation Lambda (what the SSM document invokes), per NON_COMPLIANT user"
         )
-        # The remediation Lambda has the deployed rule's exemptions in its environment (rule.yaml).
-        deployed = {p.name: PARAMETERS.get(p.name, p.default) for p in REMEDIATION_PARAMETERS}
+        # The remediation Lambda reads the deployed rule's exemptions from the rule (rule.yaml).
+        config.deploy_rule(PARAMETERS)
         for user_id in flagged:
-            with patch.dict(os.environ, deployed):
+            with patch.dict(os.environ, {"CONFIG_RULE_NAME": config.rule_name}):
                 summary = remediation_handler({"IAMUserId": user_id}, None)
             console.print(f"  {summary['UserName']}: {summary['Action']}")
             remediated = iam.get_user(UserName=summary["UserName"])["User"]
