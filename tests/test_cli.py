@@ -132,6 +132,7 @@ def test_critical_when_password_used_recently(
 
 def test_enforce_dry_run_then_apply(moto_server: str, server_iam: Any) -> None:
     seed_every_verdict(server_iam)
+    deploy_rule(moto_server, {})  # the options below override its (default) parameters
     dry = run(moto_server, "enforce", *RULE_OPTIONS)
     assert dry.returncode == 1, dry.stderr  # a dry run that would act: CI can gate on it
     assert "dry run" in dry.stdout and "bob" in dry.stdout and "dave" in dry.stdout
@@ -149,6 +150,7 @@ def test_enforce_dry_run_then_apply(moto_server: str, server_iam: Any) -> None:
 
 def test_enforce_json_is_an_audit_record(moto_server: str, server_iam: Any, tmp_path: Path) -> None:
     users = seed_every_verdict(server_iam)
+    deploy_rule(moto_server, {})
     dry = run(moto_server, "enforce", *RULE_OPTIONS, "--format", "json")
     assert dry.returncode == 1, dry.stderr  # the same contract as the table
     record = json.loads(dry.stdout)
@@ -195,7 +197,8 @@ def test_enforce_records_what_it_did_before_a_call_failed(
 
     aws.events.register_first("before-call.iam.DeleteLoginProfile", deny_the_second)
     monkeypatch.setattr(cli, "session", lambda args: aws)
-    assert cli.main(["enforce", "--apply", "--yes", "--allow-defaults", "--format", "json"]) == 2
+    deploy_rule(None, {})
+    assert cli.main(["enforce", "--apply", "--yes", "--format", "json"]) == 2
     captured = capsys.readouterr()
     record = json.loads(captured.out)
     actions = [(a["UserName"], a["Action"]) for a in record["actions"]]
@@ -208,6 +211,7 @@ def test_enforce_records_what_it_did_before_a_call_failed(
 
 def test_enforce_one_user(moto_server: str, server_iam: Any) -> None:
     seed_every_verdict(server_iam)
+    deploy_rule(moto_server, {})
     done = run(moto_server, "enforce", "--user", "BOB", "--apply", "--yes")
     assert done.returncode == 0, done.stderr
     assert not has_password(server_iam, "bob") and has_password(server_iam, "dave")
@@ -400,6 +404,7 @@ def test_enforce_takes_the_deployed_rules_exemptions_from_rdk_config(
     create_user(server_iam, "breakglass", tags={"BreakGlass": "approved"})
     create_user(server_iam, "svc-ci")
     create_user(server_iam, "bob")
+    deploy_rule(moto_server, {})  # deployed with the defaults: the file's values stand in
     dry = run(moto_server, "enforce", "--settings", str(chosen))
     assert dry.returncode == 1, dry.stderr  # bob would lose his password
     assert "bob" in dry.stdout and "breakglass" not in dry.stdout and "svc-ci" not in dry.stdout
@@ -473,10 +478,43 @@ def test_enforce_apply_refuses_bare_defaults(moto_server: str, server_iam: Any, 
     done = run_outside_a_clone(tmp_path, moto_server, "enforce", "--apply", "--yes")
     assert done.returncode == 2
     assert "no Config rule IAM_USER_CONSOLE_MFA in us-east-1" in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("error: --apply: no Config rule")
+    without = ("--without-deployed-rule",)
+    done = run_outside_a_clone(tmp_path, moto_server, "enforce", "--apply", "--yes", *without)
     assert done.stderr.strip().splitlines()[-1].startswith("error: --apply with the rule's bare defaults")
     assert has_password(server_iam, "svc-x")
-    allowed = run_outside_a_clone(tmp_path, moto_server, "enforce", "--apply", "--yes", "--allow-defaults")
+    allowed = run_outside_a_clone(
+        tmp_path, moto_server, "enforce", "--apply", "--yes", *without, "--allow-defaults"
+    )
     assert allowed.returncode == 0 and not has_password(server_iam, "svc-x")
+
+
+@pytest.mark.parametrize(
+    ("where", "acts"),
+    [
+        ({"AWS_DEFAULT_REGION": "eu-west-1"}, True),  # the environment's region: rdk-config.json's wins
+        ({"args": ("--region", "eu-west-1")}, False),  # said explicitly: no rule there, refused
+        ({"args": ("--rule-name", "another-rule")}, False),
+    ],
+)
+def test_enforce_never_falls_back_to_other_exemptions_in_another_region_or_rule(
+    moto_server: str, server_iam: Any, where: dict[str, Any], acts: bool
+) -> None:
+    """The rule (in rdk-config.json's region) exempts svc-*; IAM is global, so a region only
+    decides which rule's exemptions apply: enforce --apply never acts without the deployed rule's."""
+    create_user(server_iam, "svc-x")
+    create_user(server_iam, "bob")
+    deploy_rule(moto_server, {"ExemptUserNames": "svc-*"})
+    env = {**FAKE, "AWS_ENDPOINT_URL": moto_server, **{k: v for k, v in where.items() if k != "args"}}
+    done = run(moto_server, "enforce", *where.get("args", ()), "--apply", "--yes", env=env)
+    assert has_password(server_iam, "svc-x")
+    if acts:
+        assert done.returncode == 0, done.stderr
+        assert "Config rule IAM_USER_CONSOLE_MFA in us-east-1 (region from rdk-config.json)" in done.stderr
+        assert not has_password(server_iam, "bob")
+    else:
+        assert done.returncode == 2 and "--without-deployed-rule" in done.stderr.splitlines()[-1]
+        assert has_password(server_iam, "bob")
 
 
 def test_every_command_reads_the_clones_settings_from_any_directory(
@@ -559,9 +597,12 @@ def test_every_subcommand_help_explains_each_option_and_the_exit_codes() -> None
 
 
 def test_a_missing_region_names_the_option_and_the_variable(tmp_path: Path) -> None:
+    """No --region, no rdk-config.json (installed, run elsewhere), no environment region."""
     nowhere = str(tmp_path / "none")
-    env = {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_CONFIG_FILE": nowhere}
-    done = run(None, "report", env=env)
+    installed = installed_outside_a_clone(tmp_path / "site-packages")
+    env = {k: v for k, v in installed.items() if not k.startswith("AWS_")}
+    env.update({"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_CONFIG_FILE": nowhere})
+    done = subprocess.run([*CLI, "report"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
     assert done.returncode == 2
     assert (
         done.stderr.strip().splitlines()[-1] == "error: no AWS region: pass --region or set AWS_DEFAULT_REGION"
@@ -596,7 +637,8 @@ def test_the_apply_prompt_takes_yes_and_treats_end_of_input_as_no(
         return str(typed)
 
     monkeypatch.setattr("builtins.input", answer)
-    code = cli.main(["enforce", "--apply", "--allow-defaults"])
+    deploy_rule(None, {})
+    code = cli.main(["enforce", "--apply"])
     out, err = capsys.readouterr()
     assert "1 user to act on" in out  # the plan, before the question
     assert (code, has_password(iam, "bob")) == ((0, False) if acts else (2, True))
@@ -647,3 +689,13 @@ def test_evaluate_user_finds_any_spelling_and_saves_a_replayable_event(
     assert f"saved the event to {saved}" in done.stderr and "grace period ends" in done.stdout
     replay = run(moto_server, "evaluate", str(saved))
     assert replay.returncode == 0 and bob["UserId"] in replay.stdout
+
+
+def test_evaluate_user_takes_the_deployed_rules_parameters(moto_server: str, server_iam: Any) -> None:
+    """evaluate --user resolves parameters like every other command: the deployed rule first."""
+    create_user(server_iam, "svc-x")
+    deploy_rule(moto_server, {"ExemptUserNames": "svc-*"})
+    done = run(moto_server, "evaluate", "--user", "svc-x")
+    assert done.returncode == 0, done.stderr  # exempt: NOT_APPLICABLE, not NON_COMPLIANT
+    assert "deployed rule IAM_USER_CONSOLE_MFA in us-east-1, region from rdk-config.json" in done.stderr
+    assert "NOT_APPLICABLE" in done.stdout

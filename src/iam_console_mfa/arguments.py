@@ -116,6 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
     enforce.add_argument("--yes", action="store_true", help="with --apply: do not ask for confirmation")
     enforce.add_argument("--user", metavar="NAME", help="only this user (default: every NON_COMPLIANT user)")
     enforce.add_argument(
+        "--without-deployed-rule",
+        action="store_true",
+        help="with --apply: act although the deployed rule cannot be found here (its exemptions unknown)",
+    )
+    enforce.add_argument(
         "--allow-defaults",
         action="store_true",
         help="with --apply: act even when no deployed rule, settings file or option gives the exemptions",

@@ -28,6 +28,7 @@ from .arguments import EXIT_INTERRUPTED, build_parser
 from .errors import CliError
 from .parameter_sources import (
     DEFAULT_RULE_NAME,
+    deployed_parameters,
     load_settings,
     optional_settings,
     rule_name_of,
@@ -74,17 +75,37 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def session(args: argparse.Namespace) -> Any:
-    """A boto3 session for --profile/--region with the rule's retry mode."""
+    """A boto3 session for --profile and the region (``region_of``), with the rule's retry mode."""
     import boto3
     import botocore.session
     from console_mfa.aws import RETRY_CONFIG
 
     core = botocore.session.Session(profile=args.profile)
     core.set_default_client_config(RETRY_CONFIG)
-    region = args.region or core.get_config_variable("region")
+    region, source = region_of(args, core)
+    aws = boto3.Session(botocore_session=core, region_name=region)
+    aws.region_source = source  # type: ignore[attr-defined]  # said by parameter_sources.rule_policy
+    return aws
+
+
+def region_of(args: argparse.Namespace, core: Any) -> tuple[str, str]:
+    """One region for every command, and where it came from: --region, else the settings'
+    region (the rule's, where deploy put it), else the environment's or the profile's.
+
+    IAM is global, so a region changes only which deployed rule (and whose exemptions) a
+    command reads: taking it from the environment first sent `enforce` to a region without the
+    rule, where it fell back to other exemptions.
+    """
+    chosen = optional_settings(getattr(args, "settings", None))
+    if args.region:
+        region, source = args.region, "--region"
+    elif chosen:
+        region, source = chosen["region"], f"{getattr(args, 'settings', None) or 'rdk-config.json'}"
+    else:
+        region, source = core.get_config_variable("region"), "the environment"
     if not region:  # IAM is global, but Config, CloudTrail and the stacks are regional
         raise NoRegionError()
-    return boto3.Session(botocore_session=core, region_name=region)
+    return str(region), source
 
 
 def run_sweep(args: argparse.Namespace, aws: Any, policy: RuleParameters, rule_name: str | None = None) -> Any:
@@ -178,7 +199,6 @@ def organization_report(args: argparse.Namespace, console: Console) -> int:
 
     chosen = load_settings(args.settings)
     rule_name = rule_name_of(args, chosen)
-    args.region = args.region or chosen["region"]
     aws = session(args)
     found = org.results(aws.client("config"), f"{rule_name}-organization", rule_name)
     instances = org.stack_instances(aws.client("cloudformation"), STACK_SET, chosen["organization"]["callAs"])
@@ -223,7 +243,14 @@ def cmd_enforce(args: argparse.Namespace, console: Console) -> int:
         raise CliError("--yes confirms --apply: without --apply nothing is changed, nothing to confirm")
     check_output(args.output)
     aws = session(args)
-    policy, bare, values, _ = rule_policy(args, aws)
+    policy, bare, values, deployed = rule_policy(args, aws)
+    if args.apply and not deployed and not args.without_deployed_rule:
+        raise CliError(
+            f"--apply: no Config rule {rule_name_of(args, optional_settings(args.settings))} in "
+            f"{aws.region_name} to take the exemptions from. IAM is global: run in the rule's region "
+            "(--region), or pass --without-deployed-rule to act with the options and settings shown "
+            "above, knowing that users the deployed rule spares may lose their console password"
+        )
     if args.apply and bare and not args.allow_defaults:
         raise CliError(
             "--apply with the rule's bare defaults (no deployed rule, no rdk-config.json, no option) "
@@ -306,16 +333,19 @@ def cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
             json.loads(args.parameters)
         except json.JSONDecodeError as error:
             raise CliError(f"--parameters is not JSON: {error}") from None
-    # lambda_handler builds its clients from boto3's default session, as in Lambda.
+    # lambda_handler builds its clients from boto3's default session, as in Lambda: the
+    # profile and the one region (region_of) are given to it as Lambda gives them.
+    import botocore.session
+
     if args.profile:
         os.environ["AWS_PROFILE"] = args.profile
-    if args.region:
-        os.environ["AWS_DEFAULT_REGION"] = args.region
+    region, source = region_of(args, botocore.session.Session(profile=args.profile))
+    os.environ["AWS_DEFAULT_REGION"] = region
     if args.save is not None and args.user is None:
         raise CliError("--save writes the event --user builds: give --user NAME")
     check_output(args.save, "--save")
     session = configured_session()
-    event = user_event(session, args.user, args.parameters) if args.user else read_event(args.event)
+    event = user_event(session, args.user, args.parameters, source) if args.user else read_event(args.event)
     if args.parameters is not None:
         event["ruleParameters"] = args.parameters
     if args.save is not None:
@@ -359,10 +389,12 @@ def read_event(path: Path) -> dict[str, Any]:
     return event
 
 
-def user_event(session: Any, user_name: str, given: str | None = None) -> dict[str, Any]:
-    """The ConfigurationItemChangeNotification Config would send for this user now.
+def user_event(session: Any, user_name: str, given: str | None, region_source: str) -> dict[str, Any]:
+    """The ConfigurationItemChangeNotification Config would send for this user now, with the
+    parameters every command resolves: --parameters (``given``), else the deployed rule's,
+    else rdk-config.json's, else the rule's defaults.
 
-    IAM user names are unique case-insensitively: BOB finds bob. ``given``: --parameters.
+    IAM user names are unique case-insensitively: BOB finds bob.
     """
     from console_mfa.errors import UserGone
     from console_mfa.live import LiveIam
@@ -385,8 +417,13 @@ def user_event(session: Any, user_name: str, given: str | None = None) -> dict[s
     except UserGone:  # deleted between the two reads
         raise missing from None
     chosen = optional_settings(None)  # rdk-config.json's values: what deploy gives the rule
+    rule_name = chosen["ruleName"] if chosen else DEFAULT_RULE_NAME
+    deployed = None if given is not None else deployed_parameters(session, rule_name)
     if given is not None:
         parameters, source = json.loads(given), "--parameters"
+    elif deployed is not None:
+        where = f"{session.region_name}, region from {region_source}"
+        parameters, source = {"AssumeRoleMode": "False", **deployed}, f"deployed rule {rule_name} in {where}"
     elif chosen:
         parameters, source = {"AssumeRoleMode": "False", **chosen["ruleParameters"]}, "rdk-config.json"
     else:

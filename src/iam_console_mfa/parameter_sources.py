@@ -73,8 +73,11 @@ def rule_policy(args: argparse.Namespace, aws: Any) -> ResolvedParameters:
     settings_name = args.settings.name if args.settings else "rdk-config.json"
     rule_name = rule_name_of(args, chosen)
     deployed = deployed_parameters(aws, rule_name)
+    region = f"{aws.region_name} (region from {getattr(aws, 'region_source', 'the environment')})"
     if deployed is None:
-        sys.stderr.write(f"no Config rule {rule_name} in {aws.region_name}: its parameters are not used\n")
+        sys.stderr.write(f"no Config rule {rule_name} in {region}: its parameters are not used\n")
+    else:
+        sys.stderr.write(f"Config rule {rule_name} in {region}\n")
     values, sources = {}, []
     for _, parameter, _ in RULE_OPTIONS:
         if parameter.name in given:
