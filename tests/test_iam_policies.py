@@ -232,7 +232,7 @@ def test_selftest_and_doctor_policies_match_the_service_authorization_reference(
     from iam_console_mfa import cli
     from iam_console_mfa.selftest import policy as selftest_policy
 
-    for statement in selftest_policy()["Statement"]:
+    for statement in selftest_policy(remediate=True)["Statement"]:
         check_statement(statement, {}, "iam-console-mfa policy --selftest")
     assert cli.main(["policy", "--doctor"]) == 0
     for statement in json.loads(capsys.readouterr().out)["Statement"]:

@@ -9,12 +9,12 @@ remediation would through the SSM document. The clock is a counter and sleeping 
 
 from __future__ import annotations
 
+import fnmatch
 from typing import Any
 
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
-from botocore.exceptions import ClientError
 from console_mfa.aws import IAM_PROPAGATION_WAITS_SECONDS, configured_session
 from console_mfa.remediation import handler as remediation_handler
 from IAM_USER_CONSOLE_MFA import lambda_handler
@@ -23,7 +23,7 @@ from iam_console_mfa import cli, selftest
 from iam_console_mfa.demo.account import create_user
 from iam_console_mfa.event_builders import change_event, user_configuration_item
 from iam_console_mfa.local_config import LocalConfig
-from iam_console_mfa.selftest import ACTIONS, PREFIX, TAG, policy, totp
+from iam_console_mfa.selftest import ACTIONS, PREFIX, REMEDIATE, TAG, TAG_ON_CREATE, policy, totp
 from tests.support import REAL_TOKEN, answer_operation
 
 RULE = "IAM_USER_CONSOLE_MFA"
@@ -104,6 +104,7 @@ def test_selftest_measures_detection_spares_the_twin_remediates_and_cleans_up(
         "ok     detection",
         "ok     twin with MFA",
         "ok     remediation",
+        "ok     cleanup",
     ]
     assert "NON_COMPLIANT after" in lines[1] and lines[2].endswith("-mfa: COMPLIANT")
     assert "password removed; user tagged" in lines[3]
@@ -176,11 +177,54 @@ def test_policy_selftest_grants_what_selftest_calls_its_iam_writes_scoped(
     )
     assert cli.main(["selftest", "--yes", "--remediate"]) == 0
     assert cli.main(["selftest", "--cleanup"]) == 0
-    assert called == set(ACTIONS)
-    statements = policy()["Statement"]
-    assert {a for s in statements for a in s["Action"]} == set(ACTIONS)
-    (user,) = [s for s in statements if "iam:DeleteUser" in s["Action"]]
-    assert user["Resource"] == f"arn:*:iam::*:user/{PREFIX}*"
+    assert called | set(TAG_ON_CREATE.values()) == set(ACTIONS)  # tag-on-create: authorized as Tag*
+    granted = policy(remediate=True)
+    assert {a for s in granted["Statement"] for a in s["Action"]} == set(ACTIONS)
+    # not granted unless asked: IAM cannot scope it to one rule (it has no resource type)
+    assert REMEDIATE not in {a for s in policy(remediate=False)["Statement"] for a in s["Action"]}
+
+
+USER = "arn:aws:iam::123456789012:user/"
+TAGGED = {f"aws:RequestTag/{TAG['Key']}": TAG["Value"], "aws:TagKeys": [TAG["Key"]]}
+
+
+def allowed(policy_: dict[str, Any], action: str, resource: str, context: dict[str, Any]) -> bool:
+    """An identity policy's Allow as IAM evaluates it, for the operators these statements use:
+    StringEquals (a key absent from the request fails it) and ForAllValues:StringEquals."""
+    for statement in policy_["Statement"]:
+        resources = (
+            statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        )
+        if action not in statement["Action"] or not any(fnmatch.fnmatchcase(resource, r) for r in resources):
+            continue
+        conditions = statement.get("Condition", {})
+        equals = all(context.get(k) == v for k, v in conditions.get("StringEquals", {}).items())
+        every = all(
+            set(context.get(k, [])) <= set(v)
+            for k, v in conditions.get("ForAllValues:StringEquals", {}).items()
+        )
+        if equals and every:
+            return True
+    return False
+
+
+@pytest.mark.parametrize(
+    ("action", "resource", "context", "granted"),
+    [
+        ("iam:CreateUser", f"{USER}{PREFIX}x", TAGGED, True),
+        ("iam:TagUser", f"{USER}{PREFIX}x", TAGGED, True),  # CreateUser with Tags needs it too
+        ("iam:CreateUser", f"{USER}{PREFIX}x", {}, False),  # a self-test name without the tag
+        ("iam:CreateUser", f"{USER}{PREFIX}x", {**TAGGED, "aws:TagKeys": [TAG["Key"], "Admin"]}, False),
+        ("iam:CreateUser", f"{USER}alice", TAGGED, False),
+        ("iam:CreateLoginProfile", f"{USER}{PREFIX}x", {f"aws:ResourceTag/{TAG['Key']}": "true"}, True),
+        ("iam:CreateLoginProfile", f"{USER}{PREFIX}x", {}, False),  # someone else's look-alike
+        ("iam:TagMFADevice", f"arn:aws:iam::123456789012:mfa/{PREFIX}x", TAGGED, True),
+    ],
+)
+def test_the_selftest_policy_creates_and_changes_only_its_own_tagged_users(
+    action: str, resource: str, context: dict[str, Any], granted: bool
+) -> None:
+    assert allowed(policy(remediate=False), action, resource, context) is granted
 
 
 @pytest.mark.parametrize("conflicts", [2, 99])
@@ -206,6 +250,49 @@ def test_cleanup_waits_while_iam_still_sees_what_was_removed(iam: Any, conflicts
         assert selftest.cleanup(session.client("iam"), [name], waits.append) == [name]
         assert waits == [1.0, 2.0] and leftovers(iam) == []
     else:
-        with pytest.raises(ClientError, match="DeleteConflict"):
+        with pytest.raises(selftest.CleanupIncomplete, match=r"DeleteConflict.*selftest --cleanup"):
             selftest.cleanup(session.client("iam"), [name], waits.append)
         assert waits == list(IAM_PROPAGATION_WAITS_SECONDS)
+
+
+def interrupt(params: Any = None, **_: Any) -> None:
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        "after-call.iam.CreateUser",  # created, not yet known to the caller
+        "after-call.iam.CreateLoginProfile",  # a console user without MFA exists
+        "after-call.iam.CreateVirtualMFADevice",  # a device, not yet enabled
+        "before-call.iam.EnableMFADevice",  # enabling fails: the device stays unassigned
+        "after-call.iam.EnableMFADevice",
+    ],
+)
+def test_selftest_interrupted_at_any_step_leaves_nothing(
+    iam: Any, deployed_rule: list[str], moment: str, capsys: Any
+) -> None:
+    configured_session().events.register_first(moment, interrupt)
+    assert cli.main(["selftest", "--yes"]) == 130
+    assert "the self-test's users were deleted" in capsys.readouterr().err
+    assert leftovers(iam) == []
+    assert iam.list_virtual_mfa_devices()["VirtualMFADevices"] == []
+
+
+def test_a_failure_mid_cleanup_deletes_the_rest_and_names_the_command(iam: Any) -> None:
+    first, second = f"{PREFIX}a", f"{PREFIX}b"
+    for name in (first, second):
+        create_user(iam, name, tags={TAG["Key"]: TAG["Value"]})
+
+    def deny_the_first(params: dict[str, Any], **_: Any) -> Any:
+        if params["body"]["UserName"] != first:
+            return None  # moto answers
+        error = {"Error": {"Code": "AccessDenied", "Message": "denied"}, "ResponseMetadata": {}}
+        return AWSResponse(params["url"], 403, HTTPHeaders(), None), error
+
+    configured_session().events.register_first("before-call.iam.DeleteLoginProfile", deny_the_first)
+    with pytest.raises(selftest.CleanupIncomplete) as raised:
+        selftest.cleanup(configured_session().client("iam"), [first, second], lambda s: None)
+    assert f"could not delete {first} (" in str(raised.value) and second not in str(raised.value)
+    assert "run `iam-console-mfa selftest --cleanup` to finish" in str(raised.value)
+    assert leftovers(iam) == [first]  # the second was deleted all the same

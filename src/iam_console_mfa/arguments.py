@@ -225,6 +225,12 @@ def build_parser() -> argparse.ArgumentParser:
     policy.add_argument(
         "--settings", type=Path, default=None, metavar="FILE", help="with --deploy; default: rdk-config.json"
     )
+    policy.add_argument(
+        "--remediate",
+        action="store_true",
+        help="with --selftest: add config:StartRemediationExecution for `selftest --remediate`; IAM "
+        "cannot limit it to one rule (no resource type), so grant it only while the self-test runs",
+    )
     for action in commands._choices_actions:  # each subcommand's --help: what it does, an example, exit codes
         command = commands.choices[action.dest]
         command.formatter_class = argparse.RawDescriptionHelpFormatter  # keep the example on its line

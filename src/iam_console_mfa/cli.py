@@ -12,7 +12,7 @@ import json
 import logging
 import os
 import sys
-from contextlib import redirect_stdout
+from contextlib import closing, redirect_stdout
 from datetime import UTC, datetime
 from itertools import chain
 from pathlib import Path
@@ -538,7 +538,7 @@ def cmd_policy(args: argparse.Namespace, console: Console) -> int:
     elif args.selftest:
         from .selftest import policy as selftest_policy
 
-        policy = selftest_policy()
+        policy = selftest_policy(args.remediate)
     elif args.doctor:
         from .doctor import CALL_ACTIONS
         from .organization_report import ACTIONS as ORGANIZATION_REPORT
@@ -584,7 +584,10 @@ def cmd_selftest(args: argparse.Namespace, console: Console) -> int:
 
     aws = session(args)
     if args.cleanup:
-        deleted = selftest.cleanup(aws.client("iam"))
+        try:
+            deleted = selftest.cleanup(aws.client("iam"))
+        except selftest.CleanupIncomplete as error:
+            raise CliError(str(error)) from None
         sys.stdout.write(
             f"deleted {output.count(len(deleted), 'self-test user')}: {', '.join(deleted) or '-'}\n"
         )
@@ -596,12 +599,17 @@ def cmd_selftest(args: argparse.Namespace, console: Console) -> int:
     rule_name = rule_name_of(args, optional_settings(None))
     steps = []
     try:
-        for step in selftest.run(aws, rule_name, args.timeout, args.remediate):
-            steps.append(step)
-            sys.stdout.write(f"{'ok' if step.ok else 'FAILED':<7}{step.name}: {step.detail}\n")
-            sys.stdout.flush()
-    except selftest.SelftestError as error:
+        # closing: an interruption while a step is printed still runs the self-test's clean-up
+        with closing(selftest.run(aws, rule_name, args.timeout, args.remediate)) as run:
+            for step in run:
+                steps.append(step)
+                sys.stdout.write(f"{'ok' if step.ok else 'FAILED':<7}{step.name}: {step.detail}\n")
+                sys.stdout.flush()
+    except (selftest.SelftestError, selftest.CleanupIncomplete) as error:
         raise CliError(str(error)) from None
+    except BaseException:
+        sys.stderr.write("the self-test's users were deleted\n")
+        raise
     return EXIT_OK if all(s.ok for s in steps) else EXIT_NON_COMPLIANT
 
 

@@ -16,7 +16,7 @@ import hmac
 import secrets
 import struct
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from typing import Any, NamedTuple
 
 from botocore.exceptions import ClientError
@@ -26,43 +26,59 @@ from console_mfa.model import RESOURCE_TYPE
 
 PREFIX = "iam-console-mfa-selftest-"
 TAG = {"Key": "iam-console-mfa-selftest", "Value": "true"}
-# What selftest calls (`iam-console-mfa policy --selftest`; a test derives them from the calls).
-ACTIONS = (
-    "config:DescribeConfigRules",
-    "config:GetComplianceDetailsByResource",
-    "config:StartRemediationExecution",
+# What selftest calls (`iam-console-mfa policy --selftest`; a test derives them from the calls),
+# by what they act on. Creating with Tags is also authorized as TagUser / TagMFADevice
+# (IAM API reference, CreateUser and CreateVirtualMFADevice), which no call names.
+TAG_ON_CREATE = {"iam:CreateUser": "iam:TagUser", "iam:CreateVirtualMFADevice": "iam:TagMFADevice"}
+CREATE_USER = ("iam:CreateUser", "iam:TagUser")
+CREATE_DEVICE = ("iam:CreateVirtualMFADevice", "iam:TagMFADevice")
+CHANGE_OWN_USER = (  # writes on a user that already carries the self-test tag
     "iam:CreateLoginProfile",
-    "iam:CreateUser",
-    "iam:CreateVirtualMFADevice",
     "iam:DeactivateMFADevice",
     "iam:DeleteLoginProfile",
     "iam:DeleteUser",
-    "iam:DeleteVirtualMFADevice",
     "iam:EnableMFADevice",
-    "iam:GetLoginProfile",
-    "iam:ListMFADevices",
-    "iam:ListUserTags",
-    "iam:ListUsers",
 )
+CHANGE_OWN_DEVICE = ("iam:DeleteVirtualMFADevice",)
+READ = ("iam:GetLoginProfile", "iam:ListMFADevices", "iam:ListUserTags")
+ACCOUNT = (
+    "config:DescribeConfigRules",
+    "config:GetComplianceDetailsByResource",
+    "iam:ListUsers",
+    "iam:ListVirtualMFADevices",
+)
+# StartRemediationExecution has no resource type (Service Authorization Reference): IAM
+# cannot limit it to one rule, so whoever holds it may start any rule's remediation, manual
+# mode or not. It is granted only when asked for (`policy --selftest --remediate`).
+REMEDIATE = "config:StartRemediationExecution"
+ACTIONS = (*CREATE_USER, *CREATE_DEVICE, *CHANGE_OWN_USER, *CHANGE_OWN_DEVICE, *READ, *ACCOUNT, REMEDIATE)
 
 
-def policy() -> dict[str, Any]:
-    """What selftest needs, its IAM writes scoped to the users and devices it names."""
-    mfa = {"iam:CreateVirtualMFADevice", "iam:DeleteVirtualMFADevice"}
-    unscoped = {"iam:ListUsers"} | {a for a in ACTIONS if a.startswith("config:")}
-    user = set(ACTIONS) - mfa - unscoped
-
-    def allow(actions: set[str], resource: str) -> dict[str, Any]:
-        return {"Effect": "Allow", "Action": sorted(actions), "Resource": resource}
-
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            allow(user, f"arn:*:iam::*:user/{PREFIX}*"),
-            allow(mfa, f"arn:*:iam::*:mfa/{PREFIX}*"),
-            allow(unscoped, "*"),
-        ],
+def policy(remediate: bool) -> dict[str, Any]:
+    """What selftest needs: it creates only users and devices named and tagged as its own and
+    changes only those carrying the tag; with ``remediate``, what `selftest --remediate` adds."""
+    users, devices = f"arn:*:iam::*:user/{PREFIX}*", f"arn:*:iam::*:mfa/{PREFIX}*"
+    tagged = {"StringEquals": {f"aws:ResourceTag/{TAG['Key']}": TAG["Value"]}}
+    tagging = {
+        "StringEquals": {f"aws:RequestTag/{TAG['Key']}": TAG["Value"]},
+        "ForAllValues:StringEquals": {"aws:TagKeys": [TAG["Key"]]},
     }
+
+    def allow(actions: tuple[str, ...], resource: str | list[str], condition: Any = None) -> dict[str, Any]:
+        statement = {"Effect": "Allow", "Action": sorted(actions), "Resource": resource}
+        return statement | ({"Condition": condition} if condition else {})
+
+    statements = [
+        allow(CREATE_USER, users, tagging),
+        allow(CREATE_DEVICE, devices, tagging),
+        allow(CHANGE_OWN_USER, users, tagged),
+        allow(CHANGE_OWN_DEVICE, devices, tagged),
+        allow(READ, users),
+        allow(ACCOUNT, "*"),
+    ]
+    if remediate:
+        statements.append(allow((REMEDIATE,), "*"))
+    return {"Version": "2012-10-17", "Statement": statements}
 
 
 class SelftestError(Exception):
@@ -94,8 +110,9 @@ def run(
     remediate: bool,
     clock: Clock = time.monotonic,
     sleep: Sleep = time.sleep,
-) -> Iterator[Step]:
-    """Each check as it completes; the users are deleted whatever happens."""
+) -> Generator[Step]:
+    """Each check as it completes, then the clean-up; the users are deleted whatever happens
+    (close the generator when stopping early: contextlib.closing)."""
     config, iam = aws.client("config"), aws.client("iam")
     if deployed_rule(config, rule_name) is None:
         raise SelftestError(
@@ -103,7 +120,7 @@ def run(
         )
     suffix = secrets.token_hex(4)
     flagged, twin = f"{PREFIX}{suffix}", f"{PREFIX}{suffix}-mfa"
-    created: list[str] = []
+    created: list[str] = []  # each name recorded before it is created: an interruption never loses one
     try:
         started = clock()
         flagged_id = _console_user(iam, flagged, created)
@@ -127,16 +144,19 @@ def run(
         )
         if remediate and verdict == "NON_COMPLIANT":
             yield _remediation(config, iam, rule_name, flagged, flagged_id, started, timeout, clock, sleep)
-    finally:
-        cleanup(iam, created, sleep)
+    except BaseException:  # a failure, Ctrl-C, or the caller closing the generator early
+        cleanup(iam, created, sleep)  # CleanupIncomplete, if raised, names what is left
+        raise
+    deleted = cleanup(iam, created, sleep)
+    yield Step("cleanup", True, f"deleted {', '.join(deleted)}")
 
 
 def _console_user(
     iam: Any, name: str, created: list[str], before_password: Callable[[], None] = lambda: None
 ) -> str:
+    created.append(name)
     with translated("CreateUser", name):
         user = iam.create_user(UserName=name, Tags=[TAG])["User"]
-    created.append(name)
     before_password()
     password = secrets.token_urlsafe(24) + "aA1!"  # long, random, every character class
     with translated("CreateLoginProfile", name):
@@ -231,22 +251,68 @@ def _delete_user(iam: Any, name: str, sleep: Sleep) -> None:
         sleep(wait)
 
 
+class CleanupIncomplete(Exception):
+    """Some of the self-test's users or devices could not be deleted: they are named."""
+
+
 def cleanup(iam: Any, names: list[str] | None = None, sleep: Sleep = time.sleep) -> list[str]:
-    """Delete the self-test's users (these, or every user named and tagged as one), with their
-    MFA devices and login profiles. Returns the names deleted."""
+    """Delete the self-test's users (these, or every user named and tagged as one) with their
+    MFA devices and login profiles, and its unassigned virtual MFA devices (an EnableMFADevice
+    that failed leaves one). Returns the names deleted.
+
+    Every user is attempted, whatever failed before it, and a second Ctrl-C does not stop it;
+    what could not be deleted is raised at the end (CleanupIncomplete), with the command that
+    finishes the job.
+    """
     if names is None:
         names = []
         for page in iam.get_paginator("list_users").paginate():
             names += [u["UserName"] for u in page["Users"] if u["UserName"].startswith(PREFIX)]
         names = [n for n in names if TAG in iam.list_user_tags(UserName=n)["Tags"]]  # ours, not a look-alike
+    deleted, failed = [], []
     for name in names:
-        for device in iam.list_mfa_devices(UserName=name)["MFADevices"]:
-            iam.deactivate_mfa_device(UserName=name, SerialNumber=device["SerialNumber"])
-            iam.delete_virtual_mfa_device(SerialNumber=device["SerialNumber"])
         try:
-            iam.delete_login_profile(UserName=name)
-        except ClientError as error:
-            if error_code(error) != "NoSuchEntity":
-                raise
-        _delete_user(iam, name, sleep)
-    return names
+            if _delete(iam, name, sleep):
+                deleted.append(name)
+        except (Exception, KeyboardInterrupt) as error:  # the others are still deleted
+            failed.append(f"{name} ({error or type(error).__name__})")
+    try:
+        _delete_unassigned_devices(iam, names)
+    except (Exception, KeyboardInterrupt) as error:
+        failed.append(f"unassigned MFA devices ({error or type(error).__name__})")
+    if failed:
+        raise CleanupIncomplete(
+            f"could not delete {', '.join(failed)}: run `iam-console-mfa selftest --cleanup` to finish"
+        )
+    return deleted
+
+
+def _delete(iam: Any, name: str, sleep: Sleep) -> bool:
+    """The user, its devices and its password; False when the user was never created."""
+    try:
+        devices = iam.list_mfa_devices(UserName=name)["MFADevices"]
+    except ClientError as error:
+        if error_code(error) == "NoSuchEntity":
+            return False
+        raise
+    for device in devices:
+        iam.deactivate_mfa_device(UserName=name, SerialNumber=device["SerialNumber"])
+        iam.delete_virtual_mfa_device(SerialNumber=device["SerialNumber"])
+    try:
+        iam.delete_login_profile(UserName=name)
+    except ClientError as error:
+        if error_code(error) != "NoSuchEntity":
+            raise
+    _delete_user(iam, name, sleep)
+    return True
+
+
+def _delete_unassigned_devices(iam: Any, names: list[str]) -> None:
+    """Virtual MFA devices the self-test created and never enabled: named like its users and
+    tagged as its own (ListVirtualMFADevices returns each device's tags)."""
+    for page in iam.get_paginator("list_virtual_mfa_devices").paginate(AssignmentStatus="Unassigned"):
+        for device in page["VirtualMFADevices"]:
+            serial = device["SerialNumber"]
+            named = serial.rsplit("/", 1)[-1]
+            if named.startswith(PREFIX) and (TAG in device.get("Tags", []) or named in names):
+                iam.delete_virtual_mfa_device(SerialNumber=serial)
