@@ -101,6 +101,26 @@ def test_organization_plan_deploys_the_stackset_instead_of_the_account_stack(
     assert parameters["OrganizationalUnitIds"] == "r-ab12"
 
 
+@pytest.mark.parametrize("shape", ["object", "list"])
+def test_a_bucket_policy_whose_statement_is_one_object_is_kept(shape: str) -> None:
+    """IAM's policy grammar allows "Statement": {...}: it is kept, ours added beside it."""
+    from iam_console_mfa.deploy import ORGANIZATION_READ_SID, shared_bucket_policy
+
+    theirs = {"Sid": "TheirAuditors", "Effect": "Allow", "Principal": {"AWS": "1"}, "Action": "s3:ListBucket"}
+    ours = {"Sid": ORGANIZATION_READ_SID, "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject"}
+    current = {"Version": "2012-10-17", "Statement": theirs if shape == "object" else [theirs]}
+    assert shared_bucket_policy(current, ours)["Statement"] == [theirs, ours]
+
+
+def test_a_foreign_statement_with_our_sid_is_refused_not_replaced() -> None:
+    from iam_console_mfa.deploy import ORGANIZATION_READ_SID, DeployError, shared_bucket_policy
+
+    foreign = {"Sid": ORGANIZATION_READ_SID, "Effect": "Deny", "Principal": "*", "Action": "s3:DeleteObject"}
+    ours = {"Sid": ORGANIZATION_READ_SID, "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject"}
+    with pytest.raises(DeployError, match="deploy did not write: rename or remove it"):
+        shared_bucket_policy({"Statement": [foreign]}, ours)
+
+
 def test_the_code_bucket_shares_two_objects_and_keeps_the_owners_statements() -> None:
     """Member accounts' CloudFormation fetches the Lambda code and the StackSet's template: S3
     checks aws:PrincipalOrgID. A user-supplied bucket's own statements survive (S3 answers
@@ -120,7 +140,7 @@ def test_the_code_bucket_shares_two_objects_and_keeps_the_owners_statements() ->
         "Action": "s3:ListBucket",
         "Resource": "arn:aws-us-gov:s3:::b",
     }
-    ours_before = {
+    ours_before = {  # an earlier version's statement, its Sid unprefixed: replaced
         "Sid": "OrganizationReadsRulePackage",
         "Effect": "Allow",
         "Principal": "*",

@@ -169,7 +169,33 @@ def _resolve(value: str, outputs: dict[str, dict[str, str]]) -> str:
     return outputs[stack][output]
 
 
-ORGANIZATION_READ_SID = "OrganizationReadsRulePackage"  # the one statement deploy owns in a bucket policy
+# The one statement deploy owns in a bucket policy; the earlier, unprefixed Sid is read as ours
+# too (replaced on upgrade) when it has our shape.
+ORGANIZATION_READ_SID = "IamConsoleMfaOrganizationReadsPackage"
+EARLIER_SIDS = ("OrganizationReadsRulePackage",)
+
+
+def shared_bucket_policy(current: dict[str, Any], statement: dict[str, Any]) -> dict[str, Any]:
+    """``current`` with ``statement`` (ours) in place of our earlier one; every other statement
+    kept. A policy's Statement may be one object or a list (IAM JSON policy grammar). A statement
+    with our Sid that deploy did not write (another shape) is refused, never replaced."""
+    statements = current.get("Statement", [])
+    statements = [statements] if isinstance(statements, dict) else list(statements)
+    sids = (ORGANIZATION_READ_SID, *EARLIER_SIDS)
+    ours = [s for s in statements if isinstance(s, dict) and s.get("Sid") in sids]
+    for held in ours:
+        shaped = (held.get("Effect"), held.get("Principal"), held.get("Action")) == (
+            "Allow",
+            "*",
+            "s3:GetObject",
+        )
+        if not shaped:
+            raise DeployError(
+                f"the code bucket's policy has a statement {held['Sid']!r} deploy did not write: "
+                "rename or remove it, or use another codeBucket; nothing was changed"
+            )
+    kept = [s for s in statements if s not in ours]
+    return {"Version": "2012-10-17", **current, "Statement": [*kept, statement]}
 
 
 class Deployer:
@@ -264,8 +290,7 @@ class Deployer:
             "Resource": objects,
             "Condition": {"StringEquals": {"aws:PrincipalOrgID": organization_id}},
         }
-        kept = [s for s in current.get("Statement", []) if s.get("Sid") != ORGANIZATION_READ_SID]
-        policy = {**current, "Statement": [*kept, statement]}
+        policy = shared_bucket_policy(current, statement)
         s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy), ExpectedBucketOwner=account)
         self.say(f"s3://{bucket}: {len(objects)} objects readable by organization {organization_id}")
 
