@@ -6,6 +6,8 @@ report frozen before the changes and a CloudTrail event history that shows none 
 password added, or an MFA device deactivated), one trigger: the IAM events go to the trigger,
 Config's double delivers the accepted start, and this measures stale verdicts, evaluations
 written, IAM calls (against the floor: the same delivery with nothing changed) and invocations.
+Each scenario runs under both of Config's plausible ordering policies (local_config.LocalConfig:
+the last evaluation written wins, or the newest OrderingTimestamp wins).
 Prints one JSON object: {"rows": [...]}.
 """
 
@@ -32,13 +34,14 @@ from iam_console_mfa.demo.account import Mfa, create_user
 from iam_console_mfa.event_builders import scheduled_event
 from iam_console_mfa.local_config import LocalConfig
 from tests.config_double import Behaviour, ConfigDouble, create_changes_table, iam_event, sqs_batch
-from tests.support import REAL_TOKEN, answer_operation, report_row, stub_report
+from tests.support import REAL_TOKEN, answer_operation, report_content, report_row
 
 PARAMETERS = {"AssumeRoleMode": "False"}
 CHANGES = (1, 10, 50)
 # Every trigger changes users no earlier trigger changed, 3 behaviours in turn: the j-th change
 # takes user 3j or 3j + 2, so the account needs this many users.
-MIN_USERS = 3 * 3 * sum(CHANGES)
+ORDERINGS = LocalConfig.ORDERINGS
+MIN_USERS = 3 * 3 * len(ORDERINGS) * sum(CHANGES)
 
 
 def seed(iam: Any, n: int) -> dict[str, dict[str, Any]]:
@@ -50,8 +53,9 @@ def seed(iam: Any, n: int) -> dict[str, dict[str, Any]]:
     return users
 
 
-def change(iam: Any, names: list[str], k: int, offset: int) -> list[dict[str, Any]]:
-    """k changes no configuration item shows; each makes its user NON_COMPLIANT."""
+def change(iam: Any, names: list[str], k: int, offset: int, state: dict[str, tuple[bool, bool]]) -> list[Any]:
+    """k changes no configuration item shows; each makes its user NON_COMPLIANT (``state``:
+    each user's password and MFA, for the next credential report)."""
     events = []
     for j in range(offset, offset + k):
         if j % 2 == 0:
@@ -63,6 +67,7 @@ def change(iam: Any, names: list[str], k: int, offset: int) -> list[dict[str, An
             (device,) = iam.list_mfa_devices(UserName=name)["MFADevices"]
             iam.deactivate_mfa_device(UserName=name, SerialNumber=device["SerialNumber"])
             events.append(iam_event("DeactivateMFADevice", userName=name, serialNumber=device["SerialNumber"]))
+        state[name] = (True, False)
     return events
 
 
@@ -77,7 +82,10 @@ def scenario_rows(n: int) -> list[dict[str, Any]]:
             "provide-client-params",
             lambda model, **_: calls.append((model.service_model.service_id.hyphenize(), model.name)),
         )
-        clock = [datetime.now(UTC)]
+        # The trigger's clock, 10 minutes a scenario; it starts in the past so that it never runs
+        # ahead of the rule's own (real) clock: the store reads a time in the future as forged.
+        scenarios = len(ORDERINGS) * 3 * len(CHANGES)
+        clock = [datetime.now(UTC) - timedelta(minutes=10 * scenarios + 10)]
         double = ConfigDouble(session, Behaviour.S1, PARAMETERS, clock=lambda: clock[0])
         # CloudTrail's event history, not yet showing any of the changes (its delivery lag).
         answer_operation(session, "cloudtrail", "LookupEvents", lambda: {"Events": []})
@@ -86,7 +94,18 @@ def scenario_rows(n: int) -> list[dict[str, Any]]:
         os.environ["QUEUE_URL"] = session.client("sqs").create_queue(QueueName="q")["QueueUrl"]
         iam = session.client("iam")
         users = seed(iam, n)
-        stub_report(session, [report_row(u, i % 3 != 0, i % 3 != 0) for i, u in enumerate(users.values())])
+        state = {name: (i % 3 != 0, i % 3 != 0) for i, name in enumerate(users)}
+        # IAM's credential report: generated before each scenario's changes (it is never newer
+        # than 4 hours in an account; here each scenario is a new day), so it never shows them.
+        report: dict[str, Any] = {}
+
+        def new_report(generated: datetime) -> None:
+            rows = [report_row(users[name], *state[name]) for name in users]
+            report.update(Content=report_content(rows), ReportFormat="text/csv", GeneratedTime=generated)
+
+        answer_operation(session, "iam", "GenerateCredentialReport", lambda: {"State": "COMPLETE"})
+        answer_operation(session, "iam", "GetCredentialReport", lambda: dict(report))
+        new_report(clock[0])
         lambda_handler(scheduled_event(PARAMETERS, REAL_TOKEN), None)  # Config's first results
         double.record_items(iam, captured=datetime.now(UTC) - timedelta(days=30))
         clients = {
@@ -104,11 +123,16 @@ def scenario_rows(n: int) -> list[dict[str, Any]]:
 
         names = list(users)
         offset = 0
-        for behaviour, k in [(b, k) for b in (Behaviour.S1, Behaviour.S2, Behaviour.S3) for k in CHANGES]:
+        behaviours = (Behaviour.S1, Behaviour.S2, Behaviour.S3)
+        for ordering, behaviour, k in [(o, b, k) for o in ORDERINGS for b in behaviours for k in CHANGES]:
+            config_api.ordering = ordering
             double.behaviour = behaviour
+            # A report generated after the earlier changes (beyond the 5-minute skew the sweep
+            # allows), before this scenario's: it shows every earlier change, none of these.
+            new_report(clock[0] + timedelta(minutes=6))
             if k == CHANGES[0]:
                 floor, floor_written, _ = iam_calls_of(1)  # this behaviour with nothing changed
-            events = change(iam, names, k, offset)
+            events = change(iam, names, k, offset, state)
             offset += k
             clock[0] += timedelta(minutes=10)  # past the trigger's interval between starts
             mark = len(calls)
@@ -119,6 +143,7 @@ def scenario_rows(n: int) -> list[dict[str, Any]]:
             stale = sum(1 for u in changed_ids if config_api.results[u]["ComplianceType"] != "NON_COMPLIANT")
             rows.append(
                 {
+                    "ordering": ordering,
                     "behaviour": behaviour.value,
                     "users": n,
                     "k": k,

@@ -112,6 +112,7 @@ class ConfigDouble:
         self.refused = 0
         self.queued = 0
         self.invocations = 0
+        self.tokens = 0
         self.fail_with: str | None = None  # an error code every start answers (AccessDeniedException)
         session.events.register_first(
             "before-call.config-service.StartConfigRulesEvaluation",
@@ -153,9 +154,8 @@ class ConfigDouble:
         """
         count = 0
         for _ in range(self.queued):
-            tokens = (f"{token}-{self.invocations + count + n}" for n in range(len(self.items) + 1))
-            sweep = [scheduled_event(self.parameters, next(tokens))]
-            per_user = [change_event(item, self.parameters, next(tokens)) for item in self.items.values()]
+            sweep = [scheduled_event(self.parameters, self._token(token))]
+            per_user = [change_event(item, self.parameters, self._token(token)) for item in self.items.values()]
             order = {
                 Behaviour.S1: sweep,
                 Behaviour.S2: per_user,
@@ -168,3 +168,8 @@ class ConfigDouble:
         self.queued = 0
         self.invocations += count
         return count
+
+    def _token(self, prefix: str) -> str:
+        """A ResultToken no other invocation had (Config's are unique)."""
+        self.tokens += 1
+        return f"{prefix}-{self.tokens}"

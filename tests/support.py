@@ -320,9 +320,9 @@ def report_row(user: dict[str, Any], password: bool, mfa: bool) -> str:
     )
 
 
-def stub_report(session: boto3.Session, rows: list[str]) -> None:
-    """The report IAM would serve, possibly hours old (moto's always reflects the present)."""
-    content = "\n".join(
+def report_content(rows: list[str]) -> bytes:
+    """A credential report's CSV as GetCredentialReport returns it, the root account's row first."""
+    return "\n".join(
         [
             HEADER,
             "<root_account>,arn:aws:iam::123456789012:root,N/A,not_supported,"
@@ -330,6 +330,11 @@ def stub_report(session: boto3.Session, rows: list[str]) -> None:
             *rows,
         ]
     ).encode()
+
+
+def stub_report(session: boto3.Session, rows: list[str]) -> None:
+    """The report IAM would serve, possibly hours old (moto's always reflects the present)."""
+    content = report_content(rows)
     answer_operation(session, "iam", "GenerateCredentialReport", lambda: {"State": "COMPLETE"})
     answer_operation(
         session,

@@ -12,17 +12,15 @@ from typing import Any
 
 import pytest
 from console_mfa.aws import configured_session
-from console_mfa.changes import CLAIM_SECONDS, KEEP, ChangeStore, claim_all, run_id
+from console_mfa.changes import KEEP, ChangeStore, claim_all, run_id
 from console_mfa.model import UserName
 from console_mfa.reevaluate import TriggerStore
+from console_mfa.sweep import CHANGE_SKEW
 
 from tests.config_double import create_changes_table
-from tests.stacks import STACKS
 
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 RUN, OTHER = run_id("token-of-this-run"), run_id("token-of-another-run")
-# The longest a run that claimed a change can still be writing: the rule's largest timeout.
-LONGEST_RUN_SECONDS = STACKS["rule.yaml"]["Parameters"]["TimeoutSeconds"]["MaxValue"]
 
 
 @pytest.fixture
@@ -58,28 +56,27 @@ def test_a_change_is_claimed_once(store: TriggerStore) -> None:
     assert store.claim(newer, T0 + timedelta(minutes=2), RUN)
 
 
-def test_another_runs_claim_adds_a_live_read_while_that_run_can_still_be_writing(store: TriggerStore) -> None:
-    """A user another run claimed is read live by a sweep too, for as long as a Lambda can run
-    (the other run may fail); after that the claim is history and the user is swept like any
-    other. A claim never takes a user out of a sweep."""
-    assert CLAIM_SECONDS >= LONGEST_RUN_SECONDS
+def test_a_claim_never_keeps_a_newer_change_from_a_sweep(store: TriggerStore) -> None:
+    """bob's change is claimed by another run (a per-user notification, which may have failed or
+    written first): a sweep whose credential report predates the change still reads bob live;
+    one whose report was generated after it trusts the report."""
     record(store, "bob", T0)
     (change,) = store.changes(T0)
     assert store.claim(change, T0, OTHER)
-    running = claim_all(store, T0 + timedelta(seconds=CLAIM_SECONDS - 1), RUN)
-    assert (running.mine, running.theirs) == (frozenset(), frozenset({"bob"}))
-    assert running.read_live == frozenset({"bob"})
-    finished = claim_all(store, T0 + timedelta(seconds=CLAIM_SECONDS), RUN)
-    assert finished.read_live == frozenset()
+    claims = claim_all(store, T0 + timedelta(minutes=1), RUN)
+    assert claims.mine == frozenset() and dict(claims.recorded) == {"bob": change.version}
+    assert claims.changed_since(T0 - timedelta(hours=3)) == {"bob"}  # an older report
+    assert claims.changed_since(T0 + CHANGE_SKEW) == {"bob"}  # IAM's and our clocks may differ
+    assert claims.changed_since(T0 + CHANGE_SKEW + timedelta(milliseconds=1)) == set()
 
 
-def test_a_sweep_claims_what_nobody_has_and_reads_it_live(store: TriggerStore) -> None:
+def test_a_sweep_claims_what_nobody_has(store: TriggerStore) -> None:
     record(store, "bob", T0)
     record(store, "Carol", T0)
     claims = claim_all(store, T0 + timedelta(seconds=5), RUN)
-    assert claims.mine == frozenset({"bob", "carol"}) and claims.theirs == frozenset()
+    assert claims.mine == frozenset({"bob", "carol"})
     again = claim_all(store, T0 + timedelta(seconds=6), OTHER)  # another sweep right after
-    assert again.mine == frozenset() and again.read_live == frozenset({"bob", "carol"})
+    assert again.mine == frozenset() and set(again.recorded) == {"bob", "carol"}
 
 
 def test_a_failed_runs_retry_finds_its_own_claim(store: TriggerStore) -> None:
@@ -122,7 +119,7 @@ def test_an_item_with_impossible_times_makes_its_user_read_live(
     (change,) = store.changes(T0)
     assert change.suspect and not change.unclaimed and not change.held_by(RUN)
     claims = claim_all(store, T0, RUN)
-    assert claims.read_live == frozenset({"mallory"})
+    assert claims.changed_since(T0 + timedelta(days=30)) == {"mallory"}  # whatever the report's age
 
 
 @pytest.mark.parametrize(
@@ -142,7 +139,7 @@ def test_an_item_that_names_no_iam_user_is_ignored_not_a_crash(
     put(store, {**item, "version": {"N": NOW_MS}})
     record(store, "carol", T0)
     assert [c.user_name for c in store.changes(T0)] == ["carol"]
-    assert claim_all(store, T0, RUN).read_live == frozenset({"carol"})
+    assert set(claim_all(store, T0, RUN).recorded) == {"carol"}
 
 
 def test_the_triggers_own_item_is_no_change(store: TriggerStore) -> None:

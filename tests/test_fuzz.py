@@ -222,7 +222,7 @@ def test_any_change_store_item_adds_reads_and_never_hides_a_user(account: None) 
             return  # DynamoDB refuses empty key strings: nobody can write them
         store.dynamodb.put_item(TableName=table, Item={"user": {"S": key}, **fields})
         claims = claim_all(store, now, run_id("token"))
-        assert all(USER_NAME.fullmatch(name) for name in claims.read_live)
+        assert all(USER_NAME.fullmatch(name) for name in claims.recorded)
         store.dynamodb.delete_item(TableName=table, Key={"user": {"S": key}})
 
     check()

@@ -128,18 +128,18 @@ class IAM_USER_CONSOLE_MFA(ConfigRule):  # type: ignore[misc]  # noqa: N801 - rd
         sources = {a.source for a in assessments}
         writes = plan.counts()
         LOG.info(
-            "sweep of %d users: writes %s; %d changed user(s) claimed, %d claimed by another run",
+            "sweep of %d users: writes %s; %d recorded change(s), %d claimed by this run",
             len(assessments),
             writes,
+            len(claims.recorded),
             len(claims.mine),
-            len(claims.theirs),
             extra={
                 "sweep": {
                     "users": len(assessments),
                     "source": "+".join(sorted(sources)) or "none",
                     "writes": writes,
+                    "recorded_changes": len(claims.recorded),
                     "claimed": len(claims.mine),
-                    "claimed_by_another_run": len(claims.theirs),
                     "seconds": round(monotonic() - self.started, 1),
                     "calls": dict(self.calls),
                 }

@@ -12,11 +12,12 @@ it starts the evaluation; whatever Config then sends reads them:
 Each recorded change is *claimed* once, with a conditional write, by the evaluation that reads
 it live: when Config sends per-user notifications, a replayed user is read once, not by every
 notification. A claim names its run (a digest of the Config invocation's ResultToken), so a
-retry of a failed run finds its own claim. A claim older than CLAIM_SECONDS is history.
+retry of a failed run finds its own claim.
 
 The store can only add work: whatever an item says, it can make a sweep read a user live,
-never leave a user out of a sweep or of its writes. A sweep reads live both the users it
-claims and those another run claimed recently. Anyone who can write the table (the stack
+never leave a user out of a sweep or of its writes. Claims only decide which per-user
+notification reads a user; a sweep that trusts a credential report reads live every user
+whose change was recorded after the report, whoever claimed it. Anyone who can write the table (the stack
 gives it a resource policy that lets only the two functions write) could still forge an
 item: an item whose name is not an IAM user name is ignored and logged, and one whose
 times are impossible (in the future, not numbers) makes its user be read live, unclaimed.
@@ -36,6 +37,7 @@ import os
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from botocore.exceptions import ClientError
@@ -53,8 +55,6 @@ TRIGGER_KEY = "#trigger"
 # Longer than the longest sweep period (24 h) plus the report's age (4 h): a recorded change
 # outlives every evaluation that could miss it.
 KEEP = timedelta(days=2)
-# A claim younger than this may be held by a run still in progress (Lambda's 15-minute maximum).
-CLAIM_SECONDS = 15 * 60
 # Clocks of the trigger's and the rule's Lambdas differ by far less; a time later than this
 # ahead of ours was not written by them.
 CLOCK_SKEW_MS = 5 * 60 * 1000
@@ -89,9 +89,6 @@ class Change(NamedTuple):
 
     def held_by(self, run: str) -> bool:
         return not self.suspect and not self.unclaimed and self.claimed_by == run
-
-    def claimed_recently(self, now: datetime) -> bool:
-        return not self.unclaimed and epoch_ms(now) - (self.claimed_at or 0) < CLAIM_SECONDS * 1000
 
 
 class ChangeStore:
@@ -150,22 +147,19 @@ class ChangeStore:
 
 
 def claim_all(store: ChangeStore | None, now: datetime, run: str) -> Claims:
-    """A sweep claims every unclaimed change; its own earlier claims (a retry) stay its own.
-
-    Every user the store names recently, claimed here or by another run, is read live: a
-    claim adds a live read, it never takes a user out of the sweep.
-    """
+    """A sweep claims every unclaimed change (its own earlier claims, a retry's, stay its own),
+    so that per-user notifications of the same start do not read them again; and it learns
+    when each user's change was recorded, to read live those newer than its data."""
     if store is None:
         return NO_CLAIMS
     mine: set[str] = set()
-    theirs: set[str] = set()
+    recorded: dict[str, int | None] = {}
     for change in store.changes(now):
         key = user_key(change.user_name)
+        recorded[key] = None if change.suspect else change.version
         if change.held_by(run) or (change.unclaimed and store.claim(change, now, run)):
             mine.add(key)
-        elif change.suspect or change.claimed_recently(now):
-            theirs.add(key)
-    return Claims(frozenset(mine), frozenset(theirs))
+    return Claims(frozenset(mine), MappingProxyType(recorded))
 
 
 def _change(item: dict[str, Any], now: datetime) -> Change | None:
@@ -190,7 +184,8 @@ def _change(item: dict[str, Any], now: datetime) -> Change | None:
         return Change(UserName(name), version or 0, suspect=True)
     if epoch_ms(now) - version >= KEEP.total_seconds() * 1000:
         return None  # expired; DynamoDB's TTL deletes it within days
-    return Change(UserName(name), version, numbers["claimed"], numbers["claimed_at"], _text(item, "claimed_by"))
+    claimed_by = _text(item, "claimed_by")
+    return Change(UserName(name), version, numbers["claimed"], numbers["claimed_at"], claimed_by)
 
 
 def _text(item: dict[str, Any], field: str) -> str | None:

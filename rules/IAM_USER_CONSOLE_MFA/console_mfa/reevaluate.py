@@ -50,7 +50,7 @@ RETRY_BODY = {"iam-console-mfa": "retry-start"}
 
 
 # A new version of the user's change, unclaimed whatever was claimed before.
-RECORD = "SET user_name = :n, version = :v, expires = :e REMOVE claimed, claimed_at"
+RECORD = "SET user_name = :n, version = :v, expires = :e REMOVE claimed, claimed_at, claimed_by"
 
 
 class TriggerState(NamedTuple):
