@@ -32,6 +32,9 @@ BIN = Path(sys.executable).parent
 FAKE = {"AWS_ACCESS_KEY_ID": "deploy", "AWS_SECRET_ACCESS_KEY": "deploy", "AWS_DEFAULT_REGION": "us-east-1"}
 
 
+DEPLOY_DOC = Path(__file__).resolve().parents[1] / "docs" / "deploy.md"
+
+
 @pytest.fixture
 def server(moto_server: str) -> dict[str, str]:
     reset(moto_server)
@@ -197,6 +200,8 @@ def test_rdk_deploy_against_moto(server: dict[str, str], tmp_path: Path) -> None
             "rdk-code",
             "--rdklib-layer-arn",
             "arn:aws:lambda:us-east-1:123456789012:layer:rdklib:1",
+            "--lambda-timeout",  # as docs/deploy.md shows it: rdk's default of 60 s is too short
+            str(json.loads(SETTINGS.read_text())["lambda"]["timeoutSeconds"]),
         ],
         capture_output=True,
         text=True,
@@ -210,6 +215,12 @@ def test_rdk_deploy_against_moto(server: dict[str, str], tmp_path: Path) -> None
         ("python3.12", "IAM_USER_CONSOLE_MFA.lambda_handler"),
         ("python3.12", "console_mfa.remediation.handler"),
     ]
+    (evaluator,) = [f for f in functions if f["Handler"] == "IAM_USER_CONSOLE_MFA.lambda_handler"]
+    assert evaluator["Timeout"] == json.loads(SETTINGS.read_text())["lambda"]["timeoutSeconds"] == 600
+    timeout_in_docs = re.search(
+        r"rdk deploy IAM_USER_CONSOLE_MFA .*--lambda-timeout (\d+)", DEPLOY_DOC.read_text()
+    )
+    assert timeout_in_docs and int(timeout_in_docs.group(1)) == evaluator["Timeout"]
     # moto skips AWS::Config::*: the configuration rdk deployed is read from its template, and
     # every value it imports is one the remediation stack exports
     (rdk_stack,) = [

@@ -165,3 +165,22 @@ def test_the_code_bucket_shares_two_objects_and_keeps_the_owners_statements() ->
         statement = json.loads(params["Policy"])["Statement"][-1]
         assert statement["Action"] == "s3:GetObject" and statement["Resource"] == objects
         assert statement["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": "o-abcdefghij"}}
+
+
+def test_every_rule_stack_parameter_reaches_the_member_accounts() -> None:
+    """organization.yaml declares every rule.yaml parameter as rule.yaml does and passes it to
+    the StackSet; the one exception: AlarmTopicArn (members alert through the central bus)."""
+    from tests.stacks import STACKS
+
+    rule = STACKS["rule.yaml"]["Parameters"]
+    organization = STACKS["organization.yaml"]
+    (stack_set,) = [
+        r for r in organization["Resources"].values() if r["Type"] == "AWS::CloudFormation::StackSet"
+    ]
+    passed = {p["ParameterKey"]: p["ParameterValue"] for p in stack_set["Properties"]["Parameters"]}
+    assert set(passed) == set(rule) - {"AlarmTopicArn"}
+    for name, value in passed.items():
+        assert value == {"Ref": name}, name
+        if name not in ("CentralEventBusArn",):  # "" there: the organization's own bus is given
+            declared = {k: v for k, v in organization["Parameters"][name].items() if k != "Description"}
+            assert declared == {k: v for k, v in rule[name].items() if k != "Description"}, name

@@ -93,7 +93,7 @@ def test_each_batch_logs_one_structured_summary(env: dict[str, Any], caplog: pyt
         1,
     )
     function = STACKS["rule.yaml"]["Resources"]["ReevaluateFunction"]["Properties"]
-    assert function["LoggingConfig"] == {"LogFormat": "JSON"}
+    assert function["LoggingConfig"] == {"LogFormat": "JSON", "LogGroup": {"Ref": "ReevaluateLogGroup"}}
 
 
 def test_a_virtual_device_names_its_user_and_names_are_keyed_case_insensitively(env: dict[str, Any]) -> None:

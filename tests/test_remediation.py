@@ -313,5 +313,6 @@ def test_each_remediation_logs_its_summary_as_one_structured_line(
     (logged,) = [vars(r)["remediation"] for r in caplog.records if hasattr(r, "remediation")]
     assert logged == summary and logged["Action"] == "tagged the user and deleted its login profile"
     assert STACKS["rule.yaml"]["Resources"]["RemediationFunction"]["Properties"]["LoggingConfig"] == {
-        "LogFormat": "JSON"
+        "LogFormat": "JSON",
+        "LogGroup": {"Ref": "RemediationLogGroup"},
     }

@@ -417,7 +417,7 @@ def test_each_decision_and_each_sweep_is_one_structured_log_line(
     assert sweep["users"] == 2 and sweep["source"] == "live" and sweep["writes"]["new"] == 2
     assert sweep["calls"]["GetLoginProfile"] == 2 and sweep["calls"]["ListUsers"] == 1
     function = STACKS["rule.yaml"]["Resources"]["Function"]["Properties"]
-    assert function["LoggingConfig"] == {"LogFormat": "JSON"}
+    assert function["LoggingConfig"] == {"LogFormat": "JSON", "LogGroup": {"Ref": "LogGroup"}}
 
 
 def test_a_sweep_whose_batches_cannot_all_be_written_in_time_writes_none(

@@ -8,6 +8,7 @@ remediation configuration and the aggregator are checked here, on the templates.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -335,3 +336,88 @@ def test_invalid_settings_name_the_key(change: Any, message: str) -> None:
 
 def test_settings_file_shipped_is_valid() -> None:
     settings.load(Path(settings.SETTINGS))  # raises SettingsError when invalid
+
+
+# Documented name limits of what the stacks name after RuleName (each service's API reference).
+NAME_LIMITS = {
+    ("AWS::Lambda::Function", "FunctionName"): 64,
+    ("AWS::Events::Rule", "Name"): 64,
+    ("AWS::Events::EventBus", "Name"): 256,
+    ("AWS::CloudWatch::Alarm", "AlarmName"): 255,
+    ("AWS::CloudWatch::Alarm", "MetricName"): 255,
+    ("AWS::Logs::LogGroup", "LogGroupName"): 512,
+    ("AWS::Config::ConfigRule", "ConfigRuleName"): 128,
+    ("AWS::Config::ConfigurationAggregator", "ConfigurationAggregatorName"): 256,
+    ("AWS::SecurityHub::AutomationRule", "RuleName"): 256,
+}
+STACK_ID_UUID = 36  # the last part of a StackId: a UUID
+
+
+def longest(value: Any, rule_name: str) -> int | None:
+    """The length a name property takes with this RuleName (None: not built from RuleName)."""
+    if value == {"Ref": "RuleName"}:
+        return len(rule_name)
+    sub = value.get("Fn::Sub") if isinstance(value, dict) else None
+    if sub is None:
+        return None
+    text, local = (sub, {}) if isinstance(sub, str) else (sub[0], sub[1])
+    if "${RuleName}" not in text:
+        return None
+    assert set(local) <= {"Creation"}, local  # the StackId's UUID (log groups)
+    return len(text.replace("${RuleName}", rule_name).replace("${Creation}", "x" * STACK_ID_UUID))
+
+
+@pytest.mark.parametrize("name", sorted(STACKS))
+def test_every_name_built_from_the_longest_rule_name_fits_its_service(name: str) -> None:
+    """RuleName's maximum follows from the longest name built from it (<RuleName>-remediation,
+    a Lambda function: 64 characters) and every other name stays within its service's limit."""
+    template = STACKS[name]
+    pattern = template["Parameters"]["RuleName"]["AllowedPattern"]
+    maximum = int(re.fullmatch(r"\^\[A-Za-z0-9_-\]\{1,(\d+)\}\$", pattern).group(1))  # type: ignore[union-attr]
+    rule_name = "R" * maximum
+    checked = 0
+    for logical_id, resource in template["Resources"].items():
+        for prop, value in resource.get("Properties", {}).items():
+            limit = NAME_LIMITS.get((resource["Type"], prop))
+            length = longest(value, rule_name)
+            if limit is None or length is None:
+                continue
+            checked += 1
+            assert length <= limit, f"{logical_id}.{prop}: {length} > {limit} (RuleName of {maximum})"
+    assert checked, "no name built from RuleName was checked"
+    if name == "rule.yaml":
+        assert maximum + len("-remediation") == NAME_LIMITS[("AWS::Lambda::Function", "FunctionName")]
+
+
+def test_cfn_lint_accepts_the_longest_rule_name(tmp_path: Path) -> None:
+    """cfn-lint's own length checks (W1031 and the like) on rule.yaml with RuleName at its maximum."""
+    text = (STACKS_DIR / "rule.yaml").read_text()
+    pattern = STACKS["rule.yaml"]["Parameters"]["RuleName"]["AllowedPattern"]
+    maximum = int(re.search(r"\{1,(\d+)\}", pattern).group(1))  # type: ignore[union-attr]
+    longest_name = tmp_path / "rule.yaml"
+    longest_name.write_text(text.replace("Default: IAM_USER_CONSOLE_MFA", f"Default: {'R' * maximum}", 1))
+    cfn_lint = Path(sys.executable).with_name("cfn-lint")
+    done = subprocess.run([str(cfn_lint), str(longest_name)], capture_output=True, text=True)
+    assert (done.returncode, done.stdout) == (0, ""), done.stdout
+
+
+def test_retained_log_groups_never_collide_with_a_stack_created_again() -> None:
+    """Deleting the stack keeps its log groups (Retain); each is named after the StackId's UUID,
+    which differs for every stack creation, so creating the stack again (or an account moved out
+    of an organizational unit and back, or the RDK route replaced by deploy) never fails with
+    AlreadyExists. Each function logs to its own group (LoggingConfig.LogGroup)."""
+    resources = STACKS["rule.yaml"]["Resources"]
+    creation = {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}
+    groups = {i: r for i, r in resources.items() if r["Type"] == "AWS::Logs::LogGroup"}
+    assert len(groups) == 3
+    for logical_id, group in groups.items():
+        assert group["DeletionPolicy"] == "Retain"
+        text, local = group["Properties"]["LogGroupName"]["Fn::Sub"]
+        assert text.endswith("/${Creation}") and local == {"Creation": creation}, logical_id
+        users = [
+            r["Properties"]["LoggingConfig"]["LogGroup"]
+            for r in resources.values()
+            if r["Type"] == "AWS::Lambda::Function"
+            and r["Properties"]["LoggingConfig"]["LogGroup"] == {"Ref": logical_id}
+        ]
+        assert len(users) == 1, logical_id

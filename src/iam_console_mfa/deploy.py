@@ -111,6 +111,8 @@ def plan(settings: dict[str, Any], bucket: str, code_key: str) -> list[StackPlan
     """
     rule = settings["ruleName"]
     organization, alerts = settings["organization"], settings["alerts"]
+    lambda_settings, remediation = settings["lambda"], settings["remediation"]
+    # Every account's stack (rule.yaml) takes these, alone or through the StackSet.
     rule_parameters = {
         "RuleName": rule,
         "CodeBucket": bucket,
@@ -118,6 +120,12 @@ def plan(settings: dict[str, Any], bucket: str, code_key: str) -> list[StackPlan
         "SweepFrequency": settings["sweepFrequency"],
         **settings["ruleParameters"],
         "RemediationMode": remediation_mode(settings),
+        "TimeoutSeconds": str(lambda_settings["timeoutSeconds"]),
+        "MemorySize": str(lambda_settings["memoryMB"]),
+        "LogRetentionDays": str(lambda_settings["logRetentionDays"]),
+        "MaximumAutomaticAttempts": str(remediation["maximumAutomaticAttempts"]),
+        "RetryAttemptSeconds": str(remediation["retryAttemptSeconds"]),
+        "ReevaluateOnIamChange": str(settings["reevaluateOnIamChange"]).lower(),
     }
 
     def stack(key: str, parameters: dict[str, str]) -> StackPlan:
@@ -142,21 +150,8 @@ def plan(settings: dict[str, Any], bucket: str, code_key: str) -> list[StackPlan
             )
         )
         return steps
-    lambda_settings, remediation = settings["lambda"], settings["remediation"]
     steps.append(
-        stack(
-            "rule",
-            {
-                **rule_parameters,
-                "TimeoutSeconds": str(lambda_settings["timeoutSeconds"]),
-                "MemorySize": str(lambda_settings["memoryMB"]),
-                "LogRetentionDays": str(lambda_settings["logRetentionDays"]),
-                "AlarmTopicArn": "<alerts.TopicArn>" if alerts["enabled"] else "",
-                "MaximumAutomaticAttempts": str(remediation["maximumAutomaticAttempts"]),
-                "RetryAttemptSeconds": str(remediation["retryAttemptSeconds"]),
-                "ReevaluateOnIamChange": str(settings["reevaluateOnIamChange"]).lower(),
-            },
-        )
+        stack("rule", {**rule_parameters, "AlarmTopicArn": "<alerts.TopicArn>" if alerts["enabled"] else ""})
     )
     return steps
 

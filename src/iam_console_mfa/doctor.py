@@ -224,7 +224,8 @@ def _last_evaluation(config: Any, rule: str) -> Check:
             "last evaluation",
             False,
             f"failed: {error}",
-            f"aws logs tail /aws/lambda/{rule}-evaluator --since 1d",
+            f"aws logs tail $(aws lambda get-function --function-name {rule}-evaluator "
+            "--query Configuration.LoggingConfig.LogGroup --output text) --since 1d",
         )
     return Check("last evaluation", True, f"succeeded {last:%Y-%m-%d %H:%M} UTC" if last else "none yet")
 
