@@ -114,7 +114,7 @@ def test_a_ready_account_passes_every_check(account: None, monkeypatch, capsys) 
     [
         (
             "recorder",
-            "MISSING  recorder: no recorder records AWS::IAM::User in us-east-1 -> record AWS::IAM::User "
+            "MISSING  recorder: no recorder in us-east-1 -> record AWS::IAM::User "
             "in us-east-1 only (IAM is global, one region is enough): aws configservice",
         ),
         ("rule", "MISSING  rule: IAM_USER_CONSOLE_MFA in us-east-1 -> deploy it: iam-console-mfa deploy"),
@@ -293,3 +293,110 @@ def test_organization_lists_every_member_accounts_stack_instance(account: None, 
     assert "ok       account 111111111111: us-east-1: SUCCEEDED" in out
     assert "MISSING  account 222222222222: us-east-1: FAILED -> see the StackSet's operations: Role" in out
     assert "MISSING  members' alerts: event bus IAM_USER_CONSOLE_MFA-organization missing" in out
+
+
+USER = "AWS::IAM::User"
+
+
+@pytest.mark.parametrize(
+    ("group", "records", "widened"),
+    [
+        # the most common recorder: everything regional, no global types
+        (
+            {"allSupported": True, "includeGlobalResourceTypes": False},
+            False,
+            {"allSupported": True, "includeGlobalResourceTypes": True},
+        ),
+        ({"allSupported": True, "includeGlobalResourceTypes": True}, True, None),
+        (
+            {
+                "allSupported": False,
+                "resourceTypes": ["AWS::S3::Bucket"],
+                "recordingStrategy": {"useOnly": "INCLUSION_BY_RESOURCE_TYPES"},
+            },
+            False,
+            {
+                "allSupported": False,
+                "resourceTypes": ["AWS::S3::Bucket", USER],
+                "recordingStrategy": {"useOnly": "INCLUSION_BY_RESOURCE_TYPES"},
+            },
+        ),
+        (
+            {
+                "allSupported": False,
+                "exclusionByResourceTypes": {"resourceTypes": [USER, "AWS::EC2::Volume"]},
+                "recordingStrategy": {"useOnly": "EXCLUSION_BY_RESOURCE_TYPES"},
+            },
+            False,
+            {
+                "allSupported": False,
+                "exclusionByResourceTypes": {"resourceTypes": ["AWS::EC2::Volume"]},
+                "recordingStrategy": {"useOnly": "EXCLUSION_BY_RESOURCE_TYPES"},
+            },
+        ),
+        (
+            {
+                "allSupported": False,
+                "exclusionByResourceTypes": {"resourceTypes": ["AWS::EC2::Volume"]},
+                "recordingStrategy": {"useOnly": "EXCLUSION_BY_RESOURCE_TYPES"},
+            },
+            True,
+            None,
+        ),
+    ],
+)
+def test_doctor_recognises_every_recording_strategy_and_never_narrows_one(
+    group: dict, records: bool, widened: dict | None
+) -> None:
+    """RecordingGroup as the AWS Config API reference documents it (allSupported,
+    includeGlobalResourceTypes, recordingStrategy.useOnly, exclusionByResourceTypes)."""
+    from iam_console_mfa.doctor import records_users, with_users
+
+    assert records_users(group) is records
+    if widened is not None:
+        assert with_users(group) == widened and records_users(widened)
+
+
+@pytest.mark.parametrize("running", [True, False])
+def test_doctor_prints_the_recorder_it_found_with_iam_users_added(
+    account: None, monkeypatch, capsys, running: bool
+) -> None:
+    """DescribeConfigurationRecorders answered as AWS documents it: PutConfigurationRecorder
+    replaces the whole recorder, so the fix printed is that recorder, IAM users added, its
+    recording mode and everything else kept; a stopped one is also started."""
+    ready_account()
+    recorder = {
+        "name": "default",
+        "roleARN": f"arn:aws:iam::{ACCOUNT}:role/config",
+        "recordingGroup": {"allSupported": True, "includeGlobalResourceTypes": False},
+        "recordingMode": {"recordingFrequency": "DAILY"},
+    }
+    session = configured_session()
+    answer_operation(
+        session,
+        "config-service",
+        "DescribeConfigurationRecorders",
+        lambda: {"ConfigurationRecorders": [recorder]},
+    )
+    answer_operation(
+        session,
+        "config-service",
+        "DescribeConfigurationRecorderStatus",
+        lambda: {"ConfigurationRecordersStatus": [{"name": "default", "recording": running}]},
+    )
+    assert doctor(monkeypatch) == 1
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if "recorder:" in line]
+    printed = json.loads(line.split("--configuration-recorder '", 1)[1].split("'", 1)[0])
+    assert printed == {**recorder, "recordingGroup": {"allSupported": True, "includeGlobalResourceTypes": True}}
+    assert ("start-configuration-recorder" in line) is (not running)
+
+
+def test_a_stopped_recorder_that_records_users_is_only_started(account: None, monkeypatch, capsys) -> None:
+    ready_account()
+    configured_session().client("config").stop_configuration_recorder(ConfigurationRecorderName="default")
+    assert doctor(monkeypatch) == 1
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if "recorder:" in line]
+    assert "put-configuration-recorder" not in line
+    assert line.endswith(
+        "start-configuration-recorder --region us-east-1 --configuration-recorder-name default"
+    )

@@ -191,24 +191,65 @@ def _recorder(config: Any, region: str) -> Check:
     recorders = _call("DescribeConfigurationRecorders", config.describe_configuration_recorders)
     statuses = _call("DescribeConfigurationRecorderStatus", config.describe_configuration_recorder_status)
     recording = {s["name"] for s in statuses["ConfigurationRecordersStatus"] if s.get("recording")}
+    start = f"aws configservice start-configuration-recorder --region {region} --configuration-recorder-name"
     for recorder in recorders["ConfigurationRecorders"]:
-        group = recorder.get("recordingGroup", {})
-        records_users = (group.get("allSupported") and group.get("includeGlobalResourceTypes")) or (
-            IAM_USER in group.get("resourceTypes", [])
+        name = recorder["name"]
+        if records_users(recorder.get("recordingGroup") or {}):
+            if name in recording:
+                return Check("recorder", True, f"{name} records {IAM_USER} in {region}")
+            return Check("recorder", False, f"{name} records {IAM_USER} but is stopped", f"{start} {name}")
+    if not recorders["ConfigurationRecorders"]:
+        return Check(
+            "recorder",
+            False,
+            f"no recorder in {region}",
+            f"record AWS::IAM::User in {region} only (IAM is global, one region is enough): "
+            f"aws configservice put-configuration-recorder --region {region} "
+            "--configuration-recorder name=default,roleARN=<Config's role> --recording-group "
+            "allSupported=false,includeGlobalResourceTypes=false,resourceTypes=AWS::IAM::User && "
+            f"{start} default",
         )
-        if records_users and recorder["name"] in recording:
-            return Check("recorder", True, f"{recorder['name']} records {IAM_USER} in {region}")
+    (recorder,) = recorders["ConfigurationRecorders"][:1]  # one recorder per region (AWS Config quota)
+    widened = {**recorder, "recordingGroup": with_users(recorder.get("recordingGroup") or {})}
+    then = "" if recorder["name"] in recording else f" && {start} {recorder['name']}"
     return Check(
         "recorder",
         False,
-        f"no recorder records {IAM_USER} in {region}",
-        f"record AWS::IAM::User in {region} only (IAM is global, one region is enough): "
-        f"aws configservice put-configuration-recorder --region {region} "
-        "--configuration-recorder name=default,roleARN=<Config's role> --recording-group "
-        "allSupported=false,includeGlobalResourceTypes=false,resourceTypes=AWS::IAM::User && "
-        f"aws configservice start-configuration-recorder --region {region} "
-        "--configuration-recorder-name default",
+        f"{recorder['name']} does not record {IAM_USER} in {region}",
+        # PutConfigurationRecorder replaces the whole recorder: the one printed is the current
+        # one with AWS::IAM::User added, everything else as it is.
+        f"aws configservice put-configuration-recorder --region {region} --configuration-recorder "
+        f"'{json.dumps(widened, separators=(',', ':'))}'{then}",
     )
+
+
+def _strategy(group: dict[str, Any]) -> str:
+    """The recording group's strategy (recordingStrategy.useOnly, or what allSupported implies)."""
+    chosen = (group.get("recordingStrategy") or {}).get("useOnly")
+    if chosen:
+        return str(chosen)
+    return "ALL_SUPPORTED_RESOURCE_TYPES" if group.get("allSupported") else "INCLUSION_BY_RESOURCE_TYPES"
+
+
+def records_users(group: dict[str, Any]) -> bool:
+    """Whether a recording group records AWS::IAM::User (AWS Config API reference, RecordingGroup)."""
+    strategy = _strategy(group)
+    if strategy == "ALL_SUPPORTED_RESOURCE_TYPES":
+        return bool(group.get("includeGlobalResourceTypes"))
+    if strategy == "EXCLUSION_BY_RESOURCE_TYPES":
+        return IAM_USER not in ((group.get("exclusionByResourceTypes") or {}).get("resourceTypes") or [])
+    return IAM_USER in (group.get("resourceTypes") or [])
+
+
+def with_users(group: dict[str, Any]) -> dict[str, Any]:
+    """The recording group changed only so far as to record AWS::IAM::User: never narrowed."""
+    strategy = _strategy(group)
+    if strategy == "ALL_SUPPORTED_RESOURCE_TYPES":
+        return {**group, "includeGlobalResourceTypes": True}
+    if strategy == "EXCLUSION_BY_RESOURCE_TYPES":
+        excluded = (group.get("exclusionByResourceTypes") or {}).get("resourceTypes") or []
+        return {**group, "exclusionByResourceTypes": {"resourceTypes": [t for t in excluded if t != IAM_USER]}}
+    return {**group, "resourceTypes": [*(group.get("resourceTypes") or []), IAM_USER]}
 
 
 def _last_evaluation(config: Any, rule: str) -> Check:
