@@ -519,3 +519,22 @@ def test_a_dry_run_for_another_region_is_refused_like_the_deploy(server: dict[st
     done = cli(server, "deploy", "--dry-run", "--region", "mars-1")
     assert done.returncode == 2
     assert done.stderr == "error: --region mars-1 differs from rdk-config.json region us-east-1\n"
+
+
+def test_organization_mode_without_an_organization_creates_nothing(
+    server: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """moto answers DescribeOrganization with AWSOrganizationsNotInUseException, as AWS does
+    when the account belongs to no organization: deploy stops before any bucket or stack."""
+    from iam_console_mfa.deploy import DeployError
+
+    settings = json.loads(SETTINGS.read_text())
+    settings["organization"] = {
+        "enabled": True,
+        "organizationalUnitIds": ["ou-ab12-cdefghij"],
+        "callAs": "SELF",
+    }
+    with pytest.raises(DeployError, match=r"AWSOrganizationsNotInUseException.*nothing was created"):
+        in_process_deploy(server, monkeypatch, settings)
+    assert client(server, "s3").list_buckets()["Buckets"] == []
+    assert client(server, "cloudformation").describe_stacks()["Stacks"] == []

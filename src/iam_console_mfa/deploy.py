@@ -205,10 +205,11 @@ class Deployer:
         bucket = self.settings["codeBucket"] or f"iam-console-mfa-{account}-{region}"
         code = package()
         code_key = package_key(self.settings["ruleName"], code)
+        # Preflight: what organization mode needs is checked before anything is created.
+        organization_id = self._organization_id() if self.settings["organization"]["enabled"] else ""
         self._upload(bucket, code_key, code, region, account)
         template_url = ""
         if self.settings["organization"]["enabled"]:
-            organization_id = self.aws.client("organizations").describe_organization()["Organization"]["Id"]
             template_key = f"{TEMPLATES_PREFIX}{code_key.removesuffix('.zip')}-rule.yaml"
             self._put(bucket, template_key, (STACKS / "rule.yaml").read_bytes(), account)
             objects = [f"arn:{partition}:s3:::{bucket}/{key}" for key in (code_key, template_key)]
@@ -223,6 +224,18 @@ class Deployer:
                 parameters["TemplateURL"] = template_url
             outputs[step.key] = self._deploy_stack(step, parameters)
         return outputs
+
+    def _organization_id(self) -> str:
+        """The organization's id; none (AWSOrganizationsNotInUseException) or no access is a
+        DeployError before any bucket, object or stack is created."""
+        try:
+            return str(self.aws.client("organizations").describe_organization()["Organization"]["Id"])
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            raise DeployError(
+                f"organization.enabled, but DescribeOrganization answered {code}: run deploy in the "
+                "management account or a delegated administrator of an organization; nothing was created"
+            ) from None
 
     def _upload(self, bucket: str, key: str, code: bytes, region: str, account: str) -> None:
         """Upload the package to a bucket of this account only.
