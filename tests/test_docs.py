@@ -81,3 +81,16 @@ def test_each_shown_command_runs(account: str, tmp_path_factory: Any, document: 
     done = subprocess.run([*CLI, *words], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
     assert "Traceback" not in done.stderr, done.stderr
     assert done.returncode in (0, 1), f"{command}: exit {done.returncode}: {done.stderr[-500:]}"
+
+
+def test_the_licence_and_the_changelog_match_the_package() -> None:
+    """Apache-2.0, as RDK and the AWS Config rules repository use; the changelog's newest entry
+    is the package's version."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "Apache-2.0" and project["license-files"] == ["LICENSE"]
+    assert "Apache License\n                           Version 2.0" in (root / "LICENSE").read_text()
+    newest = next(line for line in (root / "CHANGELOG.md").read_text().splitlines() if line.startswith("## "))
+    assert newest == f"## {project['version']}"
