@@ -16,7 +16,7 @@ from rich.table import Table
 
 COLUMNS = ("user", "user_id", "verdict", "mfa", "password_set", "password_last_used", "risk", "annotation")
 STYLE = {"COMPLIANT": "green", "NON_COMPLIANT": "bold red", "NOT_APPLICABLE": "dim"}
-RISK_STYLE = {"CRITICAL": "bold red", "HIGH": "red", "LOW": "green"}
+RISK_STYLE = {"CRITICAL": "bold red", "HIGH": "red", "LOW": "green", "none": "dim"}
 
 
 def risk(assessment: Assessment, now: datetime) -> str:

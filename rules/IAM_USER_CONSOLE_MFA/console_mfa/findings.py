@@ -50,7 +50,12 @@ RECOMMENDATION = (
 RECOMMENDATION_URL = "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_mfa_enable.html"
 TITLE_LIMIT, DESCRIPTION_LIMIT = 256, 1024  # ASFF field limits
 # An open finding's severity is its user's risk; a user with MFA (LOW) has no open finding.
-SEVERITY: dict[Risk, SeverityLabelType] = {Risk.CRITICAL: "CRITICAL", Risk.HIGH: "HIGH", Risk.LOW: "LOW"}
+SEVERITY: dict[Risk, SeverityLabelType] = {
+    Risk.CRITICAL: "CRITICAL",
+    Risk.HIGH: "HIGH",
+    Risk.LOW: "LOW",
+    Risk.NONE: "INFORMATIONAL",
+}
 
 
 class Context(NamedTuple):

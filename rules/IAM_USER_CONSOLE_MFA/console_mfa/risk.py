@@ -14,11 +14,14 @@ class Risk(enum.StrEnum):
     CRITICAL = "CRITICAL"  # no MFA, and the password was used in the last 30 days
     HIGH = "HIGH"  # no MFA
     LOW = "LOW"  # MFA
+    NONE = "none"  # no console password: nothing to sign in with
 
 
 def risk(facts: UserFacts, now: datetime) -> Risk:
     """Exempt users and users in their grace period carry the risk of a password without MFA
     too: the verdict spares them, the risk level does not hide it."""
+    if not facts.has_password:
+        return Risk.NONE
     if facts.mfa_kinds:
         return Risk.LOW
     last_used = facts.password_last_used
