@@ -699,3 +699,20 @@ def test_evaluate_user_takes_the_deployed_rules_parameters(moto_server: str, ser
     assert done.returncode == 0, done.stderr  # exempt: NOT_APPLICABLE, not NON_COMPLIANT
     assert "deployed rule IAM_USER_CONSOLE_MFA in us-east-1, region from rdk-config.json" in done.stderr
     assert "NOT_APPLICABLE" in done.stdout
+
+
+def test_report_output_takes_its_format_from_the_extension_or_refuses_a_mismatch(
+    server_iam: Any, account: None, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    iam = boto3.client("iam")
+    create_user(iam, "bob")  # no MFA: one open finding
+    create_user(iam, "carol", password=False)
+    saved = tmp_path / "r.json"
+    assert cli.main(["report", "--output", str(saved)]) == 1
+    assert [u["user"] for u in json.loads(saved.read_text())["users"]] == ["bob", "carol"]
+    findings = tmp_path / "r.asff"
+    assert cli.main(["report", "--output", str(findings)]) == 1
+    assert len(json.loads(findings.read_text())) == 1
+    assert f"wrote 1 finding (asff) to {findings}" in capsys.readouterr().err  # not "2 users"
+    assert cli.main(["report", "--format", "csv", "--output", str(saved)]) == 2
+    assert "--format csv does not match --output" in capsys.readouterr().err

@@ -99,9 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--format",
         choices=("table", "json", "csv", "asff"),
-        default="table",
-        help="default: table, after the summary; json: the summary and every user; csv: a row per user; "
-        "asff: the Security Hub findings the rule would import (SecurityHubFindings=true)",
+        default=None,
+        help="default: --output's extension (.json, .csv, .asff), else table, after the summary; json: the "
+        "summary and every user; csv: a row per user; asff: the Security Hub findings the rule would "
+        "import (SecurityHubFindings=true)",
     )
     report.add_argument("--output", type=Path, metavar="FILE", help="write there instead of the terminal")
     report.add_argument(

@@ -158,8 +158,21 @@ def write_output(path: Path | None, text: str, what: str) -> None:
     sys.stderr.write(f"wrote {what} to {path}\n")
 
 
+EXTENSION_FORMATS = {".json": "json", ".csv": "csv", ".asff": "asff", ".txt": "table"}
+
+
+def report_format(chosen: str | None, path: Path | None) -> str:
+    """--format, else the one --output's extension names, else table; a mismatch is refused
+    (a box-drawn table in report.json helps nobody)."""
+    implied = EXTENSION_FORMATS.get(path.suffix.lower()) if path else None
+    if chosen and implied and chosen != implied:
+        raise CliError(f"--format {chosen} does not match --output {path} ({implied}): pick one")
+    return chosen or implied or "table"
+
+
 def cmd_report(args: argparse.Namespace, console: Console) -> int:
     check_output(args.output)
+    args.format = report_format(args.format, args.output)
     if args.organization:
         return organization_report(args, console)
     aws = session(args)
@@ -188,7 +201,11 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
             "csv": lambda: output.as_csv(assessments, now),
             "asff": lambda: asff(aws, args.rule_name or DEFAULT_RULE_NAME, assessments, now),
         }[args.format]()
-        write_output(args.output, text, f"{output.count(len(assessments), 'user')} ({args.format})")
+        if args.format == "asff":  # a finding per NON_COMPLIANT user or resolved one, not per user
+            written = output.count(len(json.loads(text)), "finding")
+        else:
+            written = output.count(len(assessments), "user")
+        write_output(args.output, text, f"{written} ({args.format})")
     flagged = any(a.verdict.compliance.value == "NON_COMPLIANT" for a in assessments)
     return EXIT_NON_COMPLIANT if flagged else EXIT_OK
 
