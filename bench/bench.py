@@ -15,6 +15,7 @@ import os
 import statistics
 import subprocess
 import sys
+import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -446,13 +447,25 @@ def near_real_time_table(rows: list[dict[str, Any]]) -> dict[str, bool]:
     }
 
 
+def stage(text: str) -> None:
+    """Progress on stderr: the whole run takes about 35 minutes on 2 cores at the default sizes."""
+    sys.stderr.write(f"[{time.strftime('%H:%M:%S')}] {text}\n")
+    sys.stderr.flush()
+
+
 def main() -> int:
+    stage(f"benchmark at {', '.join(map(str, SIZES))} users: about 35 minutes on 2 cores (Ctrl-C stops it)")
     server, url = start()
     try:
-        rows = [measure(url, n) for n in SIZES]
+        rows = []
+        for n in SIZES:
+            stage(f"sweeps at {n} users: ours and the per-user baseline")
+            rows.append(measure(url, n))
     finally:
         server.terminate()
+    stage(f"near-real-time at {max(SIZES)} users: 3 behaviours x 2 orderings")
     nrt_rows = near_real_time(max(SIZES))
+    stage("latency and rate limits")
     latency_rows = latency(max(SIZES))
     imports = import_seconds("IAM_USER_CONSOLE_MFA", "rdklib")
     handler, rdklib = imports["IAM_USER_CONSOLE_MFA"], imports["rdklib"]
@@ -589,4 +602,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted: no result written\n")
+        sys.exit(130)
