@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from console_mfa.aws import configured_session
@@ -240,7 +241,18 @@ def test_an_endpoint_that_lacks_a_call_fails_that_check_in_one_line(
     )
 
 
-def test_policy_doctor_grants_exactly_what_doctor_calls(account: None, monkeypatch, capsys) -> None:
+def organization_settings(tmp_path: Path) -> str:
+    """rdk-config.json with organization mode on (the clone's has it off)."""
+    from iam_console_mfa.settings import SETTINGS
+
+    settings = json.loads(SETTINGS.read_text())
+    settings["organization"] = {"enabled": True, "organizationalUnitIds": ["r-ab12"], "callAs": "SELF"}
+    path = tmp_path / "organization.json"
+    path.write_text(json.dumps(settings))
+    return str(path)
+
+
+def test_policy_doctor_grants_exactly_what_doctor_calls(account: None, monkeypatch, capsys, tmp_path) -> None:
     """Derived from the calls made: an organization run with every check reached."""
     from iam_console_mfa.doctor import CALL_ACTIONS
     from tests.support import CallLog
@@ -248,7 +260,7 @@ def test_policy_doctor_grants_exactly_what_doctor_calls(account: None, monkeypat
     ready_account()
     answer_operation(configured_session(), "cloudformation", "ListStackInstances", lambda: {"Summaries": []})
     log = CallLog(configured_session())
-    doctor(monkeypatch, "--organization")
+    doctor(monkeypatch, "--organization", "--settings", organization_settings(tmp_path))
     capsys.readouterr()
     made = {op for _, op in log.calls if op != "GetCallerIdentity"}  # needs no permission
     assert made == set(CALL_ACTIONS)
@@ -262,7 +274,9 @@ def test_policy_doctor_grants_exactly_what_doctor_calls(account: None, monkeypat
     }
 
 
-def test_organization_lists_every_member_accounts_stack_instance(account: None, monkeypatch, capsys) -> None:
+def test_organization_lists_every_member_accounts_stack_instance(
+    account: None, monkeypatch, capsys, tmp_path
+) -> None:
     ready_account()
     answer_operation(
         configured_session(),
@@ -288,7 +302,7 @@ def test_organization_lists_every_member_accounts_stack_instance(account: None, 
             ]
         },
     )
-    assert doctor(monkeypatch, "--organization") == 1
+    assert doctor(monkeypatch, "--organization", "--settings", organization_settings(tmp_path)) == 1
     out = capsys.readouterr().out
     assert "ok       account 111111111111: us-east-1: SUCCEEDED" in out
     assert "MISSING  account 222222222222: us-east-1: FAILED -> see the StackSet's operations: Role" in out
@@ -400,3 +414,9 @@ def test_a_stopped_recorder_that_records_users_is_only_started(account: None, mo
     assert line.endswith(
         "start-configuration-recorder --region us-east-1 --configuration-recorder-name default"
     )
+
+
+def test_doctor_organization_says_when_organization_mode_is_off(account: None, monkeypatch, capsys) -> None:
+    """rdk-config.json's organization.enabled is false: said first, not a missing StackSet."""
+    assert doctor(monkeypatch, "--organization") == 2
+    assert "organization.enabled is false in rdk-config.json" in capsys.readouterr().err

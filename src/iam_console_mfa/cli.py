@@ -578,7 +578,11 @@ def cmd_doctor(args: argparse.Namespace, console: Console) -> int:
     from . import doctor
 
     chosen = load_settings(args.settings)
-    args.region = args.region or chosen["region"]
+    if args.organization and not chosen["organization"]["enabled"]:
+        raise CliError(
+            f"--organization: organization.enabled is false in {args.settings or 'rdk-config.json'}; "
+            "set it (with organizationalUnitIds) and deploy before checking the organization"
+        )
     aws = session(args)
     checks = doctor.account_checks(aws, chosen)
     if args.organization:
