@@ -296,3 +296,28 @@ def test_results_of_other_resource_types_are_not_this_rules(config_api: LocalCon
     config_api.recorded_at.update({"AIDAUSER": NOW, "AROAROLE": NOW})
     config = configured_session().client("config")
     assert set(recorded_results(config, "IAM_USER_CONSOLE_MFA")) == {"AIDAUSER"}
+
+
+@pytest.mark.parametrize("source", ["live", "credential-report"])
+def test_a_user_created_while_a_sweep_runs_keeps_its_change_triggered_verdict(
+    iam: Any, config_api: LocalConfig, source: str
+) -> None:
+    """newcomer is created right after ListUsers answered, and Config's change-triggered
+    NON_COMPLIANT lands before the sweep reads Config's results: the sweep does not know the
+    user, and must not write "the user no longer exists" over that verdict."""
+    from iam_console_mfa.event_builders import change_event, user_configuration_item
+
+    create_user(iam, "steady", mfa=Mfa.VIRTUAL)
+    created: list[dict[str, Any]] = []
+
+    def create_newcomer(**_: Any) -> None:
+        if not created:  # once: the change-triggered evaluation below lists no users
+            created.append(create_user(iam, "newcomer"))
+            item = user_configuration_item(created[0])
+            lambda_handler(change_event(item, {**PARAMETERS, "DataSource": source}, REAL_TOKEN), None)
+
+    configured_session().events.register("after-call.iam.ListUsers", create_newcomer)
+    lambda_handler(scheduled_event({**PARAMETERS, "DataSource": source}, REAL_TOKEN), None)
+    (newcomer,) = created
+    assert config_api.results[newcomer["UserId"]]["ComplianceType"] == "NON_COMPLIANT"
+    assert DELETED not in {e.get("Annotation") for e in config_api.evaluations}
