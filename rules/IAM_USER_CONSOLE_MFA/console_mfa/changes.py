@@ -4,8 +4,8 @@ Why a store: CloudTrail delivers to event history minutes after the call (about 
 no guarantee), so an evaluation started by an IAM event cannot learn from LookupEvents who
 changed. The trigger (console_mfa.reevaluate) records the users its events name here, before
 it starts the evaluation; whatever Config then sends reads them:
-- a sweep (ScheduledNotification) reads every recorded user live, whatever the credential
-  report or event history says;
+- a sweep (ScheduledNotification) reads live every user whose change is newer than its
+  credential report, whatever the report or event history says;
 - a change notification whose configuration item is old (a re-evaluation replaying the
   last recorded item) is evaluated only when its user is recorded here, and skipped otherwise.
 
@@ -16,10 +16,9 @@ retry of a failed run finds its own claim.
 
 The store can only add work: whatever an item says, it can make a sweep read a user live,
 never leave a user out of a sweep or of its writes. Claims only decide which per-user
-notification reads a user; a sweep that trusts a credential report reads live every user
-whose change was recorded after the report, whoever claimed it. Anyone who can write the table (the stack
-gives it a resource policy that lets only the two functions write) could still forge an
-item: an item whose name is not an IAM user name is ignored and logged, and one whose
+notification reads a user; a sweep reads a changed user whoever claimed it. Anyone who can
+write the table (the stack gives it a resource policy that lets only the two functions
+write) could still forge an item: an item whose name is not an IAM user name is ignored and logged, and one whose
 times are impossible (in the future, not numbers) makes its user be read live, unclaimed.
 
 One DynamoDB table (rule.yaml, ChangesTable), partition key ``user``: the user name
