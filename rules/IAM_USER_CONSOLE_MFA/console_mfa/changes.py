@@ -18,8 +18,9 @@ The store can only add work: whatever an item says, it can make a sweep read a u
 never leave a user out of a sweep or of its writes. Claims only decide which per-user
 notification reads a user; a sweep reads a changed user whoever claimed it. Anyone who can
 write the table (the stack gives it a resource policy that lets only the two functions
-write) could still forge an item: an item whose name is not an IAM user name is ignored and logged, and one whose
-times are impossible (in the future, not numbers) makes its user be read live, unclaimed.
+write) could still forge an item: an item whose name is not an IAM user name is ignored and
+logged, and one whose times are impossible (in the future, not numbers) makes its user be
+read live, unclaimed.
 
 One DynamoDB table (rule.yaml, ChangesTable), partition key ``user``: the user name
 lower-cased (IAM user names are unique case-insensitively). Items expire by TTL
