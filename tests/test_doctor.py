@@ -420,3 +420,22 @@ def test_doctor_organization_says_when_organization_mode_is_off(account: None, m
     """rdk-config.json's organization.enabled is false: said first, not a missing StackSet."""
     assert doctor(monkeypatch, "--organization") == 2
     assert "organization.enabled is false in rdk-config.json" in capsys.readouterr().err
+
+
+def test_doctor_notices_the_managed_rule_that_would_report_every_user_twice(
+    account: None, monkeypatch, capsys
+) -> None:
+    """AWS's managed rule (what Security Hub's IAM.5 runs) beside this one: an optional check,
+    with the way to keep one of them; it never makes doctor fail."""
+    ready_account()
+    configured_session().client("config").put_config_rule(
+        ConfigRule={
+            "ConfigRuleName": "securityhub-mfa-enabled-for-iam-console-access-abc123",
+            "Scope": {"ComplianceResourceTypes": ["AWS::IAM::User"]},
+            "Source": {"Owner": "AWS", "SourceIdentifier": "MFA_ENABLED_FOR_IAM_CONSOLE_ACCESS"},
+        }
+    )
+    assert doctor(monkeypatch) == 0
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if "managed rule:" in line]
+    assert line.startswith("optional managed rule: securityhub-mfa-enabled-for-iam-console-access-abc123")
+    assert "update-standards-control" in line and "Migrate" in line

@@ -107,8 +107,36 @@ def account_checks(aws: Any, settings: dict[str, Any]) -> Iterator[Check]:
     # Native findings need Security Hub; without them it is where Config's findings show, optionally.
     hub_required = settings["ruleParameters"].get("SecurityHubFindings") == "true"
     yield from isolated("Security Hub", lambda: _security_hub(aws.client("securityhub"), region), hub_required)
+    yield from isolated("managed rule", lambda: _managed_rule(config), required=False)
     yield from isolated("CloudTrail event history", lambda: _event_history(aws, region))
     yield from isolated("credential report", lambda: _credential_report(aws.client("iam")))
+
+
+MANAGED_RULE = "MFA_ENABLED_FOR_IAM_CONSOLE_ACCESS"  # AWS's managed rule (Security Hub IAM.5's)
+
+
+def _managed_rule(config: Any) -> Check:
+    """AWS's managed rule beside this one reports every user twice (and Security Hub's IAM.5
+    control runs it): say so, with the way to keep one (docs/deploy.md, Migrate)."""
+    found = []
+    with translated("DescribeConfigRules"):
+        for page in config.get_paginator("describe_config_rules").paginate():
+            found += [
+                r["ConfigRuleName"]
+                for r in page["ConfigRules"]
+                if r.get("Source", {}).get("Owner") == "AWS"
+                and r["Source"].get("SourceIdentifier") == MANAGED_RULE
+            ]
+    if not found:
+        return Check("managed rule", True, f"no {MANAGED_RULE} rule beside this one")
+    return Check(
+        "managed rule",
+        False,
+        f"{', '.join(found)} ({MANAGED_RULE}) also evaluates every IAM user: each finding twice",
+        "keep one: delete that rule if you created it, or disable Security Hub's IAM.5 in each enabled "
+        "standard (aws securityhub update-standards-control --standards-control-arn <IAM.5's ARN> "
+        "--control-status DISABLED --disabled-reason 'IAM_USER_CONSOLE_MFA'); docs/deploy.md, Migrate",
+    )
 
 
 def _delivery_channel(config: Any, region: str) -> Check:
