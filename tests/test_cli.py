@@ -716,3 +716,19 @@ def test_report_output_takes_its_format_from_the_extension_or_refuses_a_mismatch
     assert f"wrote 1 finding (asff) to {findings}" in capsys.readouterr().err  # not "2 users"
     assert cli.main(["report", "--format", "csv", "--output", str(saved)]) == 2
     assert "--format csv does not match --output" in capsys.readouterr().err
+
+
+def test_policy_deploy_writes_one_file_per_managed_policy_and_the_commands(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from iam_console_mfa.deploy_permissions import deploy_policy, managed_policies
+    from iam_console_mfa.settings import SETTINGS
+
+    assert cli.main(["policy", "--deploy", "--output-dir", str(tmp_path)]) == 0
+    expected = managed_policies(deploy_policy(json.loads(SETTINGS.read_text())))
+    assert {p.stem: json.loads(p.read_text()) for p in tmp_path.glob("*.json")} == expected
+    commands = [line for line in capsys.readouterr().out.splitlines() if line.startswith("aws iam")]
+    assert commands == [
+        f"aws iam create-policy --policy-name {name} --policy-document file://{tmp_path / name}.json"
+        for name in expected
+    ]

@@ -227,6 +227,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--settings", type=Path, default=None, metavar="FILE", help="with --deploy; default: rdk-config.json"
     )
     policy.add_argument(
+        "--output-dir",
+        type=Path,
+        metavar="DIR",
+        help="with --deploy: write one file per managed policy there and print the commands that create them",
+    )
+    policy.add_argument(
         "--remediate",
         action="store_true",
         help="with --selftest: add config:StartRemediationExecution for `selftest --remediate`; IAM "

@@ -552,6 +552,8 @@ def cmd_policy(args: argparse.Namespace, console: Console) -> int:
         from .deploy_permissions import deploy_policy, managed_policies
 
         policy = managed_policies(deploy_policy(load_settings(args.settings)))
+        if args.output_dir:
+            return write_managed_policies(policy, args.output_dir)
     elif args.selftest:
         from .selftest import policy as selftest_policy
 
@@ -571,6 +573,19 @@ def cmd_policy(args: argparse.Namespace, console: Console) -> int:
     else:
         policy = iam_policy(args.enforce)
     sys.stdout.write(json.dumps(policy, indent=2) + "\n")
+    return EXIT_OK
+
+
+def write_managed_policies(policies: dict[str, Any], directory: Path) -> int:
+    """One file per managed policy, and the commands that create and attach them."""
+    if not directory.is_dir():
+        raise CliError(f"--output-dir {directory} is not a directory")
+    for name, document in policies.items():
+        (directory / f"{name}.json").write_text(json.dumps(document, indent=2) + "\n")
+    sys.stdout.write("# create each policy, then attach them all to the principal that runs deploy:\n")
+    for name in policies:
+        path = directory / f"{name}.json"
+        sys.stdout.write(f"aws iam create-policy --policy-name {name} --policy-document file://{path}\n")
     return EXIT_OK
 
 
