@@ -273,13 +273,14 @@ def _iso(value: object) -> str:
 def lambda_handler(event: dict[str, Any], context: Any) -> list[dict[str, Any]]:
     """Evaluate, or raise: Config then shows a failed invocation and Lambda counts an error."""
     message_type = validate_event(event)
-    if message_type != SCHEDULED and _not_recorded(json.loads(event["invokingEvent"])):
+    invoking = json.loads(event["invokingEvent"])  # validated: a JSON object
+    if message_type != SCHEDULED and _not_recorded(invoking):
         return []
     session = configured_session()
     store = ChangeStore.from_env(lambda: session.client("dynamodb"))
     now = datetime.now(UTC)
     run = run_id(event["resultToken"])
-    if message_type != SCHEDULED and not triage(json.loads(event["invokingEvent"]), store, now, run):
+    if message_type != SCHEDULED and not triage(invoking, store, now, run):
         return []
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     deadline = Deadline(remaining)

@@ -19,6 +19,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from .errors import AwsCallFailed, InvalidEvent, OutOfTime, RuleError
+from .model import NOT_RECORDED
 from .pool import MAX_WORKERS
 
 LOG = logging.getLogger(__name__)
@@ -94,7 +95,7 @@ def _check_config_history(parsed: dict[str, Any], **_: Any) -> None:
     if not isinstance(items, list) or not items or not isinstance(items[0], dict):
         return  # no item at all: config_event.checked_history_item names it
     item = items[0]
-    if item.get("configurationItemStatus") in ("ResourceNotRecorded", "ResourceDeletedNotRecorded"):
+    if item.get("configurationItemStatus") in NOT_RECORDED:
         return  # no configuration to read: the rule writes nothing for it (config_event.not_recorded)
     if not isinstance(_decoded(item.get("configuration")), dict):
         raise InvalidEvent(

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .errors import InvalidEvent
-from .model import RESOURCE_TYPE, USER_NAME, UserId, UserName, UserRef
+from .model import NOT_RECORDED, RESOURCE_TYPE, USER_NAME, UserId, UserName, UserRef
 from .policy import parse_policy
 
 CHANGE = "ConfigurationItemChangeNotification"
@@ -190,9 +190,6 @@ def _tags(item: Mapping[str, Any], configuration: Mapping[str, Any]) -> dict[str
 # replaying the last recorded item (StartConfigRulesEvaluation, docs/triggers.md), not a
 # change: Config delivers a genuine change within minutes of recording it.
 REPLAY_AGE = timedelta(hours=1)
-
-
-NOT_RECORDED = ("ResourceNotRecorded", "ResourceDeletedNotRecorded")
 
 
 def not_recorded(invoking_event: Mapping[str, Any]) -> str | None:

@@ -13,6 +13,8 @@ UserId = NewType("UserId", str)
 UserName = NewType("UserName", str)
 
 RESOURCE_TYPE = "AWS::IAM::User"
+# configurationItemStatus of an item this region's recorder does not record: no verdict here.
+NOT_RECORDED = ("ResourceNotRecorded", "ResourceDeletedNotRecorded")
 # IAM user names: [\w+=,.@-]{1,64}, ASCII word characters (IAM API reference, CreateUser).
 USER_NAME = re.compile(r"[A-Za-z0-9_+=,.@-]{1,64}")
 
