@@ -22,6 +22,7 @@ from typing import Any
 import boto3
 import pytest
 
+from iam_console_mfa.organization_access import STACKSETS
 from iam_console_mfa.settings import SETTINGS
 from tests.moto_server import reset
 from tests.stacks import DOCUMENT
@@ -270,7 +271,9 @@ def test_every_s3_call_names_the_expected_bucket_owner() -> None:
         deployer = Deployer.__new__(Deployer)
         deployer.aws = type("Aws", (), {"client": staticmethod(lambda service: s3)})()
         deployer.say = lambda line: None
-        deployer._upload("b", "k", b"zip", "eu-west-1", "123456789012")
+        assert not deployer._bucket_exists("b", "123456789012")
+        deployer._create_bucket("b", "eu-west-1", "123456789012")
+        deployer._put("b", "k", b"zip", "123456789012")
         stub.assert_no_pending_responses()
 
 
@@ -333,6 +336,7 @@ def test_organization_deploy_shares_the_package_and_deploys_the_stackset_not_the
     whose invariants test_templates.py checks); what deploy itself does is checked here."""
     org = client(server, "organizations")
     organization_id = org.create_organization(FeatureSet="ALL")["Organization"]["Id"]
+    org.enable_aws_service_access(ServicePrincipal=STACKSETS)  # service-managed StackSets need it
     root = org.list_roots()["Roots"][0]["Id"]
     settings = json.loads(SETTINGS.read_text())
     settings["organization"] = {"enabled": True, "organizationalUnitIds": [root], "callAs": "SELF"}
@@ -404,6 +408,7 @@ def test_the_deploy_policy_allows_every_call_deploy_makes(
     if organization:
         org = client(server, "organizations")
         org.create_organization(FeatureSet="ALL")
+        org.enable_aws_service_access(ServicePrincipal=STACKSETS)
         settings["organization"] = {
             "enabled": True,
             "organizationalUnitIds": [org.list_roots()["Roots"][0]["Id"]],

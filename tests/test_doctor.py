@@ -259,6 +259,23 @@ def test_policy_doctor_grants_exactly_what_doctor_calls(account: None, monkeypat
 
     ready_account()
     answer_operation(configured_session(), "cloudformation", "ListStackInstances", lambda: {"Summaries": []})
+    # A delegated administrator's view (every Organizations call reached), as documented.
+    other = {"Id": "o-exampleorgid", "MasterAccountId": "111111111111"}
+    answer_operation(
+        configured_session(), "organizations", "DescribeOrganization", lambda: {"Organization": other}
+    )
+    answer_operation(
+        configured_session(),
+        "organizations",
+        "ListAWSServiceAccessForOrganization",
+        lambda: {"EnabledServicePrincipals": []},
+    )
+    answer_operation(
+        configured_session(),
+        "organizations",
+        "ListDelegatedAdministrators",
+        lambda: {"DelegatedAdministrators": []},
+    )
     log = CallLog(configured_session())
     doctor(monkeypatch, "--organization", "--settings", organization_settings(tmp_path))
     capsys.readouterr()

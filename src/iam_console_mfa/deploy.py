@@ -20,6 +20,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from .organization_access import organization_access
 from .settings import ROOT, remediation_mode
 
 STACKS = ROOT / "cloudformation"
@@ -205,9 +206,11 @@ class Deployer:
         bucket = self.settings["codeBucket"] or f"iam-console-mfa-{account}-{region}"
         code = package()
         code_key = package_key(self.settings["ruleName"], code)
-        # Preflight: what organization mode needs is checked before anything is created.
-        organization_id = self._organization_id() if self.settings["organization"]["enabled"] else ""
-        self._upload(bucket, code_key, code, region, account)
+        # Preflight: what organization mode needs, and the bucket's owner, before anything is created.
+        organization_id = self._organization_id(account) if self.settings["organization"]["enabled"] else ""
+        if not self._bucket_exists(bucket, account):
+            self._create_bucket(bucket, region, account)
+        self._put(bucket, code_key, code, account)
         template_url = ""
         if self.settings["organization"]["enabled"]:
             template_key = f"{TEMPLATES_PREFIX}{code_key.removesuffix('.zip')}-rule.yaml"
@@ -225,47 +228,41 @@ class Deployer:
             outputs[step.key] = self._deploy_stack(step, parameters)
         return outputs
 
-    def _organization_id(self) -> str:
-        """The organization's id; none (AWSOrganizationsNotInUseException) or no access is a
-        DeployError before any bucket, object or stack is created."""
+    def _organization_id(self, account: str) -> str:
+        """The organization's id, once every registration organization mode needs is in place
+        (organization_access); otherwise a DeployError listing each gap with its fix."""
+        access = organization_access(self.aws, account, self.settings["organization"]["callAs"])
+        if not access.ready:
+            raise DeployError("organization mode needs: " + "; ".join(access.missing) + "; nothing was created")
+        return access.organization_id
+
+    def _bucket_exists(self, bucket: str, account: str) -> bool:
+        """Whether the code bucket exists in this account. The default bucket name is
+        predictable: someone else may own it. ExpectedBucketOwner makes S3 refuse (403) every
+        call on a bucket of another account, before anything is created."""
         try:
-            return str(self.aws.client("organizations").describe_organization()["Organization"]["Id"])
+            self.aws.client("s3").head_bucket(Bucket=bucket, ExpectedBucketOwner=account)
         except ClientError as error:
-            code = error.response.get("Error", {}).get("Code", "")
-            raise DeployError(
-                f"organization.enabled, but DescribeOrganization answered {code}: run deploy in the "
-                "management account or a delegated administrator of an organization; nothing was created"
-            ) from None
+            if error.response["Error"]["Code"] in ("404", "NoSuchBucket"):
+                return False
+            raise  # 403: another account's, or denied (deploy_permissions.denied says which)
+        return True
 
-    def _upload(self, bucket: str, key: str, code: bytes, region: str, account: str) -> None:
-        """Upload the package to a bucket of this account only.
-
-        The default bucket name is predictable: someone else may own it. ExpectedBucketOwner
-        makes S3 refuse (403) every call on a bucket of another account.
-        """
+    def _create_bucket(self, bucket: str, region: str, account: str) -> None:
         s3 = self.aws.client("s3")
-        owner = {"ExpectedBucketOwner": account}
-        try:
-            s3.head_bucket(Bucket=bucket, **owner)
-        except ClientError as error:
-            if error.response["Error"]["Code"] not in ("404", "NoSuchBucket"):
-                raise
-            self.say(f"creating bucket {bucket}")
-            extra = (
-                {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
-            )
-            s3.create_bucket(Bucket=bucket, **extra)
-            s3.put_public_access_block(
-                Bucket=bucket,
-                **owner,
-                PublicAccessBlockConfiguration={
-                    "BlockPublicAcls": True,
-                    "IgnorePublicAcls": True,
-                    "BlockPublicPolicy": True,
-                    "RestrictPublicBuckets": True,
-                },
-            )
-        self._put(bucket, key, code, account)
+        self.say(f"creating bucket {bucket}")
+        extra = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+        s3.create_bucket(Bucket=bucket, **extra)
+        s3.put_public_access_block(
+            Bucket=bucket,
+            ExpectedBucketOwner=account,
+            PublicAccessBlockConfiguration={
+                "BlockPublicAcls": True,
+                "IgnorePublicAcls": True,
+                "BlockPublicPolicy": True,
+                "RestrictPublicBuckets": True,
+            },
+        )
 
     def _put(self, bucket: str, key: str, body: bytes, account: str) -> None:
         self.aws.client("s3").put_object(

@@ -25,7 +25,10 @@ CALL_ACTIONS: Mapping[str, str] = MappingProxyType(
         "GetBucketPolicy": "s3:GetBucketPolicy",  # organization mode: kept, our statement replaced
         "PutBucketPolicy": "s3:PutBucketPolicy",  # organization mode: members read the package
         "PutObject": "s3:PutObject",
-        "DescribeOrganization": "organizations:DescribeOrganization",  # organization mode
+        # organization mode's preflight (organization_access)
+        "DescribeOrganization": "organizations:DescribeOrganization",
+        "ListAWSServiceAccessForOrganization": "organizations:ListAWSServiceAccessForOrganization",
+        "ListDelegatedAdministrators": "organizations:ListDelegatedAdministrators",
         "DescribeStacks": "cloudformation:DescribeStacks",
         "DescribeStackEvents": "cloudformation:DescribeStackEvents",
         "CreateStack": "cloudformation:CreateStack",
@@ -69,7 +72,8 @@ def deploy_policy(settings: Mapping[str, Any]) -> dict[str, Any]:
         statement("PassStackRoles", ["iam:PassRole"], [f"arn:*:iam::*:role/{step.name}-*" for step in stacks]),
     ]
     if organization:
-        statements.append(statement("Organization", ["organizations:DescribeOrganization"], "*"))
+        # These Organizations actions have no resource type (Service Authorization Reference).
+        statements.append(statement("Organization", [a for a in CALLED if a.startswith("organizations:")], "*"))
     return {"Version": "2012-10-17", "Statement": statements}
 
 

@@ -20,6 +20,7 @@ from console_mfa.deployed import deployed_rule, input_parameters
 from console_mfa.errors import AwsCallFailed
 from console_mfa.trail import iam_event_region, partition_of
 
+from .organization_access import organization_access
 from .settings import remediation_mode
 
 IAM_USER = "AWS::IAM::User"
@@ -51,6 +52,9 @@ CALL_ACTIONS = {
     "GenerateCredentialReport": "iam:GenerateCredentialReport",
     "ListStackInstances": "cloudformation:ListStackInstances",  # --organization
     "DescribeEventBus": "events:DescribeEventBus",  # --organization: members' alerts
+    "DescribeOrganization": "organizations:DescribeOrganization",  # --organization: access
+    "ListAWSServiceAccessForOrganization": "organizations:ListAWSServiceAccessForOrganization",
+    "ListDelegatedAdministrators": "organizations:ListDelegatedAdministrators",
 }
 
 
@@ -342,10 +346,25 @@ def _security_hub(hub: Any, region: str) -> Check:
 
 def organization_checks(aws: Any, settings: dict[str, Any], stack_set: str) -> Iterator[Check]:
     """Every member account's stack instance of the StackSet (organization.yaml), and the bus
-    that brings their compliance changes and alarms to the alert topic (alerts.yaml)."""
+    that brings their compliance changes and alarms to the alert topic (alerts.yaml), after what
+    this account needs to run organization mode at all (the checks deploy makes first)."""
+    account = aws.client("sts").get_caller_identity()["Account"]
+    yield from isolated("organization access", lambda: _organization_access(aws, account, settings))
     yield from isolated("StackSet", lambda: _stack_instances(aws.client("cloudformation"), settings, stack_set))
     if settings["alerts"]["enabled"]:
         yield from isolated("members' alerts", lambda: _central_bus(aws.client("events"), settings["ruleName"]))
+
+
+def _organization_access(aws: Any, account: str, settings: dict[str, Any]) -> Check:
+    try:
+        access = organization_access(aws, account, settings["organization"]["callAs"])
+    except ClientError as error:  # named by the call that failed, as every check's error is
+        with translated(error.operation_name):
+            raise
+    role = "the management account" if access.management else "a delegated administrator"
+    if access.ready:
+        return Check("organization access", True, f"{access.organization_id}: deploys from {role}")
+    return Check("organization access", False, "; ".join(access.missing), "run each command named")
 
 
 def _central_bus(events: Any, rule: str) -> Check:
