@@ -74,6 +74,19 @@ def moto_server() -> Iterator[str]:
     server.wait()
 
 
+FAKE = {"AWS_ACCESS_KEY_ID": "deploy", "AWS_SECRET_ACCESS_KEY": "deploy", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+@pytest.fixture
+def server(moto_server: str) -> dict[str, str]:
+    """A subprocess environment aimed at the moto server, emptied first (deploy and uninstall)."""
+    from tests.moto_server import reset
+
+    reset(moto_server)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    return {**env, **FAKE, "AWS_ENDPOINT_URL": moto_server}
+
+
 _TRAIL: list[TrailEvents] = []
 
 

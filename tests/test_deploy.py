@@ -24,23 +24,14 @@ import pytest
 
 from iam_console_mfa.organization_access import STACKSETS
 from iam_console_mfa.settings import SETTINGS
-from tests.moto_server import reset
+from tests.conftest import FAKE
 from tests.stacks import DOCUMENT
 from tests.support import installed_outside_a_clone
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-FAKE = {"AWS_ACCESS_KEY_ID": "deploy", "AWS_SECRET_ACCESS_KEY": "deploy", "AWS_DEFAULT_REGION": "us-east-1"}
-
 
 DEPLOY_DOC = Path(__file__).resolve().parents[1] / "docs" / "deploy.md"
-
-
-@pytest.fixture
-def server(moto_server: str) -> dict[str, str]:
-    reset(moto_server)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    return {**env, **FAKE, "AWS_ENDPOINT_URL": moto_server}
 
 
 def client(env: dict[str, str], service: str) -> Any:
@@ -379,9 +370,11 @@ def test_organization_deploy_shares_the_package_and_deploys_the_stackset_not_the
 
 
 def in_process_deploy(
-    server: dict[str, str], monkeypatch: pytest.MonkeyPatch, settings: dict[str, Any]
+    server: dict[str, str], monkeypatch: pytest.MonkeyPatch, settings: dict[str, Any], uninstall: bool = False
 ) -> list[tuple[str, str]]:
-    """Run the Deployer in this process against the moto server; return every call it made."""
+    """Run the Deployer (then, with ``uninstall``, uninstall --yes) in this process against the
+    moto server; return every call made."""
+    from iam_console_mfa import uninstall as uninstaller
     from iam_console_mfa.deploy import Deployer
     from tests.support import CallLog
 
@@ -390,6 +383,10 @@ def in_process_deploy(
     session = boto3.Session(region_name="us-east-1")
     log = CallLog(session)
     Deployer(session, settings, lambda _: None).run()
+    if uninstall:
+        removal = uninstaller.plan_removal(session, settings)
+        assert removal.stacks and not removal.refused
+        uninstaller.remove(session, removal, keep_logs=False, say=lambda _: None)
     return log.calls
 
 
@@ -401,7 +398,8 @@ def allows(policy: dict[str, Any], action: str) -> bool:
 def test_the_deploy_policy_allows_every_call_deploy_makes(
     server: dict[str, str], monkeypatch: pytest.MonkeyPatch, organization: bool
 ) -> None:
-    """Derived from the calls made, not from a list: a new call without its action fails here."""
+    """Derived from the calls deploy and uninstall make, not from a list: a new call without its
+    action fails here."""
     from iam_console_mfa.deploy_permissions import CALL_ACTIONS, deploy_policy
 
     settings = json.loads(SETTINGS.read_text())
@@ -414,12 +412,14 @@ def test_the_deploy_policy_allows_every_call_deploy_makes(
             "organizationalUnitIds": [org.list_roots()["Roots"][0]["Id"]],
             "callAs": "SELF",
         }
-    calls = in_process_deploy(server, monkeypatch, settings)
+    calls = in_process_deploy(server, monkeypatch, settings, uninstall=True)
     policy = deploy_policy(settings)
     made = {operation for service, operation in calls if operation != "GetCallerIdentity"}  # needs none
     assert made <= set(CALL_ACTIONS), made - set(CALL_ACTIONS)
     assert [CALL_ACTIONS[op] for op in sorted(made) if not allows(policy, CALL_ACTIONS[op])] == []
     assert ("PutBucketPolicy" in made) is organization is allows(policy, "s3:PutBucketPolicy")
+    assert {"DeleteStack", "DeleteObjects", "DeleteBucket"} <= made
+    assert ("DeleteLogGroup" in made) is not organization  # members' log groups stay in members
     # What CloudFormation needs for each resource type: a Lambda function, an organization StackSet.
     assert allows(policy, "lambda:CreateFunction") and allows(policy, "config:PutConfigRule")
     assert allows(policy, "cloudformation:CreateStackSet") is organization

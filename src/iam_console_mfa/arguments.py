@@ -19,6 +19,7 @@ EXIT_CODES = {
     "enforce": "0 nothing to remove (or --apply done), 1 dry run: users it would act on (CI gating), 2 error",
     "evaluate": "0 the user is not NON_COMPLIANT, 1 NON_COMPLIANT, 2 error",
     "deploy": "0 deployed (or planned), 2 error",
+    "uninstall": "0 removed (or planned, or nothing deployed), 2 error or refused (nothing changed)",
     "package": "0 written, 2 error",
     "demo": "0 done, 2 error",
     "selftest": "0 every check passed, 1 a check failed, 2 error (what it created is deleted in every case)",
@@ -32,6 +33,7 @@ EXAMPLES = {
     "enforce": "iam-console-mfa enforce --user bob   # a dry run; --apply acts",
     "evaluate": "iam-console-mfa evaluate --user bob",
     "deploy": "iam-console-mfa deploy --dry-run",
+    "uninstall": "iam-console-mfa uninstall   # the plan; --yes removes",
     "package": "iam-console-mfa package --layer",
     "demo": "iam-console-mfa demo",
     "selftest": "iam-console-mfa selftest --yes --remediate",
@@ -169,6 +171,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     deploy.add_argument("--settings", type=Path, default=None, metavar="FILE", help="default: rdk-config.json")
     deploy.add_argument("--dry-run", action="store_true", help="print the plan; call nothing")
+
+    uninstall = commands.add_parser(
+        "uninstall", parents=[aws], help="remove what deploy created here (a plan; --yes removes it)"
+    )
+    uninstall.add_argument(
+        "--settings", type=Path, default=None, metavar="FILE", help="default: rdk-config.json"
+    )
+    uninstall.add_argument("--yes", action="store_true", help="remove what the plan lists")
+    uninstall.add_argument(
+        "--keep-logs", action="store_true", help="keep the rule's log groups (its decisions, as evidence)"
+    )
 
     doctor = commands.add_parser(
         "doctor",

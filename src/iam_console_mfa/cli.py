@@ -502,6 +502,38 @@ def cmd_deploy(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
+def cmd_uninstall(args: argparse.Namespace, console: Console) -> int:
+    from . import deploy, uninstall
+
+    chosen = load_settings(args.settings)
+
+    def say(line: str) -> None:
+        console.print(line, markup=False, highlight=False)
+
+    if args.region and args.region != chosen["region"]:
+        raise CliError(f"--region {args.region} differs from rdk-config.json region {chosen['region']}")
+    args.region = chosen["region"]
+    aws = session(args)
+    try:
+        removal = uninstall.plan_removal(aws, chosen)
+        uninstall.describe_removal(removal, args.keep_logs, say)
+        if removal.refused:
+            raise CliError("uninstall refused: it removes only what deploy created; nothing was changed")
+        if removal.empty:
+            return EXIT_OK
+        if not args.yes:
+            say("nothing changed: run again with --yes to remove it")
+            return EXIT_OK
+        uninstall.remove(aws, removal, args.keep_logs, say)
+    except deploy.DeployError as error:
+        raise CliError(str(error)) from None
+    except ClientError as error:
+        info = error.response.get("Error", {})
+        raise AwsCallFailed(error.operation_name, info.get("Code", "?"), info.get("Message", "")) from None
+    say("uninstalled")
+    return EXIT_OK
+
+
 def cmd_package(args: argparse.Namespace, console: Console) -> int:
     import hashlib
 
@@ -655,6 +687,7 @@ COMMANDS = {
     "enforce": cmd_enforce,
     "evaluate": cmd_evaluate,
     "deploy": cmd_deploy,
+    "uninstall": cmd_uninstall,
     "package": cmd_package,
     "demo": cmd_demo,
     "policy": cmd_policy,

@@ -13,7 +13,7 @@ import io
 import json
 import time
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -320,7 +320,7 @@ class Deployer:
             self.say(f"{step.name}: up to date")
             return self._outputs(step.name)
         self.say(f"{step.name}: {'updating' if exists else 'creating'} from cloudformation/{step.template}")
-        status = self._follow(step.name, started)
+        status = follow(self.cfn, step.name, started, self.say)
         if not status.endswith("_COMPLETE") or "ROLLBACK" in status:
             raise DeployError(f"stack {step.name} ended in {status}: see its events above")
         return self._outputs(step.name)
@@ -334,32 +334,31 @@ class Deployer:
             raise
         return bool(stacks) and stacks[0]["StackStatus"] != "DELETE_COMPLETE"
 
-    def _follow(self, name: str, since: float, poll_seconds: float = 2.0, timeout: float = 1800) -> str:
-        """Print the stack's events as they arrive until it reaches a terminal status."""
-        seen: set[str] = set()
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            for event in reversed(list(self._events(name))):
-                if event["EventId"] in seen or event["Timestamp"].timestamp() < since:
-                    continue
-                seen.add(event["EventId"])
-                reason = f" ({event['ResourceStatusReason']})" if event.get("ResourceStatusReason") else ""
-                self.say(
-                    f"  {event['Timestamp']:%H:%M:%S} {event['LogicalResourceId']:<28} "
-                    f"{event['ResourceStatus']}{reason}"
-                )
-            status = self.cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"]
-            if status.endswith(TERMINAL) and not status.endswith("_IN_PROGRESS"):
-                return str(status)
-            time.sleep(poll_seconds)
-        raise DeployError(f"stack {name} did not finish within {timeout:.0f} s")
-
-    def _events(self, name: str) -> Iterator[dict[str, Any]]:
-        yield from self.cfn.describe_stack_events(StackName=name)["StackEvents"]
-
     def _outputs(self, name: str) -> dict[str, str]:
         stack = self.cfn.describe_stacks(StackName=name)["Stacks"][0]
         return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
+def follow(
+    cfn: Any, stack: str, since: float, say: Printer, poll_seconds: float = 2.0, timeout: float = 1800
+) -> str:
+    """Print the stack's events as they arrive until it reaches a terminal status. ``stack`` is
+    a name, or the StackId for a deletion (a deleted stack is found by its id only)."""
+    seen: set[str] = set()
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for event in reversed(cfn.describe_stack_events(StackName=stack)["StackEvents"]):
+            if event["EventId"] in seen or event["Timestamp"].timestamp() < since:
+                continue
+            seen.add(event["EventId"])
+            reason = f" ({event['ResourceStatusReason']})" if event.get("ResourceStatusReason") else ""
+            when, resource = f"{event['Timestamp']:%H:%M:%S}", event["LogicalResourceId"]
+            say(f"  {when} {resource:<28} {event['ResourceStatus']}{reason}")
+        status = str(cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"])
+        if status.endswith(TERMINAL) and not status.endswith("_IN_PROGRESS"):
+            return status
+        time.sleep(poll_seconds)
+    raise DeployError(f"stack {stack} did not finish within {timeout:.0f} s")
 
 
 def describe_plan(settings: dict[str, Any], say: Printer) -> None:

@@ -1,5 +1,5 @@
-"""What `deploy` may call (`iam-console-mfa policy --deploy`), and the IAM action behind each
-call, so that a denied call names the permission it lacks.
+"""What `deploy` and `uninstall` may call (`iam-console-mfa policy --deploy`), and the IAM action
+behind each call, so that a denied call names the permission it lacks.
 
 Two parts: the calls deploy makes itself (scoped to its bucket and stacks), and what
 CloudFormation calls with the same credentials to create, update and delete each stack's
@@ -33,6 +33,14 @@ CALL_ACTIONS: Mapping[str, str] = MappingProxyType(
         "DescribeStackEvents": "cloudformation:DescribeStackEvents",
         "CreateStack": "cloudformation:CreateStack",
         "UpdateStack": "cloudformation:UpdateStack",
+        # uninstall: the same stacks, bucket and objects, and the log groups the stacks retained
+        "ListStackResources": "cloudformation:ListStackResources",
+        "DeleteStack": "cloudformation:DeleteStack",
+        "ListObjectsV2": "s3:ListBucket",
+        "DeleteObjects": "s3:DeleteObject",  # authorized per key
+        "DeleteBucket": "s3:DeleteBucket",
+        "DeleteBucketPolicy": "s3:DeleteBucketPolicy",
+        "DeleteLogGroup": "logs:DeleteLogGroup",
     }
 )
 CALLED = frozenset(CALL_ACTIONS.values())
@@ -51,16 +59,18 @@ def deploy_policy(settings: Mapping[str, Any]) -> dict[str, Any]:
     package_reads = sorted(a for a in for_resources if a.startswith("s3:"))
     region = settings["region"]
     # The calls deploy makes, by the resource each acts on (PutBucketPolicy: organization only).
-    bucket_actions = [a for a in CALLED if a.startswith("s3:") and a != "s3:PutObject"]
+    object_actions = ("s3:PutObject", "s3:DeleteObject")
+    bucket_actions = [a for a in CALLED if a.startswith("s3:") and a not in object_actions]
     if not organization:
-        bucket_actions = [a for a in bucket_actions if a not in ("s3:GetBucketPolicy", "s3:PutBucketPolicy")]
+        policy_actions = ("s3:PutBucketPolicy", "s3:DeleteBucketPolicy")  # uninstall reads it in any mode
+        bucket_actions = [a for a in bucket_actions if a not in policy_actions]
 
     def statement(sid: str, actions: list[str], resource: str | list[str]) -> dict[str, Any]:
         return {"Sid": sid, "Effect": "Allow", "Action": sorted(actions), "Resource": resource}
 
     statements = [
         statement("CodeBucket", bucket_actions, f"arn:*:s3:::{bucket}"),
-        statement("CodePackage", ["s3:PutObject", *package_reads], f"arn:*:s3:::{bucket}/*"),
+        statement("CodePackage", [*object_actions, *package_reads], f"arn:*:s3:::{bucket}/*"),
         statement(
             "Stacks",
             [a for a in CALLED if a.startswith("cloudformation:")],
@@ -68,6 +78,12 @@ def deploy_policy(settings: Mapping[str, Any]) -> dict[str, Any]:
         ),
         # What CloudFormation calls for the stacks' resources, whose names are mostly generated.
         statement("StackResources", sorted(for_resources - set(package_reads) - {"iam:PassRole"}), "*"),
+        # The log groups the rule stack retains: /aws/lambda/<RuleName>-<function>/<stack UUID>.
+        statement(
+            "RetainedLogGroups",
+            [a for a in CALLED if a.startswith("logs:")],
+            f"arn:*:logs:{region}:*:log-group:/aws/lambda/{settings['ruleName']}-*",
+        ),
         # A role without RoleName is named "<stack name>-<logical id>-<suffix>".
         statement("PassStackRoles", ["iam:PassRole"], [f"arn:*:iam::*:role/{step.name}-*" for step in stacks]),
     ]

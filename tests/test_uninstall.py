@@ -1,0 +1,136 @@
+"""uninstall against a local moto server: deploy, uninstall, deploy again; what is not ours stays.
+
+moto deletes stacks and the resources it created for them; it keeps a resource whose
+DeletionPolicy is Retain as CloudFormation does (the log groups, checked here).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from iam_console_mfa.organization_access import STACKSETS
+from iam_console_mfa.settings import SETTINGS
+from tests.test_deploy import cli, client
+
+BUCKET = "iam-console-mfa-123456789012-us-east-1"
+
+
+def log_groups(env: dict[str, str]) -> list[str]:
+    groups = client(env, "logs").describe_log_groups(logGroupNamePrefix="/aws/lambda/IAM_USER_CONSOLE_MFA-")
+    return sorted(g["logGroupName"] for g in groups["logGroups"])
+
+
+def stacks(env: dict[str, str]) -> set[str]:
+    return {
+        s["StackName"]
+        for s in client(env, "cloudformation").describe_stacks()["Stacks"]
+        if s["StackStatus"] != "DELETE_COMPLETE"
+    }
+
+
+def buckets(env: dict[str, str]) -> list[str]:
+    return [b["Name"] for b in client(env, "s3").list_buckets()["Buckets"]]
+
+
+def test_deploy_uninstall_and_deploy_again(server: dict[str, str]) -> None:
+    assert cli(server, "deploy").returncode == 0
+    first_logs = log_groups(server)
+    # evaluator and remediation; moto skips the re-evaluation's (its condition nests another)
+    assert len(first_logs) == 2
+
+    plan = cli(server, "uninstall")
+    assert plan.returncode == 0, plan.stderr
+    lines = plan.stdout.splitlines()
+    assert lines[0] == "delete stack iam-console-mfa-rule"  # the rule alerts through the alerts stack
+    assert "delete stack iam-console-mfa-alerts" in lines
+    assert sorted(line.split()[-1] for line in lines if "delete log group" in line) == first_logs
+    assert (
+        f"delete bucket {BUCKET}" in lines and lines[-1] == "nothing changed: run again with --yes to remove it"
+    )
+    assert stacks(server) == {"iam-console-mfa-alerts", "iam-console-mfa-rule"}  # the plan changed nothing
+
+    done = cli(server, "uninstall", "--yes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert stacks(server) == set() and log_groups(server) == [] and BUCKET not in buckets(server)
+    assert client(server, "lambda").list_functions()["Functions"] == []
+    assert cli(server, "uninstall").stdout == "nothing of iam-console-mfa is deployed here\n"
+
+    again = cli(server, "deploy")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert stacks(server) == {"iam-console-mfa-alerts", "iam-console-mfa-rule"}
+    assert len(log_groups(server)) == 2 and set(log_groups(server)).isdisjoint(first_logs)
+
+
+def test_keep_logs_keeps_the_log_groups_and_a_new_deploy_does_not_collide(server: dict[str, str]) -> None:
+    assert cli(server, "deploy").returncode == 0
+    kept = log_groups(server)
+    assert cli(server, "uninstall", "--yes", "--keep-logs").returncode == 0
+    assert stacks(server) == set() and log_groups(server) == kept
+    assert cli(server, "deploy").returncode == 0  # named per stack creation: no AlreadyExists
+    assert len(log_groups(server)) == 4
+
+
+def test_what_deploy_did_not_create_is_refused_and_nothing_changes(server: dict[str, str]) -> None:
+    cfn = client(server, "cloudformation")
+    template = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}, "Description": "the team's own alerts"}
+    cfn.create_stack(StackName="iam-console-mfa-alerts", TemplateBody=json.dumps(template))
+    done = cli(server, "uninstall", "--yes")
+    assert done.returncode == 2
+    assert "refused: stack iam-console-mfa-alerts was not deployed by iam-console-mfa" in done.stdout
+    assert "nothing was changed" in done.stderr
+    assert stacks(server) == {"iam-console-mfa-alerts"}
+
+
+def test_a_code_bucket_of_your_own_keeps_everything_but_our_objects(
+    server: dict[str, str], tmp_path: Path
+) -> None:
+    s3 = client(server, "s3")
+    s3.create_bucket(Bucket="team-artifacts")
+    s3.put_object(Bucket="team-artifacts", Key="IAM_USER_CONSOLE_MFA-notes.txt", Body=b"ours, not deploy's")
+    settings = json.loads(SETTINGS.read_text())
+    settings["codeBucket"] = "team-artifacts"
+    chosen = tmp_path / "rdk-config.json"
+    chosen.write_text(json.dumps(settings))
+    assert cli(server, "deploy", "--settings", str(chosen)).returncode == 0
+    done = cli(server, "uninstall", "--yes", "--settings", str(chosen))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "keep bucket team-artifacts: codeBucket is yours" in done.stdout
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="team-artifacts")["Contents"]]
+    assert keys == ["IAM_USER_CONSOLE_MFA-notes.txt"]
+
+
+def test_organization_mode_removes_the_stackset_stack_and_only_our_bucket_statement(
+    server: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    org = client(server, "organizations")
+    org.create_organization(FeatureSet="ALL")
+    org.enable_aws_service_access(ServicePrincipal=STACKSETS)
+    settings = json.loads(SETTINGS.read_text())
+    settings["organization"] = {
+        "enabled": True,
+        "organizationalUnitIds": [org.list_roots()["Roots"][0]["Id"]],
+        "callAs": "SELF",
+    }
+    chosen = tmp_path / "rdk-config.json"
+    chosen.write_text(json.dumps(settings))
+    s3 = client(server, "s3")
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_object(Bucket=BUCKET, Key="handover.txt", Body=b"someone else's")
+    own: dict[str, Any] = {
+        "Sid": "TheOwnersOwn",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:DeleteBucket",
+        "Resource": f"arn:aws:s3:::{BUCKET}",
+    }
+    s3.put_bucket_policy(Bucket=BUCKET, Policy=json.dumps({"Version": "2012-10-17", "Statement": [own]}))
+    assert cli(server, "deploy", "--settings", str(chosen)).returncode == 0
+    done = cli(server, "uninstall", "--yes", "--settings", str(chosen))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines()[0] == "delete stack iam-console-mfa-organization"
+    assert stacks(server) == set()
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]] == ["handover.txt"]
+    assert json.loads(s3.get_bucket_policy(Bucket=BUCKET)["Policy"])["Statement"] == [own]
