@@ -104,3 +104,20 @@ def run_script(document: dict[str, Any], payload: dict[str, Any]) -> dict[str, s
     namespace: dict[str, Any] = {"__name__": "ssm_execute_script"}
     exec(compile(step["inputs"]["Script"], f"{step['name']}.py", "exec"), namespace)
     return namespace[step["inputs"]["Handler"]](dict(payload), None)
+
+
+def without_nested_conditions(directory: Path) -> Path:
+    """Copies of the stacks in which no condition refers to another (moto skips such
+    resources): each `!Condition X` inside a condition is replaced by X's own definition."""
+    for template in STACKS_DIR.glob("*.yaml"):
+        text = template.read_text()
+        section = text.split("\nConditions:\n", 1)[1].split("\n\n", 1)[0] if "\nConditions:\n" in text else ""
+        definitions: dict[str, str] = {}
+        for name, head, items in re.findall(r"^  (\w+): (!\w+)(.*(?:\n    - .*)*)", section, re.MULTILINE):
+            listed = re.findall(r"^    - (.*)$", items, re.MULTILINE)
+            definitions[name] = f"{head} [{', '.join(listed)}]" if listed else head + items
+        for name, definition in definitions.items():
+            text = re.sub(rf"!Condition {name}\b(?=[],])", lambda _, d=definition: d, text)
+        assert "!Condition " not in text.split("\nResources:\n", 1)[0], template.name
+        (directory / template.name).write_text(text)
+    return directory

@@ -1,4 +1,5 @@
-"""uninstall against a local moto server: deploy, uninstall, deploy again; what is not ours stays.
+"""The lifecycle against a local moto server: deploy, upgrade, uninstall, deploy again; what is
+not ours stays.
 
 moto deletes stacks and the resources it created for them; it keeps a resource whose
 DeletionPolicy is Retain as CloudFormation does (the log groups, checked here).
@@ -10,8 +11,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+import boto3
+import pytest
+
 from iam_console_mfa.organization_access import STACKSETS
 from iam_console_mfa.settings import SETTINGS
+from tests.conftest import FAKE
+from tests.stacks import without_nested_conditions
 from tests.test_deploy import cli, client
 
 BUCKET = "iam-console-mfa-123456789012-us-east-1"
@@ -134,3 +140,42 @@ def test_organization_mode_removes_the_stackset_stack_and_only_our_bucket_statem
     assert stacks(server) == set()
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]] == ["handover.txt"]
     assert json.loads(s3.get_bucket_policy(Bucket=BUCKET)["Policy"])["Statement"] == [own]
+
+
+def test_deploy_over_an_earlier_version_updates_code_and_settings_in_place(
+    server: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """An upgrade: new code (a new object key) and a changed setting, deployed over the last
+    deployment. The stacks are updated, not replaced: the same function and rule keep running."""
+    from iam_console_mfa import deploy
+
+    for key in ("AWS_ENDPOINT_URL", *FAKE):
+        monkeypatch.setenv(key, server[key])
+    session = boto3.Session(region_name="us-east-1")
+    # moto skips resources whose condition nests another at creation, but its UpdateStack
+    # resolves their GetAtts and fails: the stacks are deployed from copies with those
+    # conditions written out, so that every resource exists (tests/stacks.py).
+    monkeypatch.setattr(deploy, "STACKS", without_nested_conditions(tmp_path))
+    settings = json.loads(SETTINGS.read_text())
+    deploy.Deployer(session, settings, lambda _: None).run()
+    cfn, lam = client(server, "cloudformation"), client(server, "lambda")
+    before = {s["StackName"]: s["StackId"] for s in cfn.describe_stacks()["Stacks"]}
+    function = lam.get_function(FunctionName="IAM_USER_CONSOLE_MFA-evaluator")["Configuration"]
+
+    released = deploy.package()
+    monkeypatch.setattr(deploy, "package", lambda: released + b"\n")  # the next version's code
+    settings["ruleParameters"]["GracePeriodDays"] = "7"
+    deploy.Deployer(session, settings, lambda _: None).run()
+
+    after = {s["StackName"]: s for s in cfn.describe_stacks()["Stacks"]}
+    assert {name: s["StackId"] for name, s in after.items()} == before  # updated in place
+    rule = after["iam-console-mfa-rule"]
+    assert rule["StackStatus"] == "UPDATE_COMPLETE"
+    given = {p["ParameterKey"]: p["ParameterValue"] for p in rule["Parameters"]}
+    assert given["GracePeriodDays"] == "7"
+    assert given["CodeKey"] == deploy.package_key("IAM_USER_CONSOLE_MFA", released + b"\n")
+    updated = lam.get_function(FunctionName="IAM_USER_CONSOLE_MFA-evaluator")["Configuration"]
+    assert updated["FunctionArn"] == function["FunctionArn"] and updated["CodeSha256"] != function["CodeSha256"]
+    # The earlier package stays: a stack rolled back to it still finds its code.
+    keys = {o["Key"] for o in client(server, "s3").list_objects_v2(Bucket=BUCKET)["Contents"]}
+    assert keys == {deploy.package_key("IAM_USER_CONSOLE_MFA", b) for b in (released, released + b"\n")}
