@@ -117,7 +117,7 @@ def without_nested_conditions(directory: Path) -> Path:
             listed = re.findall(r"^    - (.*)$", items, re.MULTILINE)
             definitions[name] = f"{head} [{', '.join(listed)}]" if listed else head + items
         for name, definition in definitions.items():
-            text = re.sub(rf"!Condition {name}\b(?=[],])", lambda _, d=definition: d, text)
+            text = re.sub(rf"!Condition {name}\b(?=[],])", definition.replace("\\", "\\\\"), text)
         assert "!Condition " not in text.split("\nResources:\n", 1)[0], template.name
         (directory / template.name).write_text(text)
     return directory
