@@ -65,7 +65,7 @@ def fail_operation(session: boto3.Session, service: str, operation: str, code: s
         error = {"Error": {"Code": code, "Message": f"stubbed {code} for {operation}"}}
         return AWSResponse(params["url"], status, HTTPHeaders(), None), {**error, "ResponseMetadata": {}}
 
-    session.events.register_first(f"before-call.{service}.{operation}", answer)
+    _answer_with(session, service, operation, answer)
 
 
 def answer_operation(
@@ -76,7 +76,14 @@ def answer_operation(
     def answer(params: dict[str, Any], **_: Any) -> Any:
         return AWSResponse(params["url"], 200, HTTPHeaders(), None), respond()
 
-    session.events.register_first(f"before-call.{service}.{operation}", answer)
+    _answer_with(session, service, operation, answer)
+
+
+def _answer_with(session: boto3.Session, service: str, operation: str, answer: Callable[..., Any]) -> None:
+    """One answer per operation: a later one replaces an earlier one (a test's over a fixture's)."""
+    event, unique = f"before-call.{service}.{operation}", f"answer-{service}-{operation}"
+    session.events.unregister(event, unique_id=unique)
+    session.events.register_first(event, answer, unique_id=unique)
 
 
 class Throttler:

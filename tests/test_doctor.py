@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from console_mfa.aws import configured_session
@@ -84,6 +85,27 @@ def ready_account(skip: str = "", exempt_tag: str = "") -> None:
     answer_operation(
         session, "securityhub", "ListEnabledProductsForImport", lambda: {"ProductSubscriptions": products}
     )
+    answer_operation(  # moto lacks it: IAM.5 disabled in the one enabled standard
+        session,
+        "securityhub",
+        "ListStandardsControlAssociations",
+        lambda: {"StandardsControlAssociationSummaries": [iam5(FSBP, "DISABLED")]},
+    )
+
+
+FSBP = "arn:aws:securityhub:us-east-1::standards/aws-foundational-security-best-practices/v/1.0.0"
+CIS = "arn:aws:securityhub:us-east-1::standards/cis-aws-foundations-benchmark/v/3.0.0"
+
+
+def iam5(standard: str, status: str) -> dict[str, Any]:
+    """One ListStandardsControlAssociations summary, as the Security Hub API reference shapes it."""
+    return {
+        "StandardsArn": standard,
+        "SecurityControlId": "IAM.5",
+        "SecurityControlArn": f"arn:aws:securityhub:us-east-1:{ACCOUNT}:security-control/IAM.5",
+        "AssociationStatus": status,
+        "StandardsControlTitle": "MFA should be enabled for all IAM users that have a console password",
+    }
 
 
 def doctor(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
@@ -455,4 +477,50 @@ def test_doctor_notices_the_managed_rule_that_would_report_every_user_twice(
     assert doctor(monkeypatch) == 0
     (line,) = [line for line in capsys.readouterr().out.splitlines() if "managed rule:" in line]
     assert line.startswith("optional managed rule: securityhub-mfa-enabled-for-iam-console-access-abc123")
-    assert "update-standards-control" in line and "Migrate" in line
+    assert "the IAM.5 check prints the command" in line and "Migrate" in line
+
+
+def test_doctor_notices_iam5_enabled_in_a_standard_and_prints_the_command_that_disables_it(
+    account: None, monkeypatch, capsys
+) -> None:
+    """Security Hub's IAM.5, enabled in two of three standards: one optional line naming them,
+    and the one command (batch-update-standards-control-associations) for both."""
+    ready_account()
+    answer_operation(
+        configured_session(),
+        "securityhub",
+        "ListStandardsControlAssociations",
+        lambda: {
+            "StandardsControlAssociationSummaries": [
+                iam5(FSBP, "ENABLED"),
+                iam5(CIS, "ENABLED"),
+                iam5("arn:aws:securityhub:us-east-1::standards/nist-800-53/v/5.0.0", "DISABLED"),
+            ]
+        },
+    )
+    assert doctor(monkeypatch) == 0  # optional: keeping both is a choice
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if "IAM.5:" in line]
+    assert line.startswith(
+        "optional IAM.5: enabled in 2 standard(s) (aws-foundational-security-best-practices/v/1.0.0, "
+        "cis-aws-foundations-benchmark/v/3.0.0)"
+    )
+    assert line.endswith(
+        "--standards-control-association-updates "
+        f"'StandardsArn={FSBP},SecurityControlId=IAM.5,AssociationStatus=DISABLED,UpdatedReason=covered by "
+        "IAM_USER_CONSOLE_MFA' "
+        f"'StandardsArn={CIS},SecurityControlId=IAM.5,AssociationStatus=DISABLED,UpdatedReason=covered by "
+        "IAM_USER_CONSOLE_MFA'"
+    )
+
+
+def test_iam5_is_no_concern_where_security_hub_is_off(account: None, monkeypatch, capsys) -> None:
+    ready_account(skip="securityhub")
+    from tests.support import fail_operation
+
+    fail_operation(
+        configured_session(), "securityhub", "ListStandardsControlAssociations", "InvalidAccessException"
+    )
+    doctor(monkeypatch)
+    assert (
+        "ok       IAM.5: Security Hub is not enabled in us-east-1: no IAM.5 findings" in capsys.readouterr().out
+    )

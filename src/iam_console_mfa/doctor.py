@@ -10,6 +10,7 @@ optional unless SecurityHubFindings is on: an optional check never makes doctor 
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 from urllib.parse import unquote
@@ -47,6 +48,7 @@ CALL_ACTIONS = {
     "GetFunction": "lambda:GetFunction",
     "GetRolePolicy": "iam:GetRolePolicy",  # the remediation's IAM guard
     "DescribeHub": "securityhub:DescribeHub",
+    "ListStandardsControlAssociations": "securityhub:ListStandardsControlAssociations",
     "ListEnabledProductsForImport": "securityhub:ListEnabledProductsForImport",
     "LookupEvents": "cloudtrail:LookupEvents",
     "GenerateCredentialReport": "iam:GenerateCredentialReport",
@@ -112,6 +114,7 @@ def account_checks(aws: Any, settings: dict[str, Any]) -> Iterator[Check]:
     hub_required = settings["ruleParameters"].get("SecurityHubFindings") == "true"
     yield from isolated("Security Hub", lambda: _security_hub(aws.client("securityhub"), region), hub_required)
     yield from isolated("managed rule", lambda: _managed_rule(config), required=False)
+    yield from isolated("IAM.5", lambda: _iam5_control(aws.client("securityhub"), region), required=False)
     yield from isolated("CloudTrail event history", lambda: _event_history(aws, region))
     yield from isolated("credential report", lambda: _credential_report(aws.client("iam")))
 
@@ -137,9 +140,8 @@ def _managed_rule(config: Any) -> Check:
         "managed rule",
         False,
         f"{', '.join(found)} ({MANAGED_RULE}) also evaluates every IAM user: each finding twice",
-        "keep one: delete that rule if you created it, or disable Security Hub's IAM.5 in each enabled "
-        "standard (aws securityhub update-standards-control --standards-control-arn <IAM.5's ARN> "
-        "--control-status DISABLED --disabled-reason 'IAM_USER_CONSOLE_MFA'); docs/deploy.md, Migrate",
+        "keep one: delete that rule if you created it; if Security Hub runs it, disable IAM.5 "
+        "(the IAM.5 check prints the command); docs/deploy.md, Migrate",
     )
 
 
@@ -319,6 +321,45 @@ def _invoke_permission(lam: Any, function: str, account: str) -> Check:
         False,
         f"no config.amazonaws.com permission with SourceAccount {account} on {function}",
         "iam-console-mfa deploy (rule.yaml's ConfigPermission: each account's Config invokes its own Lambda)",
+    )
+
+
+IAM5 = "IAM.5"  # Security Hub's control that runs the managed rule
+
+
+def _iam5_control(hub: Any, region: str) -> Check:
+    """Security Hub's IAM.5 enabled in any standard runs AWS's managed rule on its own (its
+    rule appears only once Security Hub has created it): the same users, a second finding.
+    ListStandardsControlAssociations lists IAM.5 in every enabled standard."""
+    pages = _call(
+        "ListStandardsControlAssociations",
+        lambda: list(hub.get_paginator("list_standards_control_associations").paginate(SecurityControlId=IAM5)),
+        ("InvalidAccessException",),
+    )
+    if pages is None:
+        return Check(IAM5, True, f"Security Hub is not enabled in {region}: no IAM.5 findings")
+    enabled = [
+        a["StandardsArn"]
+        for page in pages
+        for a in page["StandardsControlAssociationSummaries"]
+        if a["AssociationStatus"] == "ENABLED"
+    ]
+    if not enabled:
+        return Check(IAM5, True, "disabled in every enabled standard")
+    updates = " ".join(
+        shlex.quote(
+            f"StandardsArn={arn},SecurityControlId={IAM5},AssociationStatus=DISABLED,"
+            "UpdatedReason=covered by IAM_USER_CONSOLE_MFA"
+        )
+        for arn in enabled
+    )
+    names = ", ".join(arn.split("/", 1)[-1] for arn in enabled)
+    return Check(
+        IAM5,
+        False,
+        f"enabled in {len(enabled)} standard(s) ({names}): AWS's managed rule reports each user too",
+        f"keep one (docs/deploy.md, Migrate): aws securityhub batch-update-standards-control-associations "
+        f"--region {region} --standards-control-association-updates {updates}",
     )
 
 
