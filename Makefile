@@ -7,7 +7,9 @@ RULE := IAM_USER_CONSOLE_MFA
 # Offline defaults: the tests and the demo never reach AWS.
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: test lint typecheck pytest rdk-test demo bench generate deploy clean
+install: $(STAMP)  # the CLI in .venv/bin, the pinned dependencies
+
+.PHONY: install test lint typecheck pytest rdk-test demo bench generate deploy clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || { py=$$(scripts/find-python312) && "$$py" -m venv $(VENV); }

@@ -8,6 +8,8 @@ DeletionPolicy is Retain as CloudFormation does (the log groups, checked here).
 from __future__ import annotations
 
 import json
+import re
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -179,3 +181,31 @@ def test_deploy_over_an_earlier_version_updates_code_and_settings_in_place(
     # The earlier package stays: a stack rolled back to it still finds its code.
     keys = {o["Key"] for o in client(server, "s3").list_objects_v2(Bucket=BUCKET)["Contents"]}
     assert keys == {deploy.package_key("IAM_USER_CONSOLE_MFA", b) for b in (released, released + b"\n")}
+
+
+def section_commands(title: str) -> list[list[str]]:
+    """The iam-console-mfa commands in a docs/deploy.md section's bash blocks, in order."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "deploy.md").read_text()
+    section = text.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+    lines = [
+        line for block in re.findall(r"```bash\n(.*?)```", section, re.DOTALL) for line in block.splitlines()
+    ]
+    return [shlex.split(line, comments=True)[1:] for line in lines if line.startswith("iam-console-mfa ")]
+
+
+def test_the_documented_install_upgrade_and_uninstall_run_as_shown(server: dict[str, str]) -> None:
+    """Install is what `make test` itself runs first (make install's target); the Upgrade and
+    Uninstall sections' commands run here in order, over a first deploy, then deploy again."""
+    install = (Path(__file__).resolve().parents[1] / "docs" / "deploy.md").read_text()
+    assert "make install" in install.split("\n## Install\n", 1)[1].split("\n## ", 1)[0]
+    upgrade, removal = section_commands("Upgrade"), section_commands("Uninstall")
+    assert upgrade == [["deploy", "--dry-run"], ["deploy"]] and removal == [
+        ["uninstall"],
+        ["uninstall", "--yes"],
+    ]
+    assert cli(server, "deploy").returncode == 0
+    for command in [*upgrade, *removal]:
+        done = cli(server, *command)
+        assert done.returncode == 0, (command, done.stdout + done.stderr)
+    assert stacks(server) == set()
+    assert cli(server, "deploy").returncode == 0
