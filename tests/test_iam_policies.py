@@ -41,10 +41,14 @@ SAMPLE_ARN = {
     "AWS::DynamoDB::Table": "arn:aws:dynamodb:us-east-1:123456789012:table/changes",
     "AWS::Events::EventBus": "arn:aws:events:us-east-1:123456789012:event-bus/central",
     "AWS::Config::ConfigRule": "arn:aws:config:us-east-1:123456789012:config-rule/config-rule-ab12cd",
+    "AWS::KMS::Key": "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
 }
 
 
-SAMPLE_PARAMETER_ARN = {"CentralEventBusArn": SAMPLE_ARN["AWS::Events::EventBus"]}
+SAMPLE_PARAMETER_ARN = {
+    "CentralEventBusArn": SAMPLE_ARN["AWS::Events::EventBus"],
+    "WebhookSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:slack-webhook-AbCdEf",
+}
 
 
 def render(resource: Any, template: dict[str, Any]) -> str:

@@ -14,9 +14,10 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
+from console_mfa.aggregated import results
 
 from iam_console_mfa import cli
-from iam_console_mfa.organization_report import results, summarize
+from iam_console_mfa.organization_report import summarize
 
 AGGREGATOR, RULE = "IAM_USER_CONSOLE_MFA-organization", "IAM_USER_CONSOLE_MFA"
 WHEN = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)

@@ -45,8 +45,8 @@ def buckets(env: dict[str, str]) -> list[str]:
 def test_deploy_uninstall_and_deploy_again(server: dict[str, str]) -> None:
     assert cli(server, "deploy").returncode == 0
     first_logs = log_groups(server)
-    # evaluator and remediation; moto skips the re-evaluation's (its condition nests another)
-    assert len(first_logs) == 2
+    # evaluator, remediation, digest; moto skips the re-evaluation's (its condition nests another)
+    assert len(first_logs) == 3
 
     plan = cli(server, "uninstall")
     assert plan.returncode == 0, plan.stderr
@@ -68,7 +68,7 @@ def test_deploy_uninstall_and_deploy_again(server: dict[str, str]) -> None:
     again = cli(server, "deploy")
     assert again.returncode == 0, again.stdout + again.stderr
     assert stacks(server) == {"iam-console-mfa-alerts", "iam-console-mfa-rule"}
-    assert len(log_groups(server)) == 2 and set(log_groups(server)).isdisjoint(first_logs)
+    assert len(log_groups(server)) == 3 and set(log_groups(server)).isdisjoint(first_logs)
 
 
 def test_keep_logs_keeps_the_log_groups_and_a_new_deploy_does_not_collide(server: dict[str, str]) -> None:
@@ -77,7 +77,7 @@ def test_keep_logs_keeps_the_log_groups_and_a_new_deploy_does_not_collide(server
     assert cli(server, "uninstall", "--yes", "--keep-logs").returncode == 0
     assert stacks(server) == set() and log_groups(server) == kept
     assert cli(server, "deploy").returncode == 0  # named per stack creation: no AlreadyExists
-    assert len(log_groups(server)) == 4
+    assert len(log_groups(server)) == 6
 
 
 def test_what_deploy_did_not_create_is_refused_and_nothing_changes(server: dict[str, str]) -> None:

@@ -19,6 +19,7 @@ EXIT_CODES = {
     "enforce": "0 nothing to remove (or --apply done), 1 dry run: users it would act on (CI gating), 2 error",
     "evaluate": "0 the user is not NON_COMPLIANT, 1 NON_COMPLIANT, 2 error",
     "deploy": "0 deployed (or planned), 2 error",
+    "digest": "0 nobody NON_COMPLIANT, 1 NON_COMPLIANT users listed (and sent with --send), 2 error",
     "uninstall": "0 removed (or planned, or nothing deployed), 2 error or refused (nothing changed)",
     "package": "0 written, 2 error",
     "demo": "0 done, 2 error",
@@ -33,6 +34,7 @@ EXAMPLES = {
     "enforce": "iam-console-mfa enforce --user bob   # a dry run; --apply acts",
     "evaluate": "iam-console-mfa evaluate --user bob",
     "deploy": "iam-console-mfa deploy --dry-run",
+    "digest": "iam-console-mfa digest --format markdown",
     "uninstall": "iam-console-mfa uninstall   # the plan; --yes removes",
     "package": "iam-console-mfa package --layer",
     "demo": "iam-console-mfa demo",
@@ -171,6 +173,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     deploy.add_argument("--settings", type=Path, default=None, metavar="FILE", help="default: rdk-config.json")
     deploy.add_argument("--dry-run", action="store_true", help="print the plan; call nothing")
+
+    digest = commands.add_parser(
+        "digest",
+        parents=[aws],
+        help="the scheduled digest, from Config's stored results: every user still without MFA, by risk",
+    )
+    digest.add_argument("--settings", type=Path, default=None, metavar="FILE", help="default: rdk-config.json")
+    digest.add_argument("--rule-name", metavar="NAME", help="default: rdk-config.json's ruleName")
+    digest.add_argument(
+        "--format",
+        choices=("text", "json", "markdown"),
+        default="text",
+        help="text (email), markdown (chat), json",
+    )
+    digest.add_argument(
+        "--organization", action="store_true", help="every account, from the aggregator <RuleName>-organization"
+    )
+    digest.add_argument(
+        "--send", action="store_true", help="also publish it to the alert topic (and the webhook, if set)"
+    )
 
     uninstall = commands.add_parser(
         "uninstall", parents=[aws], help="remove what deploy created here (a plan; --yes removes it)"

@@ -211,13 +211,15 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
 
 
 def organization_report(args: argparse.Namespace, console: Console) -> int:
+    from console_mfa import aggregated
+
     from . import organization_report as org
     from .doctor import STACK_SET
 
     chosen = load_settings(args.settings)
     rule_name = rule_name_of(args, chosen)
     aws = session(args)
-    found = org.results(aws.client("config"), f"{rule_name}-organization", rule_name)
+    found = aggregated.results(aws.client("config"), f"{rule_name}-organization", rule_name)
     instances = org.stack_instances(aws.client("cloudformation"), STACK_SET, chosen["organization"]["callAs"])
     rows = org.summarize(found, instances)
     if args.format == "json":
@@ -502,6 +504,51 @@ def cmd_deploy(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
+def cmd_digest(args: argparse.Namespace, console: Console) -> int:
+    """The digest the scheduled function sends (one builder), for this account or the organization."""
+    from console_mfa import digest as digests
+    from console_mfa.digest_function import send, stored_results
+
+    from .settings import digest_settings, remediation_mode
+
+    chosen = load_settings(args.settings)
+    rule_name = rule_name_of(args, chosen)
+    aws = session(args)
+    account = aws.client("sts").get_caller_identity()["Account"]
+    now = datetime.now(UTC)
+    aggregator = f"{rule_name}-organization" if args.organization else ""
+    settings = digest_settings(chosen)
+    built = digests.build(
+        stored_results(aws, rule_name, aggregator, account, now),
+        rule=rule_name,
+        region=aws.region_name,
+        now=now,
+        period_days=settings["periodDays"],
+        remediation=remediation_mode(chosen),
+    )
+    if args.format == "json":
+        text = json.dumps(digests.as_json(built), indent=2) + "\n"
+    else:
+        text = digests.as_markdown(built) if args.format == "markdown" else digests.as_text(built)
+    console.print(text, markup=False, highlight=False, end="")
+    if args.send:
+        send(aws, built, alert_topic(aws, chosen), settings["webhookSecretArn"])
+        console.print(f"sent to {alert_topic(aws, chosen)}", markup=False, highlight=False)
+    return EXIT_OK if built.clean else EXIT_NON_COMPLIANT
+
+
+def alert_topic(aws: Any, chosen: dict[str, Any]) -> str:
+    """The alerts stack's TopicArn output (deploy creates the stack)."""
+    stack = chosen["stacks"]["alerts"]
+    try:
+        (found,) = aws.client("cloudformation").describe_stacks(StackName=stack)["Stacks"]
+    except ClientError:
+        raise CliError(
+            f"--send: the alerts stack {stack} is not deployed here (iam-console-mfa deploy)"
+        ) from None
+    return str(next(o["OutputValue"] for o in found.get("Outputs", []) if o["OutputKey"] == "TopicArn"))
+
+
 def cmd_uninstall(args: argparse.Namespace, console: Console) -> int:
     from . import deploy, uninstall
 
@@ -688,6 +735,7 @@ COMMANDS = {
     "evaluate": cmd_evaluate,
     "deploy": cmd_deploy,
     "uninstall": cmd_uninstall,
+    "digest": cmd_digest,
     "package": cmd_package,
     "demo": cmd_demo,
     "policy": cmd_policy,

@@ -21,7 +21,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from .organization_access import organization_access
-from .settings import ROOT, remediation_mode
+from .settings import ROOT, digest_settings, remediation_mode
 
 STACKS = ROOT / "cloudformation"
 TEMPLATES_PREFIX = "templates/"  # beside the package in the code bucket: rule.yaml for the StackSet
@@ -136,7 +136,25 @@ def plan(settings: dict[str, Any], bucket: str, code_key: str) -> list[StackPlan
     if alerts["enabled"]:
         # Organization mode: members' events reach the topic through the alerts stack's bus.
         central = {"OrganizationId": "<aws.OrganizationId>"} if organization["enabled"] else {}
-        steps.append(stack("alerts", {"RuleName": rule, "AlertEmail": alerts["email"], **central}))
+        digest = digest_settings(settings)
+        steps.append(
+            stack(
+                "alerts",
+                {
+                    "RuleName": rule,
+                    "AlertEmail": alerts["email"],
+                    **central,
+                    "CodeBucket": bucket,
+                    "CodeKey": code_key,
+                    "DigestSchedule": digest["schedule"],
+                    "DigestPeriodDays": str(digest["periodDays"]),
+                    "DigestSendWhenClean": str(digest["sendWhenClean"]).lower(),
+                    "WebhookSecretArn": digest["webhookSecretArn"],
+                    "RemediationMode": remediation_mode(settings),
+                    "LogRetentionDays": str(lambda_settings["logRetentionDays"]),
+                },
+            )
+        )
     if organization["enabled"]:
         steps.append(
             stack(

@@ -20,10 +20,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from console_mfa.aggregated import Result
 from console_mfa.aws import translated
 from console_mfa.model import Compliance
 
@@ -47,15 +47,6 @@ NOT_APPLICABLE_NOTE = (
 )
 
 
-class Result(NamedTuple):
-    account: str
-    region: str
-    user_id: str
-    compliance: str
-    annotation: str
-    recorded: datetime | None
-
-
 class AccountSummary(NamedTuple):
     account: str
     region: str
@@ -64,49 +55,6 @@ class AccountSummary(NamedTuple):
     not_applicable: int
     last_evaluated: datetime | None
     stack_instance: str  # the StackSet instance's status; "none" when there is no instance
-
-
-def _pages(config: Any, operation: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
-    """Every page (botocore's paginator follows NextToken); errors name the operation."""
-    with translated("".join(w.title() for w in operation.split("_"))):
-        yield from config.get_paginator(operation).paginate(**kwargs)
-
-
-def results(config: Any, aggregator: str, rule_name: str) -> list[Result]:
-    """Every result of the rule in every account and region the aggregator holds."""
-    places = set()
-    for page in _pages(
-        config,
-        "describe_aggregate_compliance_by_config_rules",
-        ConfigurationAggregatorName=aggregator,
-        Filters={"ConfigRuleName": rule_name},
-    ):
-        for rule in page.get("AggregateComplianceByConfigRules", []):
-            places.add((rule["AccountId"], rule["AwsRegion"]))
-    found = []
-    for account, region in sorted(places):
-        for page in _pages(
-            config,
-            "get_aggregate_compliance_details_by_config_rule",
-            ConfigurationAggregatorName=aggregator,
-            ConfigRuleName=rule_name,
-            AccountId=account,
-            AwsRegion=region,
-            PaginationConfig={"PageSize": 100},  # the API's maximum
-        ):
-            for result in page.get("AggregateEvaluationResults", []):
-                qualifier = result["EvaluationResultIdentifier"]["EvaluationResultQualifier"]
-                found.append(
-                    Result(
-                        account,
-                        region,
-                        qualifier["ResourceId"],
-                        result["ComplianceType"],
-                        result.get("Annotation", ""),
-                        result.get("ResultRecordedTime"),
-                    )
-                )
-    return found
 
 
 def stack_instances(cloudformation: Any, stack_set: str, call_as: str) -> dict[str, str]:

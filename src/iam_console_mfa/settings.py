@@ -136,3 +136,16 @@ def remediation_mode(settings: dict[str, Any]) -> Literal["none", "manual", "aut
     if not remediation["enabled"]:
         return "none"
     return "automatic" if remediation["automatic"] else "manual"
+
+
+DIGEST_DEFAULTS: dict[str, Any] = {
+    "schedule": "cron(0 8 ? * MON *)",
+    "periodDays": 7,
+    "sendWhenClean": False,
+    "webhookSecretArn": "",
+}
+
+
+def digest_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """alerts.digest with its defaults (a file written before the digest existed has none)."""
+    return {**DIGEST_DEFAULTS, **settings["alerts"].get("digest", {})}

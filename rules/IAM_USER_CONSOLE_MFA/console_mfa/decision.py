@@ -10,17 +10,52 @@ Rows apply top to bottom (docs/decisions.md):
 
 from __future__ import annotations
 
+import re
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from typing import NamedTuple
 
 from .errors import RuleError
-from .model import Compliance, LastUse, MfaKind, Reason, UserFacts, Verdict
+from .model import USER_NAME, Compliance, LastUse, MfaKind, Reason, UserFacts, UserName, Verdict
 from .policy import RuleParameters
 
 ANNOTATION_LIMIT = 256  # PutEvaluations' Annotation maximum
 # A quoted pattern or tag is cut to this length, so that with a 64-character user name every
 # annotation stays under ANNOTATION_LIMIT (a test checks the longest case).
 _QUOTE_LIMIT = 48
+
+
+# The annotation's wording, written by decide and read back by read_non_compliant (the digest
+# reads Config's stored results, which keep nothing else): one place for both.
+NO_MFA = ": console password without MFA (password set "
+EXEMPT_BY = ", exempt by "
+_NON_COMPLIANT = re.compile(
+    rf"(?P<name>{USER_NAME.pattern}){re.escape(NO_MFA)}(?P<set>\d{{4}}-\d{{2}}-\d{{2}})"
+    r"(?:(?P<never>, never used)|, last used (?P<used>\d{4}-\d{2}-\d{2}))?\)"
+)
+
+
+class Noted(NamedTuple):
+    """What a NON_COMPLIANT annotation states."""
+
+    user_name: UserName
+    password_set: date
+    last_used: date | LastUse
+
+
+def read_non_compliant(annotation: str) -> Noted | None:
+    """The facts decide wrote into a NON_COMPLIANT annotation; None for any other text."""
+    found = _NON_COMPLIANT.match(annotation)
+    if found is None:
+        return None
+    used = found["used"]
+    last_used = date.fromisoformat(used) if used else LastUse.NEVER if found["never"] else LastUse.UNKNOWN
+    return Noted(UserName(found["name"]), date.fromisoformat(found["set"]), last_used)
+
+
+def is_exempt(annotation: str) -> bool:
+    """Whether a NOT_APPLICABLE annotation is an exemption (not a user without a password)."""
+    return EXEMPT_BY in annotation  # a user name holds no ", " (model.USER_NAME)
 
 
 class MissingTags(RuleError):
@@ -41,7 +76,7 @@ def decide(facts: UserFacts, policy: RuleParameters, now: datetime) -> Verdict:
         return Verdict(
             Compliance.NOT_APPLICABLE,
             Reason.EXEMPT,
-            f"{name}: console password without MFA, exempt by {exemption}",
+            f"{name}: console password without MFA{EXEMPT_BY}{exemption}",
         )
 
     password_set = _day(facts.password_created)
@@ -53,7 +88,7 @@ def decide(facts: UserFacts, policy: RuleParameters, now: datetime) -> Verdict:
             f"{name}: console password set {password_set} without MFA; grace period ends on {_day(grace_ends)}",
         )
 
-    key = f"{name}: console password without MFA (password set {password_set}"  # then the last use
+    key = f"{name}{NO_MFA}{password_set}"  # then the last use
     return Verdict(
         Compliance.NON_COMPLIANT,
         Reason.NO_MFA,

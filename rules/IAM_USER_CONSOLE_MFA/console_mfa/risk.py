@@ -24,6 +24,10 @@ def risk(facts: UserFacts, now: datetime) -> Risk:
         return Risk.NONE
     if facts.mfa_kinds:
         return Risk.LOW
-    last_used = facts.password_last_used
+    return without_mfa(facts.password_last_used, now)
+
+
+def without_mfa(last_used: datetime | LastUse, now: datetime) -> Risk:
+    """A console password without MFA: CRITICAL when used in the last 30 days."""
     recently = not isinstance(last_used, LastUse) and now - last_used <= RECENT_USE
     return Risk.CRITICAL if recently else Risk.HIGH

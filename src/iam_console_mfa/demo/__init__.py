@@ -107,6 +107,21 @@ def findings_summary(iam: Any) -> str:
     return ", ".join(f"{name} {fields['Severity']['Label']}" for name, fields in named)
 
 
+def weekly_digest() -> str:
+    from datetime import UTC, datetime
+
+    from console_mfa.aws import configured_session
+    from console_mfa.digest import as_text, build
+    from console_mfa.digest_function import stored_results
+
+    now = datetime.now(UTC)
+    results = stored_results(configured_session(), "IAM_USER_CONSOLE_MFA", "", ACCOUNT_ID, now)
+    built = build(
+        results, rule="IAM_USER_CONSOLE_MFA", region="us-east-1", now=now, period_days=7, remediation="manual"
+    )
+    return as_text(built)
+
+
 def run(console: Console) -> int:
     import boto3
     from console_mfa.aws import configured_session
@@ -137,6 +152,8 @@ def run(console: Console) -> int:
         flagged = [uid for uid, e in config.results.items() if e["ComplianceType"] == "NON_COMPLIANT"]
         console.print(f"{len(flagged)} NON_COMPLIANT of {len(config.results)} users.\n")
         console.print(f"Security Hub (SecurityHubFindings=true) would import: {findings_summary(iam)}\n")
+        console.print("The weekly digest (iam-console-mfa digest), from Config's stored results:")
+        console.print(weekly_digest(), markup=False, highlight=False)
 
         console.print(
             "Remediation: the remediation Lambda (what the SSM document invokes), per NON_COMPLIANT user"
