@@ -22,7 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 # Need AWS itself: deploy creates stacks (tests/test_deploy.py runs it against moto), selftest
 # needs a deployed rule that Config evaluates (tests/test_selftest.py stands a double in for it).
-NEEDS_AWS = {"deploy", "selftest"}
+# digest reads Config's stored results, which a moto server does not keep (tests/test_digest.py
+# runs it against them).
+NEEDS_AWS = {"deploy", "selftest", "digest"}
 CLI = [sys.executable, "-m", "iam_console_mfa.cli"]
 
 

@@ -53,6 +53,8 @@ def ready_account(skip: str = "", exempt_tag: str = "") -> None:
     evaluator = function(f"{RULE}-evaluator", config_may_invoke=skip != "permission")
     if skip != "remediation":
         function(f"{RULE}-remediation")
+    if skip != "digest":
+        function(f"{RULE}-digest")
     if skip != "rule":
         config.put_config_rule(
             ConfigRule={
@@ -124,6 +126,7 @@ def test_a_ready_account_passes_every_check(account: None, monkeypatch, capsys) 
         "last evaluation",
         "invoke permission",
         "remediation",
+        "digest",
         "Security Hub",
         "CloudTrail event history",
         "credential report",
@@ -143,6 +146,7 @@ def test_a_ready_account_passes_every_check(account: None, monkeypatch, capsys) 
         ("rule", "MISSING  rule: IAM_USER_CONSOLE_MFA in us-east-1 -> deploy it: iam-console-mfa deploy"),
         ("permission", "MISSING  invoke permission: no config.amazonaws.com permission with SourceAccount"),
         ("remediation", "MISSING  remediation: IAM_USER_CONSOLE_MFA-remediation -> deploy it"),
+        ("digest", "MISSING  digest: IAM_USER_CONSOLE_MFA-digest missing -> deploy it"),
     ],
 )
 def test_each_missing_piece_is_one_line_with_its_fix(

@@ -22,7 +22,7 @@ from console_mfa.errors import AwsCallFailed
 from console_mfa.trail import iam_event_region, partition_of
 
 from .organization_access import organization_access
-from .settings import remediation_mode
+from .settings import digest_settings, remediation_mode
 
 IAM_USER = "AWS::IAM::User"
 STACK_SET = "iam-console-mfa-accounts"  # organization.yaml's StackSetName default
@@ -110,6 +110,8 @@ def account_checks(aws: Any, settings: dict[str, Any]) -> Iterator[Check]:
                 "exempt-tag guard",
                 lambda: _exempt_tag_guard(aws.client("lambda"), aws.client("iam"), config, rule),
             )
+    if settings["alerts"]["enabled"] and digest_settings(settings)["schedule"]:
+        yield from isolated("digest", lambda: _digest(aws.client("lambda"), rule))
     # Native findings need Security Hub; without them it is where Config's findings show, optionally.
     hub_required = settings["ruleParameters"].get("SecurityHubFindings") == "true"
     yield from isolated("Security Hub", lambda: _security_hub(aws.client("securityhub"), region), hub_required)
@@ -159,6 +161,18 @@ def _delivery_channel(config: Any, region: str) -> Check:
 def _rule(config: Any, rule: str, region: str) -> Check:
     deployed = deployed_rule(config, rule) is not None
     return Check("rule", deployed, f"{rule} in {region}", "deploy it: iam-console-mfa deploy")
+
+
+def _digest(lam: Any, rule: str) -> Check:
+    function = _call(
+        "GetFunction", lambda: lam.get_function(FunctionName=f"{rule}-digest"), ("ResourceNotFoundException",)
+    )
+    return Check(
+        "digest",
+        function is not None,
+        f"{rule}-digest" + (" sends the scheduled digest" if function else " missing"),
+        'deploy it: iam-console-mfa deploy (alerts.digest in rdk-config.json; schedule "" turns it off)',
+    )
 
 
 def _remediation(lam: Any, rule: str) -> Check:
