@@ -72,7 +72,7 @@ def test_no_mfa_is_non_compliant_with_dates() -> None:
     assert verdict.compliance is Compliance.NON_COMPLIANT
     assert verdict.annotation == (
         "alice: console password without MFA (password set 2026-01-02, last used 2026-11-01). "
-        "Enable an MFA device or remove the console password."
+        "Enable an MFA device, or console access will be removed."
     )
 
 

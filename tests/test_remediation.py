@@ -36,7 +36,11 @@ def test_the_function_knows_only_its_rules_name_and_the_document_no_exemption() 
     """One source: the rule's InputParameters, read with DescribeConfigRules on every run."""
     resources = STACKS["rule.yaml"]["Resources"]
     variables = resources["RemediationFunction"]["Properties"]["Environment"]["Variables"]
-    assert variables == {"CONFIG_RULE_NAME": {"Ref": "RuleName"}}
+    # and the quarantine policy's ARN, which the role may attach and nothing else (require-mfa)
+    assert variables == {
+        "CONFIG_RULE_NAME": {"Ref": "RuleName"},
+        "QUARANTINE_POLICY_ARN": {"Fn::If": ["Quarantines", {"Ref": "QuarantinePolicy"}, ""]},
+    }
     assert not {p.name for p in registry.RULE_PARAMETERS} & set(DOC["parameters"])
 
 
@@ -256,10 +260,24 @@ def test_an_invalid_deployed_value_fails_the_step(iam: Any, deployed: Any) -> No
 PREFIX = {"iam": "iam", "config-service": "config", "lambda": "lambda"}
 
 
-def role_actions(role: str) -> set[str]:
-    """Allowed actions of one role in rule.yaml."""
-    properties = STACKS["rule.yaml"]["Resources"][role]["Properties"]
+# rule.yaml's policies of the remediation role for each RemediationAction
+ACTION_POLICIES = {
+    "disable-console": ("RemovesConsoleAccess",),
+    "require-mfa": ("AttachesQuarantinePolicy",),
+    "require-mfa-and-deactivate-keys": ("AttachesQuarantinePolicy", "DeactivatesAccessKeys"),
+}
+
+
+def role_actions(role: str, action: str = "") -> set[str]:
+    """Allowed actions of one role in rule.yaml, with the role policies of a RemediationAction."""
+    resources = STACKS["rule.yaml"]["Resources"]
+    properties = resources[role]["Properties"]
     statements = [s for p in properties["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    statements += [
+        s
+        for name in ACTION_POLICIES.get(action, ())
+        for s in resources[name]["Properties"]["PolicyDocument"]["Statement"]
+    ]
     return {a for s in statements for a in s["Action"] if not a.startswith("logs:")}
 
 
@@ -279,8 +297,9 @@ def test_remediation_roles_allow_exactly_what_the_document_and_lambda_call(
     assert {a.replace("lambda:Invoke", "lambda:InvokeFunction") for a in by_script} == set(
         permissions.AUTOMATION_ACTIONS
     )
-    assert called - by_script == set(permissions.REMEDIATION_ACTIONS)
-    assert role_actions("RemediationRole") == set(permissions.REMEDIATION_ACTIONS)
+    writes = set(permissions.REMEDIATION_ACTION_ACTIONS["disable-console"])
+    assert called - by_script == set(permissions.REMEDIATION_ACTIONS) | writes
+    assert role_actions("RemediationRole", "disable-console") == set(permissions.REMEDIATION_ACTIONS) | writes
     assert role_actions("AutomationRole") == set(permissions.AUTOMATION_ACTIONS)
 
 

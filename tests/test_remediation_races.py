@@ -142,10 +142,10 @@ def test_change_between_decision_and_delete_is_seen_by_the_re_decision(
     once_after("TagUser", lambda: race(iam))
     summary = run(IAMUserId=user["UserId"])
     assert summary["VerdictBefore"] == "NON_COMPLIANT" and summary["Action"] == "none"
-    assert summary["Reason"].startswith("re-checked before deleting: ")
+    assert summary["Reason"].startswith("re-checked before acting: ")
     assert has_password(iam, "bob")
     assert "DeleteLoginProfile" not in call_log.operations("iam")
-    assert tag(iam, "bob").endswith(f"not removed: {reason} at the last check")
+    assert tag(iam, "bob").endswith(f"not acted on: {reason} at the last check")
 
 
 def test_audit_tag_says_pending_then_removed(iam: Any) -> None:

@@ -70,7 +70,7 @@ def test_password_without_mfa(iam: Any, config_api: LocalConfig, call_log: CallL
         "ComplianceType": "NON_COMPLIANT",
         # "never used": GetUser has no PasswordLastUsed for a password nobody signed in with
         "Annotation": f"bob: console password without MFA (password set {profile['CreateDate'].date()}, "
-        "never used). Enable an MFA device or remove the console password.",
+        "never used). Enable an MFA device, or console access will be removed.",
         "OrderingTimestamp": evaluation["OrderingTimestamp"],
     }
     assert call_log.operations("iam") == ["GetUser", "GetLoginProfile", "ListMFADevices"]

@@ -57,13 +57,23 @@ def test_rdk_routes_remediation_is_rule_yamls_generated() -> None:
     stack = json.loads(REMEDIATION_STACK.read_text())
     for logical_id, resource in stack["Resources"].items():
         assert resource["Properties"] == RULE[logical_id]["Properties"], logical_id
-    # always a remediation there; the exempt-tag guard still only with an ExemptTag
+    # always a remediation there; the exempt-tag guard still only with an ExemptTag, and what
+    # the remediation may do only for its RemediationAction
     conditions = {i: r.get("Condition") for i, r in stack["Resources"].items()}
-    assert conditions == dict.fromkeys(conditions) | {"ExemptTagGuard": "HasExemptTag"}
-    assert stack["Conditions"] == {"HasExemptTag": STACKS["rule.yaml"]["Conditions"]["HasExemptTag"]}
+    by_action = {
+        "ExemptTagGuard": "HasExemptTag",
+        "RemovesConsoleAccess": "DisablesConsole",
+        "QuarantinePolicy": "Quarantines",
+        "AttachesQuarantinePolicy": "Quarantines",
+        "DeactivatesAccessKeys": "DeactivatesKeys",
+    }
+    assert conditions == dict.fromkeys(conditions) | by_action
+    assert stack["Conditions"] == {n: STACKS["rule.yaml"]["Conditions"][n] for n in set(by_action.values())}
     # every remediation resource of rule.yaml is there, but the configuration rdk creates
     conditional = {
-        i for i, r in RULE.items() if r.get("Condition") in {"WithRemediation", "WithExemptTagGuard"}
+        i
+        for i, r in RULE.items()
+        if r.get("Condition") in {"WithRemediation", "WithExemptTagGuard", *by_action.values()}
     }
     assert conditional - set(REMEDIATION_RESOURCES) == {"RemediationConfiguration"}
     # no exemption or grace: the function reads the rule's; ExemptTag names the IAM guard's tag
@@ -160,8 +170,9 @@ def policy_document(document: Any) -> dict[str, Any]:
 
 
 def actions(statement: dict[str, Any]) -> list[str]:
-    action = statement["Action"]
-    return [action] if isinstance(action, str) else action
+    """Action, or NotAction (only in a Deny: test_a_not_action_only_denies)."""
+    action = statement["Action"] if "Action" in statement else statement["NotAction"]
+    return [action] if isinstance(action, str) else list(action)
 
 
 @pytest.mark.parametrize("name", list(STACKS))
@@ -169,6 +180,15 @@ def test_every_policy_lists_exact_actions(name: str) -> None:
     for logical_id, statement in statements(STACKS[name]):
         for action in actions(statement):
             assert "*" not in action, f"{name} {logical_id}: wildcard action {action}"
+
+
+@pytest.mark.parametrize("name", list(STACKS))
+def test_a_not_action_only_denies(name: str) -> None:
+    """NotAction in an Allow grants everything else; in a Deny on '*' it is AWS's documented
+    pattern of an exception list (the quarantine policy's)."""
+    for logical_id, statement in statements(STACKS[name]):
+        if "NotAction" in statement:
+            assert statement["Effect"] == "Deny" and statement["Resource"] == "*", logical_id
 
 
 @pytest.mark.parametrize("name", list(STACKS))
@@ -181,14 +201,30 @@ def test_iam_writes_only_in_the_remediation_role(name: str) -> None:
             if a.startswith("iam:") and not a[4:].startswith(READ_VERBS) and statement["Effect"] == "Allow"
         }
         writes.setdefault(logical_id, set()).update(iam_writes)
+    # the remediation role tags; each RemediationAction's writes are a policy of that role alone
+    remediation = {
+        "RemediationRole": {"iam:TagUser"},
+        "RemovesConsoleAccess": {"iam:DeleteLoginProfile"},
+        "AttachesQuarantinePolicy": {"iam:AttachUserPolicy"},
+        "DeactivatesAccessKeys": {"iam:UpdateAccessKey"},
+        # the quarantined user's own: change their password, enrol their MFA device
+        "QuarantinePolicy": {
+            "iam:ChangePassword",
+            "iam:CreateVirtualMFADevice",
+            "iam:DeactivateMFADevice",
+            "iam:EnableMFADevice",
+            "iam:ResyncMFADevice",
+        },
+    }
     for logical_id, granted in writes.items():
-        expected = {"iam:DeleteLoginProfile", "iam:TagUser"} if logical_id == "RemediationRole" else set()
-        assert granted == expected, f"{name} {logical_id} may write: {granted}"
+        assert granted == remediation.get(logical_id, set()), f"{name} {logical_id} may write: {granted}"
+        if granted and logical_id not in ("RemediationRole", "QuarantinePolicy"):
+            assert STACKS[name]["Resources"][logical_id]["Properties"]["RoleName"] == {"Ref": "RemediationRole"}
     text = json.dumps(
         {
             k: v
             for k, v in STACKS[name]["Resources"].items()
-            if k not in ("RemediationRole", "ExemptTagGuard", "IamChangeEvents")
+            if k not in ("RemovesConsoleAccess", "ExemptTagGuard", "IamChangeEvents")
         }
     )
     # the remediation role grants it, the guard denies it, IamChangeEvents listens for it

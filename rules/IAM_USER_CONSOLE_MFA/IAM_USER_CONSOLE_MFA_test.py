@@ -115,7 +115,7 @@ class ChangeTriggeredTest(unittest.TestCase):
     def test_password_without_mfa_is_non_compliant(self):
         evaluation = self.evaluate(create_user(self.iam, "bob"))
         self.assertEqual(evaluation["ComplianceType"], ComplianceType.NON_COMPLIANT)
-        self.assertIn("Enable an MFA device or remove the console password", evaluation["Annotation"])
+        self.assertIn("Enable an MFA device, or console access will be removed", evaluation["Annotation"])
 
     def test_password_with_virtual_mfa_is_compliant(self):
         evaluation = self.evaluate(create_user(self.iam, "alice", mfa="virtual"))

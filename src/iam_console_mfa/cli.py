@@ -619,9 +619,10 @@ def read_actions() -> list[str]:
 
 def iam_policy(enforce: bool) -> dict[str, Any]:
     """What `report` needs, and with ``enforce`` what `enforce --apply` calls too."""
-    from console_mfa.permissions import REMEDIATION_ACTIONS
+    from console_mfa.permissions import REMEDIATION_ACTION_ACTIONS, REMEDIATION_ACTIONS
 
-    actions = sorted(set(read_actions()) | (set(REMEDIATION_ACTIONS) if enforce else set()))
+    writes = set(REMEDIATION_ACTIONS) | set(REMEDIATION_ACTION_ACTIONS["disable-console"])  # enforce's
+    actions = sorted(set(read_actions()) | (writes if enforce else set()))
     return {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from .organization_access import organization_access
-from .settings import ROOT, digest_settings, remediation_mode
+from .settings import ROOT, digest_settings, remediation_mode, rule_parameters
 
 STACKS = ROOT / "cloudformation"
 TEMPLATES_PREFIX = "templates/"  # beside the package in the code bucket: rule.yaml for the StackSet
@@ -114,12 +114,12 @@ def plan(settings: dict[str, Any], bucket: str, code_key: str) -> list[StackPlan
     organization, alerts = settings["organization"], settings["alerts"]
     lambda_settings, remediation = settings["lambda"], settings["remediation"]
     # Every account's stack (rule.yaml) takes these, alone or through the StackSet.
-    rule_parameters = {
+    account_parameters = {
         "RuleName": rule,
         "CodeBucket": bucket,
         "CodeKey": code_key,
         "SweepFrequency": settings["sweepFrequency"],
-        **settings["ruleParameters"],
+        **rule_parameters(settings),
         "RemediationMode": remediation_mode(settings),
         "TimeoutSeconds": str(lambda_settings["timeoutSeconds"]),
         "MemorySize": str(lambda_settings["memoryMB"]),
@@ -160,7 +160,7 @@ def plan(settings: dict[str, Any], bucket: str, code_key: str) -> list[StackPlan
             stack(
                 "organization",
                 {
-                    **rule_parameters,
+                    **account_parameters,
                     "CentralEventBusArn": "<alerts.CentralEventBusArn>" if alerts["enabled"] else "",
                     "TemplateURL": "<template URL of rule.yaml, uploaded beside the package>",
                     "OrganizationalUnitIds": ",".join(organization["organizationalUnitIds"]),
@@ -170,7 +170,7 @@ def plan(settings: dict[str, Any], bucket: str, code_key: str) -> list[StackPlan
         )
         return steps
     steps.append(
-        stack("rule", {**rule_parameters, "AlarmTopicArn": "<alerts.TopicArn>" if alerts["enabled"] else ""})
+        stack("rule", {**account_parameters, "AlarmTopicArn": "<alerts.TopicArn>" if alerts["enabled"] else ""})
     )
     return steps
 

@@ -29,12 +29,23 @@ REMEDIATION_RESOURCES = (
     "RemediationLogGroup",
     "RemediationRole",
     "ExemptTagGuard",
+    "RemovesConsoleAccess",
+    "QuarantinePolicy",
+    "AttachesQuarantinePolicy",
+    "DeactivatesAccessKeys",
     "RemediationFunction",
     "AutomationRole",
     "RemediationDocument",
 )
 # rule.yaml's conditions on them, as the remediation stack (always a remediation) reads them.
-REMEDIATION_CONDITIONS = {"WithRemediation": None, "WithExemptTagGuard": "HasExemptTag"}
+REMEDIATION_CONDITIONS = {
+    "WithRemediation": None,
+    "WithExemptTagGuard": "HasExemptTag",
+    # RemediationAction's: kept, with RemediationMode as a parameter of its own (default manual)
+    "DisablesConsole": "DisablesConsole",
+    "Quarantines": "Quarantines",
+    "DeactivatesKeys": "DeactivatesKeys",
+}
 
 
 def _decoded(name: str) -> dict[str, Any]:
@@ -86,6 +97,7 @@ def remediation_stack(config: dict[str, Any]) -> str:
         "RuleName": config["ruleName"],
         "LogRetentionDays": config["lambda"]["logRetentionDays"],
         "ExemptTag": config["ruleParameters"]["ExemptTag"],
+        "RemediationAction": settings.rule_parameters(config)["RemediationAction"],
     }
     for name, value in defaults.items():
         parameters[name]["Default"] = value

@@ -108,7 +108,7 @@ def remediation_block(settings: dict[str, Any]) -> dict[str, Any]:
 def parameters_json(settings: dict[str, Any]) -> dict[str, Any]:
     """The RDK rule definition for these settings, with its remediation when enabled."""
     rule_name = settings["ruleName"]
-    rule_parameters = non_empty(settings["ruleParameters"])
+    deployed = non_empty(rule_parameters(settings))
     parameters: dict[str, Any] = {
         "RuleName": rule_name,
         "Description": "Flags IAM users that have a console password and no MFA device of any kind "
@@ -116,8 +116,8 @@ def parameters_json(settings: dict[str, Any]) -> dict[str, Any]:
         "SourceRuntime": "python3.12-lib",
         "EvaluationMode": "DETECTIVE",
         "CodeKey": f"{rule_name}{settings['region']}.zip",
-        "InputParameters": json.dumps({"AssumeRoleMode": "False", **rule_parameters}),
-        "OptionalParameters": json.dumps(settings["ruleParameters"]),
+        "InputParameters": json.dumps({"AssumeRoleMode": "False", **deployed}),
+        "OptionalParameters": json.dumps(rule_parameters(settings)),
         "SourceEvents": "AWS::IAM::User",
         "SourcePeriodic": settings["sweepFrequency"],
     }
@@ -128,6 +128,15 @@ def parameters_json(settings: dict[str, Any]) -> dict[str, Any]:
 
 def render_parameters(settings: dict[str, Any]) -> str:
     return json.dumps(parameters_json(settings), indent=2) + "\n"
+
+
+def rule_parameters(settings: dict[str, Any]) -> dict[str, str]:
+    """ruleParameters as deployed: RemediationAction is none when no remediation is deployed
+    (the annotation then promises nothing), whatever ruleParameters says."""
+    parameters = dict(settings["ruleParameters"])
+    if remediation_mode(settings) == "none":
+        parameters["RemediationAction"] = "none"
+    return parameters
 
 
 def remediation_mode(settings: dict[str, Any]) -> Literal["none", "manual", "automatic"]:

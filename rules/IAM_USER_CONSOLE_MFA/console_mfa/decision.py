@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 from .errors import RuleError
 from .model import USER_NAME, Compliance, LastUse, MfaKind, Reason, UserFacts, UserName, Verdict
-from .policy import RuleParameters
+from .policy import RemediationAction, RuleParameters
 
 ANNOTATION_LIMIT = 256  # PutEvaluations' Annotation maximum
 # A quoted pattern or tag is cut to this length, so that with a 64-character user name every
@@ -33,6 +33,17 @@ _NON_COMPLIANT = re.compile(
     rf"(?P<name>{USER_NAME.pattern}){re.escape(NO_MFA)}(?P<set>\d{{4}}-\d{{2}}-\d{{2}})"
     r"(?:(?P<never>, never used)|, last used (?P<used>\d{4}-\d{2}-\d{2}))?\)"
 )
+
+
+# The annotation's last sentence: what happens if nothing is done (the remediation's action).
+REMEDIATION_SAYS = {
+    RemediationAction.NONE: "Enable an MFA device or remove the console password.",
+    RemediationAction.DISABLE_CONSOLE: "Enable an MFA device, or console access will be removed.",
+    RemediationAction.REQUIRE_MFA: "Enable an MFA device, or the user will be quarantined until then.",
+    RemediationAction.REQUIRE_MFA_AND_DEACTIVATE_KEYS: (
+        "Enable an MFA device, or the user will be quarantined and its access keys deactivated."
+    ),
+}
 
 
 class Noted(NamedTuple):
@@ -92,7 +103,7 @@ def decide(facts: UserFacts, policy: RuleParameters, now: datetime) -> Verdict:
     return Verdict(
         Compliance.NON_COMPLIANT,
         Reason.NO_MFA,
-        f"{key}{_last_use(facts.password_last_used)}). Enable an MFA device or remove the console password.",
+        f"{key}{_last_use(facts.password_last_used)}). {REMEDIATION_SAYS[policy.remediation_action]}",
         key,
     )
 

@@ -69,6 +69,13 @@ SECURITY_HUB_FINDINGS = Parameter(
     r"^(|true|false)$",
     "true: also import native Security Hub findings with the rule's risk as severity (docs/deploy.md).",
 )
+REMEDIATION_ACTION = Parameter(
+    "RemediationAction",
+    "disable-console",
+    r"^(|none|disable-console|require-mfa|require-mfa-and-deactivate-keys)$",
+    "What the remediation does to a NON_COMPLIANT user: disable-console, require-mfa, "
+    "require-mfa-and-deactivate-keys, or none (docs/remediation.md).",
+)
 RULE_PARAMETERS = (
     EXEMPT_USER_NAMES,
     EXEMPT_TAG,
@@ -76,6 +83,7 @@ RULE_PARAMETERS = (
     DATA_SOURCE,
     REFRESH_DAYS,
     SECURITY_HUB_FINDINGS,
+    REMEDIATION_ACTION,
 )
 
 # rdklib reads these itself, before our code runs: validated here so that a bad value is a

@@ -26,9 +26,8 @@ RULE_ACCOUNT_ACTIONS = (
 RULE_CONFIG_RULE_ACTIONS = ("config:GetComplianceDetailsByConfigRule",)
 RULE_ACTIONS = RULE_USER_ACTIONS + RULE_ACCOUNT_ACTIONS + RULE_CONFIG_RULE_ACTIONS
 
-# The remediation Lambda: the only role that writes to IAM.
+# The remediation Lambda: the only role that writes to IAM. Its reads and audit tag:
 REMEDIATION_USER_ACTIONS = (
-    "iam:DeleteLoginProfile",
     "iam:GetLoginProfile",
     "iam:GetUser",
     "iam:ListMFADevices",
@@ -37,6 +36,13 @@ REMEDIATION_USER_ACTIONS = (
 REMEDIATION_TAG_ACTIONS = ("iam:TagUser",)  # user/*, and only the audit tag key
 # DescribeConfigRules: the rule's own parameters, read on every run (console_mfa.deployed).
 REMEDIATION_ACCOUNT_ACTIONS = ("config:DescribeConfigRules", "config:ListDiscoveredResources", "iam:ListUsers")
+# What each RemediationAction writes (rule.yaml grants each in its own policy of the role:
+# RemovesConsoleAccess, AttachesQuarantinePolicy for the stack's policy only, DeactivatesAccessKeys).
+REMEDIATION_ACTION_ACTIONS = {
+    "disable-console": ("iam:DeleteLoginProfile",),
+    "require-mfa": ("iam:AttachUserPolicy",),
+    "require-mfa-and-deactivate-keys": ("iam:AttachUserPolicy", "iam:ListAccessKeys", "iam:UpdateAccessKey"),
+}
 REMEDIATION_ACTIONS = REMEDIATION_USER_ACTIONS + REMEDIATION_TAG_ACTIONS + REMEDIATION_ACCOUNT_ACTIONS
 
 # The Automation document's role: it only invokes the remediation Lambda.

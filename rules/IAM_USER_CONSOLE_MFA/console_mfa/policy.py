@@ -20,6 +20,7 @@ from .parameters import (
     MAX_GRACE_DAYS,
     RDKLIB_PARAMETERS,
     REFRESH_DAYS,
+    REMEDIATION_ACTION,
     SECURITY_HUB_FINDINGS,
     Parameter,
 )
@@ -52,6 +53,19 @@ class ExemptTag(NamedTuple):
         return self.key if self.value is None else f"{self.key}={self.value}"
 
 
+class RemediationAction(enum.StrEnum):
+    """What the remediation does to a user still NON_COMPLIANT (docs/remediation.md)."""
+
+    NONE = "none"  # no remediation is deployed
+    DISABLE_CONSOLE = "disable-console"  # delete the login profile
+    REQUIRE_MFA = "require-mfa"  # attach the stack's MFA-required policy
+    REQUIRE_MFA_AND_DEACTIVATE_KEYS = "require-mfa-and-deactivate-keys"  # and deactivate access keys
+
+    @property
+    def quarantines(self) -> bool:
+        return self in (RemediationAction.REQUIRE_MFA, RemediationAction.REQUIRE_MFA_AND_DEACTIVATE_KEYS)
+
+
 class RuleParameters(NamedTuple):
     exempt_user_names: tuple[str, ...] = ()
     exempt_tag: ExemptTag | None = None
@@ -59,6 +73,7 @@ class RuleParameters(NamedTuple):
     data_source: DataSource = DataSource.AUTO
     refresh_days: int = 7
     security_hub_findings: bool = False
+    remediation_action: RemediationAction = RemediationAction.DISABLE_CONSOLE
 
     def exempting_pattern(self, user_name: str) -> str | None:
         """The first ExemptUserNames pattern that matches (IAM names are case-insensitive)."""
@@ -134,6 +149,14 @@ def _data_source(raw: str) -> DataSource:
         raise InvalidRuleParameter(DATA_SOURCE.name, raw, f"must be one of {allowed}") from None
 
 
+def _remediation_action(raw: str) -> RemediationAction:
+    try:
+        return RemediationAction(raw or REMEDIATION_ACTION.default)
+    except ValueError:
+        allowed = ", ".join(a.value for a in RemediationAction)
+        raise InvalidRuleParameter(REMEDIATION_ACTION.name, raw, f"must be one of {allowed}") from None
+
+
 _PARSERS: dict[str, tuple[str, Callable[[str], object]]] = {
     EXEMPT_USER_NAMES.name: ("exempt_user_names", _exempt_user_names),
     EXEMPT_TAG.name: ("exempt_tag", _exempt_tag),
@@ -141,6 +164,7 @@ _PARSERS: dict[str, tuple[str, Callable[[str], object]]] = {
     DATA_SOURCE.name: ("data_source", _data_source),
     REFRESH_DAYS.name: ("refresh_days", _refresh_days),
     SECURITY_HUB_FINDINGS.name: ("security_hub_findings", lambda raw: raw == "true"),
+    REMEDIATION_ACTION.name: ("remediation_action", _remediation_action),
 }
 KNOWN_PARAMETERS = tuple(BY_NAME)
 

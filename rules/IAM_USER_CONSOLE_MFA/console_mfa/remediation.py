@@ -1,12 +1,15 @@
-"""Remediation: remove the console password of a user who is still NON_COMPLIANT.
+"""Remediation: act on a user who is still NON_COMPLIANT, as the rule's RemediationAction says.
 
-Runs as the remediation Lambda (``handler``, invoked by the SSM Automation document in
-cloudformation/rule.yaml, with its own role: the only one allowed DeleteLoginProfile) and
-behind ``iam-console-mfa enforce``. Deleting a login
-profile locks a person out of the console, so the verdict is recomputed from live facts
-with the rule's own ``decide`` and nothing happens unless it is still NON_COMPLIANT: a user
-who enrolled MFA meanwhile, an exempt break-glass user or one inside the grace period is
-left alone. Idempotent: a second run finds no console password and does nothing.
+disable-console deletes the login profile; require-mfa attaches the stack's quarantine policy
+(AWS's self-service MFA pattern: nothing but enrolling MFA and changing the password until
+the user signs in with MFA); require-mfa-and-deactivate-keys also deactivates, never deletes,
+the user's active access keys. Runs as the remediation Lambda (``handler``, invoked by the SSM
+Automation document in cloudformation/rule.yaml, with its own role: the only one that writes
+to IAM users, and only what the deployed action needs) and behind ``iam-console-mfa
+enforce``. Every action locks a person out of something, so the verdict is recomputed from
+live facts with the rule's own ``decide`` and nothing happens unless it is still
+NON_COMPLIANT: a user who enrolled MFA meanwhile, an exempt break-glass user or one inside
+the grace period is left alone. Idempotent: a second run changes nothing more.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from .deployed import deployed_rule, input_parameters
 from .errors import AwsCallFailed, RuleError, UserGone
 from .live import LiveIam
 from .model import Compliance, UserId, UserName, UserRef, Verdict
-from .policy import RuleParameters, parse_policy
+from .policy import RemediationAction, RuleParameters, parse_policy
 
 if TYPE_CHECKING:  # type stubs only (a development dependency): the Lambda has boto3
     from mypy_boto3_config import ConfigServiceClient
@@ -125,6 +128,20 @@ def _decide_live(iam: IAMClient, user: UserRef, policy: RuleParameters, now: dat
     return decide(facts, policy, now)
 
 
+WOULD = {
+    RemediationAction.DISABLE_CONSOLE: "delete its login profile",
+    RemediationAction.REQUIRE_MFA: "attach the quarantine policy",
+    RemediationAction.REQUIRE_MFA_AND_DEACTIVATE_KEYS: "attach the quarantine policy, deactivate access keys",
+}
+
+
+PENDING = {
+    RemediationAction.DISABLE_CONSOLE: "pending: console password to be removed: no MFA device",
+    RemediationAction.REQUIRE_MFA: "pending: quarantine: no MFA device",
+    RemediationAction.REQUIRE_MFA_AND_DEACTIVATE_KEYS: "pending: quarantine + access keys: no MFA device",
+}
+
+
 def remediate(
     iam: IAMClient,
     config: ConfigServiceClient,
@@ -132,15 +149,30 @@ def remediate(
     policy: RuleParameters,
     now: datetime,
     dry_run: bool = False,
+    quarantine_policy_arn: str = "",
 ) -> dict[str, str]:
     """Act on one user; return the summary the SSM step outputs (all values strings).
 
     Order: resolve and verify the name, decide; verify again, write the audit tag as
-    "pending"; re-read every fact and decide again; verify again, delete; then make the tag
+    "pending"; re-read every fact and decide again; verify again, act; then make the tag
     say what happened. Each re-check closes a window in which MFA, an exemption tag, a new
     login profile (grace) or another user under the same name could appear.
     """
-    summary = {"UserId": user_id, "UserName": "", "VerdictBefore": "", "Action": "none", "DryRun": str(dry_run)}
+    action = policy.remediation_action
+    if action is RemediationAction.NONE:
+        raise RemediationFailed("the rule's RemediationAction is none: nothing was changed")
+    if action.quarantines and not quarantine_policy_arn:
+        raise RemediationFailed(
+            f"RemediationAction {action} needs the stack's quarantine policy: nothing was changed"
+        )
+    summary = {
+        "UserId": user_id,
+        "UserName": "",
+        "VerdictBefore": "",
+        "Action": "none",
+        "DryRun": str(dry_run),
+        "RemediationAction": action.value,
+    }
     user = UserRef(user_id, resolve_user_name(iam, config, user_id))
     summary["UserName"] = user.user_name
     verdict = _decide_live(iam, user, policy, now)
@@ -148,17 +180,58 @@ def remediate(
     if verdict.compliance is not Compliance.NON_COMPLIANT:
         return summary
     if dry_run:
-        return {**summary, "Action": "would tag the user and delete its login profile (dry run)"}
+        return {**summary, "Action": f"would tag the user and {WOULD[action]} (dry run)"}
 
     _verify_identity(iam, user, "TagUser")
-    tagged = _tag(iam, user, _stamp(now, "pending: console password to be removed: no MFA device"))
+    tagged = _tag(iam, user, _stamp(now, PENDING[action]))
     summary["AuditTag"] = AUDIT_TAG if tagged else "not written: the user holds 50 tags"
     verdict = _decide_live(iam, user, policy, now)  # what changed while we tagged
     if verdict.compliance is not Compliance.NON_COMPLIANT:
         if tagged:
-            _tag(iam, user, _stamp(now, f"not removed: {verdict.reason.value} at the last check"))
-        return {**summary, "Reason": f"re-checked before deleting: {verdict.annotation}"}
+            _tag(iam, user, _stamp(now, f"not acted on: {verdict.reason.value} at the last check"))
+        return {**summary, "Reason": f"re-checked before acting: {verdict.annotation}"}
 
+    return {**summary, "Action": _act(iam, user, policy.remediation_action, quarantine_policy_arn, now, tagged)}
+
+
+def _act(
+    iam: IAMClient,
+    user: UserRef,
+    action: RemediationAction,
+    quarantine_policy_arn: str,
+    now: datetime,
+    tagged: bool,
+) -> str:
+    """Carry out the action (the user was re-decided NON_COMPLIANT just before); say what was done."""
+    if action is RemediationAction.DISABLE_CONSOLE:
+        _delete_login_profile(iam, user, now, tagged)
+        done = "console password removed: no MFA device"
+        said = "tagged the user and deleted its login profile"
+    else:
+        _verify_identity(iam, user, "AttachUserPolicy")
+        with translated("AttachUserPolicy", user.user_name):
+            try:  # attaching an attached policy succeeds: idempotent
+                iam.attach_user_policy(UserName=user.user_name, PolicyArn=quarantine_policy_arn)
+            except ClientError as error:
+                if tagged:
+                    _tag(iam, user, _stamp(now, f"quarantine failed: {error_code(error)}"))
+                if error_code(error) == "LimitExceeded":  # IAM's 10 managed policies a user
+                    raise RemediationFailed(
+                        f"{user.user_name} already has IAM's maximum of managed policies: quarantine policy "
+                        "not attached; detach one or remove the console password"
+                    ) from None
+                raise
+        done, said = "quarantined: MFA required", "tagged the user and attached the quarantine policy"
+        if action is RemediationAction.REQUIRE_MFA_AND_DEACTIVATE_KEYS:
+            count = _deactivate_access_keys(iam, user)
+            done += f" + {count} access keys deactivated"  # IAM tag values allow no ';'
+            said += f" and deactivated {count} access keys (never deleted)"
+    if tagged:
+        _tag(iam, user, _stamp(now, done))
+    return said
+
+
+def _delete_login_profile(iam: IAMClient, user: UserRef, now: datetime, tagged: bool) -> None:
     _verify_identity(iam, user, "DeleteLoginProfile")
     with translated("DeleteLoginProfile", user.user_name):
         try:
@@ -173,9 +246,26 @@ def remediate(
         raise RemediationFailed(
             f"{user.user_name}: login profile still present {waited:.0f} s after DeleteLoginProfile"
         )
-    if tagged:
-        _tag(iam, user, _stamp(now, "console password removed: no MFA device"))
-    return {**summary, "Action": "tagged the user and deleted its login profile"}
+
+
+def _deactivate_access_keys(iam: IAMClient, user: UserRef) -> int:
+    """Set every Active access key Inactive (reversible: UpdateAccessKey Status=Active)."""
+    _verify_identity(iam, user, "UpdateAccessKey")
+    count = 0
+    with translated("ListAccessKeys", user.user_name):
+        keys = [
+            k
+            for page in iam.get_paginator("list_access_keys").paginate(UserName=user.user_name)
+            for k in page["AccessKeyMetadata"]
+        ]
+    for key in keys:
+        if key["Status"] == "Active":
+            with translated("UpdateAccessKey", user.user_name):
+                iam.update_access_key(
+                    UserName=user.user_name, AccessKeyId=key["AccessKeyId"], Status="Inactive"
+                )
+            count += 1
+    return count
 
 
 USER_ID = re.compile(r"[A-Za-z0-9]{16,128}")  # IAM UserIds (AIDA...), Config's RESOURCE_ID
@@ -185,6 +275,8 @@ EVENT_KEYS = ("IAMUserId", "DryRun")
 
 
 RULE_ENV = "CONFIG_RULE_NAME"  # set by the stack: which rule this remediation serves
+# The stack's quarantine policy (require-mfa): the only policy the role may attach.
+QUARANTINE_ENV = "QUARANTINE_POLICY_ARN"
 
 
 def deployed_policy(config: ConfigServiceClient, environ: Mapping[str, str]) -> RuleParameters:
@@ -231,7 +323,8 @@ def handler(event: Any, context: Any) -> dict[str, str]:
     iam = boto3.client("iam", config=RETRY_CONFIG)
     config = boto3.client("config", config=RETRY_CONFIG)
     policy = deployed_policy(config, os.environ)
-    summary = remediate(iam, config, UserId(user_id), policy, datetime.now(UTC), dry_run)
+    quarantine = os.environ.get(QUARANTINE_ENV, "")
+    summary = remediate(iam, config, UserId(user_id), policy, datetime.now(UTC), dry_run, quarantine)
     # The audit trail in the function's log group (rule.yaml's LoggingConfig JSON makes
     # ``remediation`` a key), beside the audit tag and the Automation step's output.
     LOG.info("%s (%s): %s", summary["UserName"], user_id, summary["Action"], extra={"remediation": summary})
