@@ -196,7 +196,7 @@ def test_enforce_records_what_it_did_before_a_call_failed(
         return AWSResponse(params["url"], 403, HTTPHeaders(), None), error
 
     aws.events.register_first("before-call.iam.DeleteLoginProfile", deny_the_second)
-    monkeypatch.setattr(cli, "session", lambda args: aws)
+    monkeypatch.setattr(cli, "session", lambda args, retries=None: aws)
     deploy_rule(None, {})
     assert cli.main(["enforce", "--apply", "--yes", "--format", "json"]) == 2
     captured = capsys.readouterr()
@@ -287,7 +287,9 @@ def test_access_denied_names_the_action_and_prints_the_policy(
     aws = configured_session()
     create_user(aws.client("iam"), "bob")
     fail_operation(aws, "iam", "GetLoginProfile", "AccessDenied", status=403)
-    monkeypatch.setattr(cli, "session", lambda args: aws)  # the CLI's session, with the stubbed call
+    monkeypatch.setattr(
+        cli, "session", lambda args, retries=None: aws
+    )  # the CLI's session, with the stubbed call
     assert cli.main(["report"]) == 2
     err = capsys.readouterr().err
     assert "GetLoginProfile for user bob failed: AccessDenied" in err
@@ -362,7 +364,9 @@ def test_report_says_what_a_sweep_would_write_and_skip(
     lambda_handler(scheduled_event({"AssumeRoleMode": "False", "DataSource": "live"}, REAL_TOKEN), None)
     (device,) = iam.list_mfa_devices(UserName="bob")["MFADevices"]
     iam.deactivate_mfa_device(UserName="bob", SerialNumber=device["SerialNumber"])
-    monkeypatch.setattr(cli, "session", lambda args: configured_session())  # Config answered by LocalConfig
+    monkeypatch.setattr(
+        cli, "session", lambda args, retries=None: configured_session()
+    )  # Config answered by LocalConfig
     arguments = ["report", "--rule-name", "IAM_USER_CONSOLE_MFA", "--format", "json"]
     assert cli.main(arguments) == 2  # no such rule yet: nothing to compare with, said in one line
     assert "--rule-name IAM_USER_CONSOLE_MFA: no such Config rule in us-east-1" in capsys.readouterr().err
@@ -380,7 +384,7 @@ def test_report_asff_writes_the_findings_the_rule_would_import(
 
     create_user(iam, "bob")
     create_user(iam, "alice", mfa=Mfa.VIRTUAL)
-    monkeypatch.setattr(cli, "session", lambda args: configured_session())
+    monkeypatch.setattr(cli, "session", lambda args, retries=None: configured_session())
     assert cli.main(["report", "--format", "asff"]) == 1
     (finding,) = json.loads(capsys.readouterr().out)
     assert finding["Resources"][0]["Details"]["AwsIamUser"]["UserName"] == "bob"
@@ -627,7 +631,7 @@ def test_the_apply_prompt_takes_yes_and_treats_end_of_input_as_no(
 ) -> None:
 
     create_user(iam, "bob")
-    monkeypatch.setattr(cli, "session", lambda args: configured_session())
+    monkeypatch.setattr(cli, "session", lambda args, retries=None: configured_session())
     monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
 
     def answer(prompt: str) -> str:

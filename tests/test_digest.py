@@ -343,7 +343,7 @@ def test_the_organization_digest_reads_the_aggregator_pages(
 
 
 def test_the_cli_prints_the_same_digest(topic: Any, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
-    monkeypatch.setattr(cli, "session", lambda args: configured_session())
+    monkeypatch.setattr(cli, "session", lambda args, retries=None: configured_session())
     assert cli.main(["digest", "--format", "json"]) == 1
     shown = json.loads(capsys.readouterr().out)
     assert [u["user_name"] for u in shown["non_compliant"]] == ["bob", "erin", "dave"]

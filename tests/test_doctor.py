@@ -111,7 +111,7 @@ def iam5(standard: str, status: str) -> dict[str, Any]:
 
 
 def doctor(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
-    monkeypatch.setattr(cli, "session", lambda args: configured_session())
+    monkeypatch.setattr(cli, "session", lambda args, retries=None: configured_session())
     return cli.main(["doctor", *args])
 
 

@@ -155,7 +155,7 @@ def test_report_organization_prints_each_account_and_exits_1_on_a_finding(
     fake = type(
         "Session", (), {"client": staticmethod(lambda name, **_: clients[name]), "region_name": "us-east-1"}
     )
-    monkeypatch.setattr(cli, "session", lambda args: fake())
+    monkeypatch.setattr(cli, "session", lambda args, retries=None: fake())
     assert cli.main(["report", "--organization", "--format", form]) == 1
     out = capsys.readouterr().out
     if form == "json":

@@ -85,7 +85,7 @@ def deployed_rule(
         remediation_handler({"IAMUserId": request["ResourceKeys"][0]["resourceId"]}, None)
         and {"FailedItems": []}
     )
-    monkeypatch.setattr(cli, "session", lambda args: configured_session())
+    monkeypatch.setattr(cli, "session", lambda args, retries=None: configured_session())
     monkeypatch.setattr("iam_console_mfa.selftest.time.sleep", lambda seconds: None)
     return evaluated
 
@@ -136,7 +136,7 @@ def test_an_interruption_or_a_failure_midway_leaves_no_user(
 def test_no_yes_no_rule_and_leftover_cleanup(
     iam: Any, config_api: LocalConfig, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
-    monkeypatch.setattr(cli, "session", lambda args: configured_session())
+    monkeypatch.setattr(cli, "session", lambda args, retries=None: configured_session())
     assert cli.main(["selftest"]) == 2 and "confirm with --yes" in capsys.readouterr().err
     assert cli.main(["selftest", "--yes"]) == 2  # moto's Config holds no rule
     assert "no Config rule IAM_USER_CONSOLE_MFA in us-east-1: deploy it first" in capsys.readouterr().err

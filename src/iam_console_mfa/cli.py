@@ -74,14 +74,15 @@ def main(argv: list[str] | None = None) -> int:
     return EXIT_ERROR
 
 
-def session(args: argparse.Namespace) -> Any:
-    """A boto3 session for --profile and the region (``region_of``), with the rule's retry mode."""
+def session(args: argparse.Namespace, retries: Any = None) -> Any:
+    """A boto3 session for --profile and the region (``region_of``), with the rule's retry mode
+    unless ``retries`` (a botocore Config) says otherwise."""
     import boto3
     import botocore.session
     from console_mfa.aws import RETRY_CONFIG
 
     core = botocore.session.Session(profile=args.profile)
-    core.set_default_client_config(RETRY_CONFIG)
+    core.set_default_client_config(retries or RETRY_CONFIG)
     region, source = region_of(args, core)
     aws = boto3.Session(botocore_session=core, region_name=region)
     aws.region_source = source  # type: ignore[attr-defined]  # said by parameter_sources.rule_policy
@@ -678,7 +679,7 @@ def cmd_doctor(args: argparse.Namespace, console: Console) -> int:
             f"--organization: organization.enabled is false in {args.settings or 'rdk-config.json'}; "
             "set it (with organizationalUnitIds) and deploy before checking the organization"
         )
-    aws = session(args)
+    aws = session(args, doctor.RETRIES)
     checks = doctor.account_checks(aws, chosen)
     if args.organization:
         checks = chain(checks, doctor.organization_checks(aws, chosen, doctor.STACK_SET))

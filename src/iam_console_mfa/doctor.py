@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 from urllib.parse import unquote
 
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from console_mfa.aws import error_code, translated
 from console_mfa.deployed import deployed_rule, input_parameters
@@ -25,6 +26,9 @@ from .organization_access import organization_access
 from .settings import digest_settings, remediation_mode
 
 IAM_USER = "AWS::IAM::User"
+# A diagnosis answers in seconds: an error is a finding, not something to wait out with the
+# rule's eight adaptive attempts. Throttling still gets retried.
+RETRIES = Config(retries={"mode": "standard", "max_attempts": 3})
 STACK_SET = "iam-console-mfa-accounts"  # organization.yaml's StackSetName default
 
 
@@ -80,7 +84,7 @@ def isolated(name: str, check: Callable[[], Check | list[Check]], required: bool
         action = CALL_ACTIONS.get(error.operation, "")
         denied = "AccessDenied" in error.code or "Unauthorized" in error.code
         fix = f"grant {action} (iam-console-mfa policy --doctor)" if denied else ""
-        if error.code in ("500", "501", "InternalFailure", "NotImplemented"):
+        if error.code in ("404", "500", "501", "InternalFailure", "NotImplemented"):
             fix = "the endpoint does not answer this call (a local moto server lacks it); check against AWS"
         return [Check(name, False, str(error), fix, required)]  # one line (errors.AwsCallFailed)
     except BotoCoreError as error:
