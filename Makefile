@@ -28,7 +28,7 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
 pytest: $(STAMP)
-	$(VENV)/bin/pytest -q -n auto
+	$(VENV)/bin/pytest -q -n auto --dist worksteal
 
 # rdk runs the rule folder's *_test.py with unittest, from the folder that holds the rules.
 # Its debug dump of the test suite is dropped; its exit status and result lines are kept.

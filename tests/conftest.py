@@ -67,7 +67,16 @@ def call_log(config_api: LocalConfig) -> CallLog:
 
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
-    # rdk deploy attaches AWS managed policies: moto must know them
+    server, url = start_moto()
+    yield url
+    server.terminate()
+    server.wait()
+
+
+@pytest.fixture(scope="session")
+def moto_server_with_managed_policies() -> Iterator[str]:
+    """rdk deploy attaches AWS managed policies: this server knows them. Apart, because loading
+    them makes every reset of the account cost about half a second."""
     server, url = start_moto({"MOTO_IAM_LOAD_MANAGED_POLICIES": "true"})
     yield url
     server.terminate()
@@ -77,14 +86,23 @@ def moto_server() -> Iterator[str]:
 FAKE = {"AWS_ACCESS_KEY_ID": "deploy", "AWS_SECRET_ACCESS_KEY": "deploy", "AWS_DEFAULT_REGION": "us-east-1"}
 
 
+def _emptied(url: str) -> dict[str, str]:
+    from tests.moto_server import reset
+
+    reset(url)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    return {**env, **FAKE, "AWS_ENDPOINT_URL": url}
+
+
 @pytest.fixture
 def server(moto_server: str) -> dict[str, str]:
     """A subprocess environment aimed at the moto server, emptied first (deploy and uninstall)."""
-    from tests.moto_server import reset
+    return _emptied(moto_server)
 
-    reset(moto_server)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    return {**env, **FAKE, "AWS_ENDPOINT_URL": moto_server}
+
+@pytest.fixture
+def rdk_server(moto_server_with_managed_policies: str) -> dict[str, str]:
+    return _emptied(moto_server_with_managed_policies)
 
 
 _TRAIL: list[TrailEvents] = []

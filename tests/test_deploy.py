@@ -164,8 +164,9 @@ def test_rdk_create_rule_template_reads_parameters_json(tmp_path: Path) -> None:
     assert not [line for line in lint.stdout.splitlines() if "Remediation" in line], lint.stdout
 
 
-def test_rdk_deploy_against_moto(server: dict[str, str], tmp_path: Path) -> None:
+def test_rdk_deploy_against_moto(rdk_server: dict[str, str], tmp_path: Path) -> None:
     """The RDK route as docs/deploy.md gives it: the remediation stack, then rdk deploy."""
+    server = rdk_server
     from iam_console_mfa.deploy import package
 
     rules = tmp_path / "rules"
