@@ -736,3 +736,42 @@ def test_policy_deploy_writes_one_file_per_managed_policy_and_the_commands(
         f"aws iam create-policy --policy-name {name} --policy-document file://{tmp_path / name}.json"
         for name in expected
     ]
+
+
+def test_enforce_action_require_mfa_attaches_the_stacks_quarantine_policy(
+    account: None, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """enforce offers the rule's actions; require-mfa attaches the rule stack's own policy (its
+    QuarantinePolicyArn output), and says so when the stack has none."""
+    from tests.stacks import STACKS
+
+    aws = configured_session()
+    iam = aws.client("iam")
+    create_user(iam, "bob")
+    monkeypatch.setattr(cli, "session", lambda args, retries=None: aws)
+    apply = ["enforce", "--action", "require-mfa", "--apply", "--yes", "--without-deployed-rule"]
+    assert cli.main(apply) == 2
+    assert "stack iam-console-mfa-rule has no quarantine policy here" in capsys.readouterr().err
+    template = {
+        "Resources": {
+            "QuarantinePolicy": {
+                "Type": "AWS::IAM::ManagedPolicy",
+                "Properties": {
+                    "PolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [{"Effect": "Deny", "NotAction": ["iam:ChangePassword"], "Resource": "*"}],
+                    }
+                },
+            }
+        },
+        "Outputs": {"QuarantinePolicyArn": {"Value": {"Ref": "QuarantinePolicy"}}},
+    }
+    assert "QuarantinePolicyArn" in STACKS["rule.yaml"]["Outputs"]  # the output the CLI reads
+    aws.client("cloudformation").create_stack(
+        StackName="iam-console-mfa-rule", TemplateBody=json.dumps(template)
+    )
+    assert cli.main([*apply, "--format", "json"]) == 0
+    (record,) = json.loads(capsys.readouterr().out)["actions"]
+    assert record["Action"] == "tagged the user and attached the quarantine policy"
+    assert len(iam.list_attached_user_policies(UserName="bob")["AttachedPolicies"]) == 1
+    assert iam.get_login_profile(UserName="bob")  # the password stays

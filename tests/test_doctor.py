@@ -145,7 +145,10 @@ def test_a_ready_account_passes_every_check(account: None, monkeypatch, capsys) 
         ),
         ("rule", "MISSING  rule: IAM_USER_CONSOLE_MFA in us-east-1 -> deploy it: iam-console-mfa deploy"),
         ("permission", "MISSING  invoke permission: no config.amazonaws.com permission with SourceAccount"),
-        ("remediation", "MISSING  remediation: IAM_USER_CONSOLE_MFA-remediation -> deploy it"),
+        (
+            "remediation",
+            "MISSING  remediation: IAM_USER_CONSOLE_MFA-remediation (disable-console) -> deploy it",
+        ),
         ("digest", "MISSING  digest: IAM_USER_CONSOLE_MFA-digest missing -> deploy it"),
     ],
 )

@@ -10,6 +10,7 @@ remediation would through the SSM document. The clock is a counter and sleeping 
 from __future__ import annotations
 
 import fnmatch
+import json
 from typing import Any
 
 import pytest
@@ -25,6 +26,7 @@ from iam_console_mfa.event_builders import change_event, user_configuration_item
 from iam_console_mfa.local_config import LocalConfig
 from iam_console_mfa.selftest import ACTIONS, PREFIX, REMEDIATE, TAG, TAG_ON_CREATE, policy, totp
 from tests.support import REAL_TOKEN, answer_operation
+from tests.test_remediation_modes import QUARANTINE, rendered
 
 RULE = "IAM_USER_CONSOLE_MFA"
 
@@ -103,12 +105,35 @@ def test_selftest_measures_detection_spares_the_twin_remediates_and_cleans_up(
         "ok     created",
         "ok     detection",
         "ok     twin with MFA",
-        "ok     remediation",
+        "ok     remediation (disable-console)",
         "ok     cleanup",
     ]
     assert "NON_COMPLIANT after" in lines[1] and lines[2].endswith("-mfa: COMPLIANT")
     assert "password removed; user tagged" in lines[3]
     assert len(deployed_rule) == 2 and leftovers(iam) == []
+
+
+def quarantine_mode(iam: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rule deployed with RemediationAction require-mfa, its quarantine policy in place."""
+    arn = iam.create_policy(PolicyName="quarantine", PolicyDocument=json.dumps(rendered(QUARANTINE)))["Policy"][
+        "Arn"
+    ]
+    monkeypatch.setenv("QUARANTINE_POLICY_ARN", arn)
+    rule = {"ConfigRuleName": RULE, "InputParameters": json.dumps({"RemediationAction": "require-mfa"})}
+    answer_operation(
+        configured_session(), "config-service", "DescribeConfigRules", lambda: {"ConfigRules": [rule]}
+    )
+
+
+def test_selftest_exercises_the_deployed_remediation_action(
+    iam: Any, deployed_rule: list[str], capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """require-mfa: the quarantine policy is attached, and detached again before the user is deleted."""
+    quarantine_mode(iam, monkeypatch)
+    assert cli.main(["selftest", "--yes", "--remediate"]) == 0
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if "remediation" in line]
+    assert line == "ok     remediation (require-mfa): quarantine policy quarantine attached; user tagged"
+    assert leftovers(iam) == []
 
 
 def test_a_rule_that_never_flags_fails_the_selftest_and_still_cleans_up(
@@ -173,8 +198,12 @@ def test_policy_selftest_grants_what_selftest_calls_its_iam_writes_scoped(
     monkeypatch.setattr(
         cli,
         "session",
-        lambda args: type("S", (), {"client": staticmethod(tracked), "region_name": "us-east-1"})(),
+        lambda args, retries=None: type(
+            "S", (), {"client": staticmethod(tracked), "region_name": "us-east-1"}
+        )(),
     )
+    assert cli.main(["selftest", "--yes", "--remediate"]) == 0
+    quarantine_mode(iam, monkeypatch)  # the other modes' calls: attached policies, detached at clean-up
     assert cli.main(["selftest", "--yes", "--remediate"]) == 0
     assert cli.main(["selftest", "--cleanup"]) == 0
     assert called | set(TAG_ON_CREATE.values()) == set(ACTIONS)  # tag-on-create: authorized as Tag*

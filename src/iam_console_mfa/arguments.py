@@ -52,6 +52,7 @@ def _rule_options() -> list[tuple[str, Any, str]]:
         ("--grace-days", p.GRACE_PERIOD_DAYS, "N"),
         ("--data-source", p.DATA_SOURCE, "auto|live|credential-report"),
         ("--refresh-days", p.REFRESH_DAYS, "N"),
+        ("--action", p.REMEDIATION_ACTION, "disable-console|require-mfa|require-mfa-and-deactivate-keys"),
     ]
 
 

@@ -288,18 +288,32 @@ def cmd_enforce(args: argparse.Namespace, console: Console) -> int:
             raise CliError("--apply removes console passwords: confirm with --yes when not on a terminal")
         output.print_targets(console if args.format == "table" else Console(stderr=True), targets)
         try:
-            answer = input(f"Remove the console password of {output.count(len(targets), 'user')}? [y/N] ")
+            what = "Quarantine" if policy.remediation_action.quarantines else "Remove the console password of"
+            answer = input(f"{what} {output.count(len(targets), 'user')}? [y/N] ")
         except EOFError:
             answer = ""
         if answer.strip().lower() not in ("y", "yes"):
             raise CliError("nothing done: not confirmed")
     iam, config = aws.client("iam"), aws.client("config")
+    quarantine = (
+        quarantine_policy_arn(aws, args) if policy.remediation_action.quarantines and args.apply else ""
+    )
     identity = aws.client("sts").get_caller_identity()  # needs no permission: who acted, for the record
     now = datetime.now(UTC)
     summaries: list[dict[str, str]] = []
     try:
         for a in targets:
-            summaries.append(remediate(iam, config, a.user.user_id, policy, now, dry_run=not args.apply))
+            summaries.append(
+                remediate(
+                    iam,
+                    config,
+                    a.user.user_id,
+                    policy,
+                    now,
+                    dry_run=not args.apply,
+                    quarantine_policy_arn=quarantine,
+                )
+            )
     except (RuleError, BotoCoreError, KeyboardInterrupt) as error:
         # What was done before the failure is recorded, then the error ends the run (exit 2 or 130).
         failed = targets[len(summaries)].user
@@ -536,6 +550,24 @@ def cmd_digest(args: argparse.Namespace, console: Console) -> int:
         send(aws, built, alert_topic(aws, chosen), settings["webhookSecretArn"])
         console.print(f"sent to {alert_topic(aws, chosen)}", markup=False, highlight=False)
     return EXIT_OK if built.clean else EXIT_NON_COMPLIANT
+
+
+def quarantine_policy_arn(aws: Any, args: argparse.Namespace) -> str:
+    """The rule stack's quarantine policy (its QuarantinePolicyArn output): require-mfa attaches
+    that policy and no other."""
+    chosen = load_settings(args.settings)
+    stack = chosen["stacks"]["rule"]
+    try:
+        (found,) = aws.client("cloudformation").describe_stacks(StackName=stack)["Stacks"]
+    except ClientError:
+        found = {}
+    arns = [o["OutputValue"] for o in found.get("Outputs", []) if o["OutputKey"] == "QuarantinePolicyArn"]
+    if not arns:
+        raise CliError(
+            f"--action require-mfa: stack {stack} has no quarantine policy here: deploy with "
+            "RemediationAction require-mfa first; nothing was changed"
+        )
+    return str(arns[0])
 
 
 def alert_topic(aws: Any, chosen: dict[str, Any]) -> str:

@@ -107,7 +107,7 @@ def account_checks(aws: Any, settings: dict[str, Any]) -> Iterator[Check]:
         "invoke permission", lambda: _invoke_permission(aws.client("lambda"), f"{rule}-evaluator", account)
     )
     if remediation_mode(settings) != "none":
-        remediation = isolated("remediation", lambda: _remediation(aws.client("lambda"), rule))
+        remediation = isolated("remediation", lambda: _remediation(aws.client("lambda"), config, rule))
         yield from remediation
         if remediation[0].ok and rule_checks[0].ok:
             yield from isolated(
@@ -179,16 +179,18 @@ def _digest(lam: Any, rule: str) -> Check:
     )
 
 
-def _remediation(lam: Any, rule: str) -> Check:
+def _remediation(lam: Any, config: Any, rule: str) -> Check:
     function = _call(
         "GetFunction",
         lambda: lam.get_function(FunctionName=f"{rule}-remediation"),
         ("ResourceNotFoundException",),
     )
+    # What it does: the deployed rule's RemediationAction (the function reads the same).
+    action = input_parameters(deployed_rule(config, rule) or {}).get("RemediationAction", "disable-console")
     return Check(
         "remediation",
         function is not None,
-        f"{rule}-remediation",
+        f"{rule}-remediation ({action})",
         "deploy it: iam-console-mfa deploy (remediation.enabled in rdk-config.json)",
     )
 

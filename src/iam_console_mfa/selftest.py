@@ -21,8 +21,9 @@ from typing import Any, NamedTuple
 
 from botocore.exceptions import ClientError
 from console_mfa.aws import IAM_PROPAGATION_WAITS_SECONDS, error_code, translated
-from console_mfa.deployed import deployed_rule
+from console_mfa.deployed import deployed_rule, input_parameters
 from console_mfa.model import RESOURCE_TYPE
+from console_mfa.policy import RemediationAction, parse_policy
 
 PREFIX = "iam-console-mfa-selftest-"
 TAG = {"Key": "iam-console-mfa-selftest", "Value": "true"}
@@ -37,10 +38,11 @@ CHANGE_OWN_USER = (  # writes on a user that already carries the self-test tag
     "iam:DeactivateMFADevice",
     "iam:DeleteLoginProfile",
     "iam:DeleteUser",
+    "iam:DetachUserPolicy",  # the quarantine policy a require-mfa remediation attached
     "iam:EnableMFADevice",
 )
 CHANGE_OWN_DEVICE = ("iam:DeleteVirtualMFADevice",)
-READ = ("iam:GetLoginProfile", "iam:ListMFADevices", "iam:ListUserTags")
+READ = ("iam:GetLoginProfile", "iam:ListAttachedUserPolicies", "iam:ListMFADevices", "iam:ListUserTags")
 ACCOUNT = (
     "config:DescribeConfigRules",
     "config:GetComplianceDetailsByResource",
@@ -214,26 +216,37 @@ def _remediation(
     clock: Clock,
     sleep: Sleep,
 ) -> Step:
+    action = parse_policy(input_parameters(deployed_rule(config, rule_name) or {})).remediation_action
     with translated("StartRemediationExecution", name):
         config.start_remediation_execution(
             ConfigRuleName=rule_name, ResourceKeys=[{"resourceType": RESOURCE_TYPE, "resourceId": user_id}]
         )
     while clock() - started < timeout:
-        with translated("GetLoginProfile", name):
-            try:
-                iam.get_login_profile(UserName=name)
-            except ClientError as error:
-                if error_code(error) != "NoSuchEntity":
-                    raise
-                tags = {t["Key"] for t in iam.list_user_tags(UserName=name)["Tags"]}
-                tagged = "ConsoleMfaRemediation" in tags
-                return Step(
-                    "remediation",
-                    tagged,
-                    "password removed" + ("; user tagged" if tagged else "; no audit tag"),
-                )
+        done = _remediated(iam, name, action)
+        if done:
+            tags = {t["Key"] for t in iam.list_user_tags(UserName=name)["Tags"]}
+            tagged = "ConsoleMfaRemediation" in tags
+            return Step(
+                f"remediation ({action})", tagged, done + ("; user tagged" if tagged else "; no audit tag")
+            )
         sleep(10)
-    return Step("remediation", False, f"password still there after {timeout:.0f} s")
+    return Step(f"remediation ({action})", False, f"not done after {timeout:.0f} s")
+
+
+def _remediated(iam: Any, name: str, action: RemediationAction) -> str:
+    """What the deployed RemediationAction has visibly done to the user; "" while nothing."""
+    if action.quarantines:
+        with translated("ListAttachedUserPolicies", name):
+            policies = iam.list_attached_user_policies(UserName=name)["AttachedPolicies"]
+        return f"quarantine policy {policies[0]['PolicyName']} attached" if policies else ""
+    with translated("GetLoginProfile", name):
+        try:
+            iam.get_login_profile(UserName=name)
+        except ClientError as error:
+            if error_code(error) != "NoSuchEntity":
+                raise
+            return "password removed"
+    return ""
 
 
 def _delete_user(iam: Any, name: str, sleep: Sleep) -> None:
@@ -298,6 +311,8 @@ def _delete(iam: Any, name: str, sleep: Sleep) -> bool:
     for device in devices:
         iam.deactivate_mfa_device(UserName=name, SerialNumber=device["SerialNumber"])
         iam.delete_virtual_mfa_device(SerialNumber=device["SerialNumber"])
+    for attached in iam.list_attached_user_policies(UserName=name)["AttachedPolicies"]:  # a quarantine
+        iam.detach_user_policy(UserName=name, PolicyArn=attached["PolicyArn"])
     try:
         iam.delete_login_profile(UserName=name)
     except ClientError as error:
