@@ -209,3 +209,25 @@ def test_the_documented_install_upgrade_and_uninstall_run_as_shown(server: dict[
         assert done.returncode == 0, (command, done.stdout + done.stderr)
     assert stacks(server) == set()
     assert cli(server, "deploy").returncode == 0
+
+
+def test_uninstall_lifts_the_quarantine_before_deleting_its_policy(
+    server: dict[str, str], tmp_path: Path
+) -> None:
+    """IAM deletes no managed policy still attached: the plan names the quarantined users, and
+    uninstall detaches the policy from them before the rule stack goes."""
+    settings = json.loads(SETTINGS.read_text())
+    settings["ruleParameters"]["RemediationAction"] = "require-mfa"
+    chosen = tmp_path / "rdk-config.json"
+    chosen.write_text(json.dumps(settings))
+    assert cli(server, "deploy", "--settings", str(chosen)).returncode == 0
+    iam = client(server, "iam")
+    (policy,) = iam.list_policies(Scope="Local")["Policies"]
+    iam.create_user(UserName="bob")
+    iam.attach_user_policy(UserName="bob", PolicyArn=policy["Arn"])  # as the remediation does
+    plan = cli(server, "uninstall", "--settings", str(chosen))
+    assert f"detach {policy['PolicyName']} from bob (lifts their quarantine)" in plan.stdout.splitlines()
+    done = cli(server, "uninstall", "--yes", "--settings", str(chosen))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert iam.list_attached_user_policies(UserName="bob")["AttachedPolicies"] == []
+    assert stacks(server) == set()

@@ -41,6 +41,9 @@ CALL_ACTIONS: Mapping[str, str] = MappingProxyType(
         "DeleteBucket": "s3:DeleteBucket",
         "DeleteBucketPolicy": "s3:DeleteBucketPolicy",
         "DeleteLogGroup": "logs:DeleteLogGroup",
+        # the quarantine policy (require-mfa), detached from its users before its stack goes
+        "ListEntitiesForPolicy": "iam:ListEntitiesForPolicy",
+        "DetachUserPolicy": "iam:DetachUserPolicy",
     }
 )
 CALLED = frozenset(CALL_ACTIONS.values())

@@ -37,6 +37,9 @@ class DeployedStack:
     name: str
     stack_id: str
     log_groups: list[str]
+    # users holding the stack's quarantine policy (require-mfa): detached first, which lifts their
+    # quarantine, since IAM deletes no policy that is still attached
+    quarantined: dict[str, list[str]] = field(default_factory=dict)  # policy ARN -> user names
 
 
 @dataclass
@@ -79,16 +82,25 @@ def plan_removal(aws: Any, settings: dict[str, Any]) -> Removal:
         elif status.endswith("_IN_PROGRESS"):
             removal.refused.append(f"stack {name} is {status}: run uninstall again when it has finished")
         else:
-            resources = cfn.get_paginator("list_stack_resources").paginate(StackName=stack["StackId"])
-            logs = [
-                r["PhysicalResourceId"]
-                for page in resources
-                for r in page["StackResourceSummaries"]
-                if r["ResourceType"] == "AWS::Logs::LogGroup" and r.get("PhysicalResourceId")
+            pages = cfn.get_paginator("list_stack_resources").paginate(StackName=stack["StackId"])
+            resources = [
+                r for page in pages for r in page["StackResourceSummaries"] if r.get("PhysicalResourceId")
             ]
-            removal.stacks.append(DeployedStack(key, name, stack["StackId"], logs))
+            logs = [r["PhysicalResourceId"] for r in resources if r["ResourceType"] == "AWS::Logs::LogGroup"]
+            policies = [
+                r["PhysicalResourceId"] for r in resources if r["ResourceType"] == "AWS::IAM::ManagedPolicy"
+            ]
+            holders = {arn: _users_holding(aws.client("iam"), arn) for arn in policies}
+            removal.stacks.append(
+                DeployedStack(key, name, stack["StackId"], logs, {a: u for a, u in holders.items() if u})
+            )
     _plan_bucket(aws.client("s3"), removal, rule, account, removal.bucket == default_bucket)
     return removal
+
+
+def _users_holding(iam: Any, policy_arn: str) -> list[str]:
+    pages = iam.get_paginator("list_entities_for_policy").paginate(PolicyArn=policy_arn, EntityFilter="User")
+    return [u["UserName"] for page in pages for u in page["PolicyUsers"]]
 
 
 def _plan_bucket(s3: Any, removal: Removal, rule: str, account: str, default: bool) -> None:
@@ -133,6 +145,8 @@ def describe_removal(removal: Removal, keep_logs: bool, say: Printer) -> None:
     for reason in removal.refused:
         say(f"refused: {reason}")
     for stack in removal.stacks:
+        for arn, users in stack.quarantined.items():
+            say(f"detach {arn.rsplit('/', 1)[-1]} from {', '.join(users)} (lifts their quarantine)")
         say(f"delete stack {stack.name}")
         for group in stack.log_groups:
             say(f"    {'keep' if keep_logs else 'delete'} log group {group}")
@@ -157,6 +171,10 @@ def remove(aws: Any, removal: Removal, keep_logs: bool, say: Printer) -> None:
     cfn, logs, s3 = aws.client("cloudformation"), aws.client("logs"), aws.client("s3")
     owner = {"ExpectedBucketOwner": account}
     for stack in removal.stacks:
+        for arn, users in stack.quarantined.items():
+            for user in users:
+                aws.client("iam").detach_user_policy(UserName=user, PolicyArn=arn)
+                say(f"detached the quarantine policy from {user}")
         since = time.time() - 1
         cfn.delete_stack(StackName=stack.stack_id)
         say(f"{stack.name}: deleting")
