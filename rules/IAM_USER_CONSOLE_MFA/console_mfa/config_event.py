@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -89,6 +90,42 @@ def _left_scope(event: Mapping[str, Any]) -> None:
 def _resource_type(mapping: Mapping[str, Any], where: str) -> None:
     if mapping.get("resourceType") != RESOURCE_TYPE:
         raise _bad(f"{where}.resourceType is {mapping.get('resourceType')!r:.60}, not {RESOURCE_TYPE}")
+
+
+@dataclass(frozen=True)
+class ConfigEvent:
+    """One Config invocation, validated and parsed once: what the rule shell dispatches on."""
+
+    raw: dict[str, Any]
+    message_type: str  # CHANGE, OVERSIZED or SCHEDULED
+    invoking: dict[str, Any]  # invokingEvent, parsed
+
+    @property
+    def scheduled(self) -> bool:
+        return self.message_type == SCHEDULED
+
+    @property
+    def oversized(self) -> bool:
+        return self.message_type == OVERSIZED
+
+    @property
+    def rule_name(self) -> str:
+        return str(self.raw["configRuleName"])
+
+    @property
+    def rule_arn(self) -> str | None:
+        arn = self.raw.get("configRuleArn")
+        return str(arn) if arn else None
+
+    @property
+    def result_token(self) -> str:
+        return str(self.raw["resultToken"])
+
+
+def parse_event(event: Any) -> ConfigEvent:
+    """The event as a ConfigEvent, or InvalidEvent / InvalidRuleParameter naming the problem."""
+    message_type = validate_event(event)
+    return ConfigEvent(dict(event), message_type, json.loads(event["invokingEvent"]))
 
 
 def validate_event(event: Any) -> str:

@@ -11,12 +11,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .aws import translated
+from .config_event import ConfigEvent
 from .errors import RuleError
 from .findings import Context, finding_id, plan_findings
 from .model import Assessment
+from .policy import RuleParameters
 
 if TYPE_CHECKING:
     from .sweep import Deadline
@@ -110,3 +112,18 @@ def _send(hub: SecurityHubClient, batch: Sequence[AwsSecurityFindingTypeDef]) ->
     with translated("BatchImportFindings"):
         answer = hub.batch_import_findings(Findings=batch)
     return {f["Id"]: f.get("ErrorCode", "?") for f in answer.get("FailedFindings", [])}
+
+
+def publish_after_evaluations(
+    factory: Any,
+    event: ConfigEvent,
+    parameters: RuleParameters,
+    assessments: list[Assessment],
+    now: datetime,
+    deadline: Deadline,
+) -> None:
+    """With SecurityHubFindings, the invocation's findings, once Config's results are written:
+    a Security Hub failure is logged (and alarmed), never the invocation's failure."""
+    if assessments and parameters.security_hub_findings:
+        hub = factory.build_client("securityhub")
+        publish_findings(hub, event.rule_arn, event.rule_name, assessments, now, deadline, event.scheduled)
