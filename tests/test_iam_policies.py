@@ -302,3 +302,66 @@ def test_only_the_rule_and_the_trigger_can_write_the_change_store() -> None:
     attacker = "arn:aws:iam::123456789012:role/PowerUser"
     assert all(table_denies(deny, attacker, a) for a in ITEM_WRITES)
     assert not table_denies(deny, attacker, "dynamodb:GetItem")  # reading is not the risk
+
+
+# Service-principal statements without a source condition, each for a documented reason.
+NO_SOURCE_CONDITION = {
+    # Lambda assumes an execution role only for a function it was passed to (iam:PassRole).
+    ("lambda.amazonaws.com", "sts:AssumeRole"): "execution role",
+    # AWS documents that EventBridge's KMS request carries no aws:SourceAccount / aws:SourceArn
+    # (SNS, "Enable compatibility between event sources from AWS services and encrypted topics");
+    # the topic policy scopes EventBridge to the stack's rules.
+    ("events.amazonaws.com", "kms:Decrypt"): "encrypted topic",
+}
+
+
+def _service_statements() -> list[tuple[str, str, str, str, dict[str, Any]]]:
+    """(stack, logical id, service, first action, statement or permission) for every grant to
+    an AWS service principal: policy statements and AWS::Lambda::Permission resources."""
+    found = []
+    for name, template in STACKS.items():
+        for logical_id, statement in statements(template):
+            principal = statement.get("Principal")
+            services = principal.get("Service") if isinstance(principal, dict) else None
+            for service in [services] if isinstance(services, str) else services or []:
+                if statement["Effect"] == "Allow":
+                    found.append((name, logical_id, service, actions(statement)[0], statement))
+        for logical_id, resource in template["Resources"].items():
+            if resource["Type"] == "AWS::Lambda::Permission":
+                properties = resource["Properties"]
+                found.append((name, logical_id, properties["Principal"], properties["Action"], properties))
+    return found
+
+
+@pytest.mark.parametrize(("name", "logical_id", "service", "action", "grant"), _service_statements())
+def test_every_service_principal_is_held_to_this_account_or_resource(
+    name: str, logical_id: str, service: str, action: str, grant: dict[str, Any]
+) -> None:
+    """The confused-deputy guard, for every stack at once: a service acting for another account
+    (or another resource) must not be able to use what the stacks grant."""
+    if (service, action) in NO_SOURCE_CONDITION:
+        return
+    keys = set(grant) if "Effect" not in grant else {k for c in grant.get("Condition", {}).values() for k in c}
+    assert keys & {"aws:SourceAccount", "aws:SourceArn", "SourceAccount", "SourceArn"}, (
+        f"{name} {logical_id}: {service} may {action} with no aws:SourceAccount or aws:SourceArn"
+    )
+
+
+def test_the_service_principal_check_covers_every_grant() -> None:
+    found = {(n, i, s) for n, i, s, _, _ in _service_statements()}
+    assert ("organization.yaml", "AggregatorRole", "config.amazonaws.com") in found
+    assert ("rule.yaml", "ConfigPermission", "config.amazonaws.com") in found
+    assert ("alerts.yaml", "DigestPermission", "events.amazonaws.com") in found
+    assert len(found) >= 12
+
+
+@pytest.mark.parametrize(("name", "logical_id", "statement"), IDENTITY_POLICIES)
+def test_resource_star_only_for_actions_without_a_resource_type(
+    name: str, logical_id: str, statement: dict[str, Any]
+) -> None:
+    """'*' grants an action on every resource: only where the Service Authorization Reference
+    gives the action no resource type, so that nothing could be scoped further."""
+    resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+    if "*" in resources and statement["Effect"] == "Allow":
+        typed = [a for a in actions(statement) if resource_types(a)]
+        assert typed == [], f"{name} {logical_id}: {typed} have a resource type but are granted on '*'"
