@@ -321,3 +321,21 @@ def test_a_user_created_while_a_sweep_runs_keeps_its_change_triggered_verdict(
     (newcomer,) = created
     assert config_api.results[newcomer["UserId"]]["ComplianceType"] == "NON_COMPLIANT"
     assert DELETED not in {e.get("Annotation") for e in config_api.evaluations}
+
+
+def test_a_reset_password_is_rewritten_at_once_not_at_the_next_refresh() -> None:
+    """The password's date is part of the key: a user whose console password was deleted and
+    set again (a new grace period, a new date to act on) is written in the next sweep, not
+    RefreshDays later; only the last-use date may lag."""
+    before = decide(
+        UserFacts(BOB, NOW - timedelta(days=90), (), NOW - timedelta(days=2), {}), RuleParameters(), NOW
+    )
+    reset = decide(
+        UserFacts(BOB, NOW - timedelta(days=40), (), NOW - timedelta(days=2), {}), RuleParameters(), NOW
+    )
+    used = decide(
+        UserFacts(BOB, NOW - timedelta(days=90), (), NOW - timedelta(hours=1), {}), RuleParameters(), NOW
+    )
+    assert before.compliance is reset.compliance is Compliance.NON_COMPLIANT
+    assert [w.why for w in plan([(BOB.user_id, reset)], {BOB.user_id: held(before, 1)}).writes] == ["changed"]
+    assert plan([(BOB.user_id, used)], {BOB.user_id: held(before, 1)}).writes == []
