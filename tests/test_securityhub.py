@@ -436,3 +436,34 @@ def test_the_findings_policy_grants_exactly_what_a_sweep_calls(
     granted = {a for s in policy["PolicyDocument"]["Statement"] for a in s["Action"]}
     assert policy["RoleName"] == {"Ref": "FunctionRole"}
     assert called == granted == set(SECURITY_HUB_ACTIONS)
+
+
+def test_the_finding_metadata_is_declared_once_and_fits_the_asff_shape() -> None:
+    """Types, requirements, recommendation and severities come from one frozen declaration;
+    a finding built from it is a valid BatchImportFindings request (botocore's own model)."""
+    import dataclasses
+
+    import boto3
+    from botocore.validate import validate_parameters
+    from console_mfa.decision import decide
+    from console_mfa.findings import METADATA
+    from console_mfa.policy import RuleParameters
+    from console_mfa.risk import Risk
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        METADATA.recommendation = "changed"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        METADATA.severity[Risk.HIGH] = "LOW"  # type: ignore[index]
+    user = UserRef(UserId("AIDABOB"), UserName("bob"))
+    facts = UserFacts(user, NOW - timedelta(days=90), (), NOW - timedelta(days=2), {})
+    assessment = Assessment(
+        user, facts, decide(facts, RuleParameters(), NOW), "arn:aws:iam::123456789012:user/bob", "live"
+    )
+    context = Context("aws", "us-east-1", "123456789012", "IAM_USER_CONSOLE_MFA")
+    (finding,) = plan_findings([assessment], {}, context, NOW)
+    model = boto3.client("securityhub", region_name="us-east-1").meta.service_model
+    shape = model.operation_model("BatchImportFindings").input_shape
+    assert shape is not None
+    validate_parameters({"Findings": [finding]}, shape)
+    assert finding["Compliance"]["RelatedRequirements"] == list(METADATA.related_requirements)
+    assert finding["FindingProviderFields"]["Severity"]["Label"] == "CRITICAL"

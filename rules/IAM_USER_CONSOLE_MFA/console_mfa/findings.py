@@ -16,7 +16,9 @@ when a finding is archived or passes, NEW when it becomes active or fails again.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
+from types import MappingProxyType
 from typing import TYPE_CHECKING, NamedTuple, cast
 
 from .errors import InvalidEvent
@@ -34,28 +36,44 @@ if TYPE_CHECKING:  # type stubs only (a development dependency): the Lambda has 
     # What the rule builds, and what GetFindings answers (the tests hand built ones back).
     HeldFinding = AwsSecurityFindingTypeDef | AwsSecurityFindingOutputTypeDef
 
-TYPES = ["Software and Configuration Checks/Industry and Regulatory Standards/CIS AWS Foundations Benchmark"]
-# IAM.5 in Security Hub; "ensure MFA is enabled for all IAM users that have a console
-# password" is 1.2 in CIS AWS Foundations v1.2.0 and 1.10 in v1.4.0 and v3.0.0.
-RELATED_REQUIREMENTS = [
-    "AWS Foundational Security Best Practices v1.0.0/IAM.5",
-    "CIS AWS Foundations Benchmark v1.2.0/1.2",
-    "CIS AWS Foundations Benchmark v1.4.0/1.10",
-    "CIS AWS Foundations Benchmark v3.0.0/1.10",
-]
-RECOMMENDATION = (
-    "Enable an MFA device for the user (a FIDO security key or passkey, a virtual or a hardware device), "
-    "or remove its console password if it does not need the console."
+
+@dataclass(frozen=True)
+class FindingMetadata:
+    """What every finding of this rule says besides its user: declared once, immutable."""
+
+    types: tuple[str, ...]
+    related_requirements: tuple[str, ...]
+    recommendation: str
+    recommendation_url: str
+    severity: Mapping[Risk, SeverityLabelType]  # an open finding's severity is its user's risk
+
+
+METADATA = FindingMetadata(
+    types=(
+        "Software and Configuration Checks/Industry and Regulatory Standards/CIS AWS Foundations Benchmark",
+    ),
+    # IAM.5 in Security Hub; "ensure MFA is enabled for all IAM users that have a console
+    # password" is 1.2 in CIS AWS Foundations v1.2.0 and 1.10 in v1.4.0 and v3.0.0.
+    related_requirements=(
+        "AWS Foundational Security Best Practices v1.0.0/IAM.5",
+        "CIS AWS Foundations Benchmark v1.2.0/1.2",
+        "CIS AWS Foundations Benchmark v1.4.0/1.10",
+        "CIS AWS Foundations Benchmark v3.0.0/1.10",
+    ),
+    recommendation=(
+        "Enable an MFA device for the user (a FIDO security key or passkey, a virtual or a hardware device), "
+        "or remove its console password if it does not need the console."
+    ),
+    recommendation_url="https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_mfa_enable.html",
+    # a user with MFA (LOW) has no open finding
+    severity=MappingProxyType(
+        cast(
+            "dict[Risk, SeverityLabelType]",
+            {Risk.CRITICAL: "CRITICAL", Risk.HIGH: "HIGH", Risk.LOW: "LOW", Risk.NONE: "INFORMATIONAL"},
+        )
+    ),
 )
-RECOMMENDATION_URL = "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_mfa_enable.html"
 TITLE_LIMIT, DESCRIPTION_LIMIT = 256, 1024  # ASFF field limits
-# An open finding's severity is its user's risk; a user with MFA (LOW) has no open finding.
-SEVERITY: dict[Risk, SeverityLabelType] = {
-    Risk.CRITICAL: "CRITICAL",
-    Risk.HIGH: "HIGH",
-    Risk.LOW: "LOW",
-    Risk.NONE: "INFORMATIONAL",
-}
 
 
 class Context(NamedTuple):
@@ -99,7 +117,7 @@ def open_finding(assessment: Assessment, context: Context, now: datetime) -> Aws
         assessment.arn,
         context,
         now,
-        SEVERITY[level],
+        METADATA.severity[level],
         f"IAM user {name} can sign in to the AWS console without MFA",
         f"{assessment.verdict.annotation}{used}",
         closed=False,
@@ -187,14 +205,22 @@ def _finding(
         "ProductArn": context.product_arn,
         "GeneratorId": context.generator_id,
         "AwsAccountId": context.account,
-        "FindingProviderFields": {"Severity": {"Label": severity, "Original": severity}, "Types": TYPES},
+        "FindingProviderFields": {
+            "Severity": {"Label": severity, "Original": severity},
+            "Types": list(METADATA.types),
+        },
         "CreatedAt": stamp,
         "UpdatedAt": stamp,
         "Title": _fit(title, TITLE_LIMIT),
         "Description": _fit(description, DESCRIPTION_LIMIT),
         "Resources": [resource],
-        "Remediation": {"Recommendation": {"Text": RECOMMENDATION, "Url": RECOMMENDATION_URL}},
-        "Compliance": {"Status": "PASSED" if closed else "FAILED", "RelatedRequirements": RELATED_REQUIREMENTS},
+        "Remediation": {
+            "Recommendation": {"Text": METADATA.recommendation, "Url": METADATA.recommendation_url}
+        },
+        "Compliance": {
+            "Status": "PASSED" if closed else "FAILED",
+            "RelatedRequirements": list(METADATA.related_requirements),
+        },
         "RecordState": "ARCHIVED" if closed else "ACTIVE",
     }
 
