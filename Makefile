@@ -9,7 +9,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 
 install: $(STAMP)  # the CLI in .venv/bin, the pinned dependencies
 
-.PHONY: install test lint typecheck pytest rdk-test demo bench generate deploy clean
+.PHONY: install test lint typecheck pytest rdk-test demo bench generate deploy clean mutate
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || { py=$$(scripts/find-python312) && "$$py" -m venv $(VENV); }
@@ -52,5 +52,10 @@ generate: $(STAMP)
 	$(PY) -m iam_console_mfa.generate
 
 # Deploy from rdk-config.json with the current AWS credentials (see README, Deploy).
+# Mutation testing of the engine (scripts/mutate, mutate.toml); slow, not part of make test.
+mutate: $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[mutate]'
+	scripts/mutate
+
 deploy: $(STAMP)
 	$(VENV)/bin/iam-console-mfa deploy
