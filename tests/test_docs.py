@@ -96,3 +96,11 @@ def test_the_licence_and_the_changelog_match_the_package() -> None:
     assert "Apache License\n                           Version 2.0" in (root / "LICENSE").read_text()
     newest = next(line for line in (root / "CHANGELOG.md").read_text().splitlines() if line.startswith("## "))
     assert newest == f"## {project['version']}"
+
+
+def test_the_decision_reference_lists_every_rule_parameter() -> None:
+    from console_mfa.parameters import RDKLIB_PARAMETERS, RULE_PARAMETERS
+
+    text = (ROOT / "docs" / "decisions.md").read_text()
+    for parameter in (*RULE_PARAMETERS, *RDKLIB_PARAMETERS):
+        assert f"`{parameter.name}`" in text, parameter.name
