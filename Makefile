@@ -9,7 +9,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 
 install: $(STAMP)  # the CLI in .venv/bin, the pinned dependencies
 
-.PHONY: install test lint typecheck pytest rdk-test demo bench generate deploy clean mutate
+.PHONY: install test lint typecheck pytest rdk-test demo bench generate deploy clean mutate check-wheel
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || { py=$$(scripts/find-python312) && "$$py" -m venv $(VENV); }
@@ -52,6 +52,10 @@ generate: $(STAMP)
 	$(PY) -m iam_console_mfa.generate
 
 # Deploy from rdk-config.json with the current AWS credentials (see README, Deploy).
+# The built wheel installed outside the clone on Python 3.12 and 3.13: demo, init, deploy --dry-run, report.
+check-wheel: $(STAMP)
+	scripts/check-wheel
+
 # Mutation testing of the engine (scripts/mutate, mutate.toml); slow, not part of make test.
 mutate: $(STAMP)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[mutate]'

@@ -775,3 +775,18 @@ def test_enforce_action_require_mfa_attaches_the_stacks_quarantine_policy(
     assert record["Action"] == "tagged the user and attached the quarantine policy"
     assert len(iam.list_attached_user_policies(UserName="bob")["AttachedPolicies"]) == 1
     assert iam.get_login_profile(UserName="bob")  # the password stays
+
+
+def test_init_writes_the_default_settings_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    """Outside a clone, `init` gives the rdk-config.json to edit (the repository's, as installed)."""
+    from iam_console_mfa.settings import SETTINGS, validate
+
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["init"]) == 0
+    written = tmp_path / "rdk-config.json"
+    assert written.read_text() == SETTINGS.read_text()
+    validate(json.loads(written.read_text()))
+    assert cli.main(["init"]) == 2  # never overwrites
+    assert "rdk-config.json exists: edit it, or remove it first; nothing was written" in capsys.readouterr().err

@@ -481,8 +481,8 @@ def test_generated_stack_permissions_match_the_generator() -> None:
 
 def test_an_install_outside_the_clone_packages_the_same_lambda(tmp_path: Path) -> None:
     """A wheel puts the modules in site-packages, far from rules/ and cloudformation/: `package`
-    finds the rule through its modules (it once zipped rdklib alone), and `deploy`, which needs
-    the clone's stacks, says so."""
+    finds the rule through its modules (it once zipped rdklib alone), and `deploy` without an
+    rdk-config.json says how to get one. (scripts/check-wheel installs the real wheel.)"""
     from iam_console_mfa.deploy import package
 
     env = installed_outside_a_clone(tmp_path / "site-packages")
@@ -499,7 +499,8 @@ def test_an_install_outside_the_clone_packages_the_same_lambda(tmp_path: Path) -
     )
     assert (done.returncode, done.stderr) == (
         2,
-        f"error: {elsewhere / 'rdk-config.json'} not found: run this in a clone of the repository, "
+        f"error: {elsewhere / 'rdk-config.json'} not found: run this in a clone of the repository or "
+        "where your rdk-config.json is (`iam-console-mfa init` writes the default one), "
         "or pass --settings FILE\n",
     )
     # the settings schema ships with the package: policy --deploy needs only the settings file

@@ -20,6 +20,7 @@ EXIT_CODES = {
     "evaluate": "0 the user is not NON_COMPLIANT, 1 NON_COMPLIANT, 2 error",
     "deploy": "0 deployed (or planned), 2 error",
     "digest": "0 nobody NON_COMPLIANT, 1 NON_COMPLIANT users listed (and sent with --send), 2 error",
+    "init": "0 written, 2 error (an rdk-config.json is already there)",
     "uninstall": "0 removed (or planned, or nothing deployed), 2 error or refused (nothing changed)",
     "package": "0 written, 2 error",
     "demo": "0 done, 2 error",
@@ -35,6 +36,7 @@ EXAMPLES = {
     "evaluate": "iam-console-mfa evaluate --user bob",
     "deploy": "iam-console-mfa deploy --dry-run",
     "digest": "iam-console-mfa digest --format markdown",
+    "init": "iam-console-mfa init   # writes ./rdk-config.json to edit",
     "uninstall": "iam-console-mfa uninstall   # the plan; --yes removes",
     "package": "iam-console-mfa package --layer",
     "demo": "iam-console-mfa demo",
@@ -193,6 +195,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     digest.add_argument(
         "--send", action="store_true", help="also publish it to the alert topic (and the webhook, if set)"
+    )
+
+    init = commands.add_parser("init", help="write the default rdk-config.json here, to edit before deploy")
+    init.add_argument(
+        "--output",
+        type=Path,
+        default=Path("rdk-config.json"),
+        metavar="FILE",
+        help="default: ./rdk-config.json",
     )
 
     uninstall = commands.add_parser(

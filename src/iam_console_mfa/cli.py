@@ -582,6 +582,23 @@ def alert_topic(aws: Any, chosen: dict[str, Any]) -> str:
     return str(next(o["OutputValue"] for o in found.get("Outputs", []) if o["OutputKey"] == "TopicArn"))
 
 
+def cmd_init(args: argparse.Namespace, console: Console) -> int:
+    from .settings import default_settings
+
+    if args.output.exists():
+        raise CliError(f"{args.output} exists: edit it, or remove it first; nothing was written")
+    try:
+        args.output.write_text(default_settings())
+    except OSError as error:
+        raise CliError(f"cannot write {args.output}: {error.strerror}") from None
+    console.print(
+        f"wrote {args.output}: set region, ruleParameters and alerts.email, then deploy --dry-run",
+        markup=False,
+        highlight=False,
+    )
+    return EXIT_OK
+
+
 def cmd_uninstall(args: argparse.Namespace, console: Console) -> int:
     from . import deploy, uninstall
 
@@ -769,6 +786,7 @@ COMMANDS = {
     "evaluate": cmd_evaluate,
     "deploy": cmd_deploy,
     "uninstall": cmd_uninstall,
+    "init": cmd_init,
     "digest": cmd_digest,
     "package": cmd_package,
     "demo": cmd_demo,

@@ -21,9 +21,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from .organization_access import organization_access
-from .settings import ROOT, digest_settings, remediation_mode, rule_parameters
+from .settings import digest_settings, remediation_mode, rule_parameters, stacks
 
-STACKS = ROOT / "cloudformation"
+STACKS = stacks()
 TEMPLATES_PREFIX = "templates/"  # beside the package in the code bucket: rule.yaml for the StackSet
 TERMINAL = ("_COMPLETE", "_FAILED")
 Printer = Callable[[str], None]

@@ -7,6 +7,8 @@ drift: ``make generate`` rewrites it and a test compares the committed file.
 from __future__ import annotations
 
 import json
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,6 +28,29 @@ def _project_root() -> Path:
 
 ROOT = _project_root()
 SETTINGS = ROOT / "rdk-config.json"
+
+
+def _installed(package: str, clone: Path) -> Traversable:
+    """A repository directory as installed with a wheel (pyproject maps it in as ``package``),
+    else the clone's own (an editable install maps no sub-package)."""
+    try:
+        return files(package)
+    except ModuleNotFoundError:
+        return clone
+
+
+def stacks() -> Traversable:
+    """cloudformation/: the clone's, else the copy installed with the package (deploy works
+    from an install outside any clone)."""
+    clone = ROOT / "cloudformation"
+    return clone if (clone / "rule.yaml").is_file() else _installed("iam_console_mfa.stacks", clone)
+
+
+def default_settings() -> str:
+    """The repository's rdk-config.json, as installed (``iam-console-mfa init``)."""
+    return _installed("iam_console_mfa.defaults", ROOT).joinpath("rdk-config.json").read_text()
+
+
 SCHEMA = Path(__file__).with_name("rdk-config.schema.json")  # package data: readable from anywhere
 PARAMETERS = ROOT / "rules" / "IAM_USER_CONSOLE_MFA" / "parameters.json"
 
@@ -39,7 +64,8 @@ def load(path: Path = SETTINGS) -> dict[str, Any]:
         settings = json.loads(path.read_text())
     except FileNotFoundError:
         raise SettingsError(
-            f"{path} not found: run this in a clone of the repository, or pass --settings FILE"
+            f"{path} not found: run this in a clone of the repository or where your rdk-config.json is "
+            "(`iam-console-mfa init` writes the default one), or pass --settings FILE"
         ) from None
     except (OSError, json.JSONDecodeError) as error:
         raise SettingsError(f"{path.name}: cannot read: {error}") from None
