@@ -790,3 +790,28 @@ def test_init_writes_the_default_settings_once(
     validate(json.loads(written.read_text()))
     assert cli.main(["init"]) == 2  # never overwrites
     assert "rdk-config.json exists: edit it, or remove it first; nothing was written" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("command", "service", "operation"),
+    [
+        (["digest"], "config-service", "GetComplianceDetailsByConfigRule"),
+        (["report", "--organization"], "config-service", "DescribeAggregateComplianceByConfigRules"),
+    ],
+)
+def test_an_endpoint_without_the_api_is_explained_once_for_every_command(
+    account: None,
+    capsys: pytest.CaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    command: list[str],
+    service: str,
+    operation: str,
+) -> None:
+    """A local moto server answers an API it lacks with HTTP 500: every command says so in the
+    same words doctor uses, not only doctor."""
+    aws = configured_session()
+    fail_operation(aws, service, operation, "500", status=500)
+    monkeypatch.setattr(cli, "session", lambda args, retries=None: aws)
+    assert cli.main(command) == 2
+    err = capsys.readouterr().err
+    assert f"the endpoint does not implement {operation} (a local moto server lacks some AWS APIs)" in err

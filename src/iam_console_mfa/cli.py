@@ -25,7 +25,7 @@ from rich.console import Console
 
 from . import output
 from .arguments import EXIT_INTERRUPTED, build_parser
-from .errors import CliError
+from .errors import UNANSWERED, CliError, unanswered
 from .parameter_sources import (
     DEFAULT_RULE_NAME,
     deployed_parameters,
@@ -67,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
             errors.print(
                 "IAM kept throttling after retries: run again later or use --data-source credential-report"
             )
+        elif error.code in UNANSWERED:
+            errors.print(unanswered(error.operation), markup=False)
     except RuleError as error:
         errors.print(f"error: {error}", markup=False)
     except BotoCoreError as error:

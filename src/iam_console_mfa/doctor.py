@@ -22,6 +22,7 @@ from console_mfa.deployed import deployed_rule, input_parameters
 from console_mfa.errors import AwsCallFailed
 from console_mfa.trail import iam_event_region, partition_of
 
+from .errors import UNANSWERED, unanswered
 from .organization_access import organization_access
 from .settings import digest_settings, remediation_mode
 
@@ -84,8 +85,8 @@ def isolated(name: str, check: Callable[[], Check | list[Check]], required: bool
         action = CALL_ACTIONS.get(error.operation, "")
         denied = "AccessDenied" in error.code or "Unauthorized" in error.code
         fix = f"grant {action} (iam-console-mfa policy --doctor)" if denied else ""
-        if error.code in ("404", "500", "501", "InternalFailure", "NotImplemented"):
-            fix = "the endpoint does not answer this call (a local moto server lacks it); check against AWS"
+        if error.code in UNANSWERED:
+            fix = unanswered(error.operation)
         return [Check(name, False, str(error), fix, required)]  # one line (errors.AwsCallFailed)
     except BotoCoreError as error:
         return [Check(name, False, str(error).splitlines()[0][:300], "", required)]
