@@ -369,18 +369,17 @@ def cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
             json.loads(args.parameters)
         except json.JSONDecodeError as error:
             raise CliError(f"--parameters is not JSON: {error}") from None
-    # lambda_handler builds its clients from boto3's default session, as in Lambda: the
-    # profile and the one region (region_of) are given to it as Lambda gives them.
+    # lambda_handler builds its clients from boto3's default session, as in Lambda: that session
+    # is built here on the profile and the one region (region_of), nothing else changed.
     import botocore.session
 
-    if args.profile:
-        os.environ["AWS_PROFILE"] = args.profile
-    region, source = region_of(args, botocore.session.Session(profile=args.profile))
-    os.environ["AWS_DEFAULT_REGION"] = region
+    core = botocore.session.Session(profile=args.profile)
+    region, source = region_of(args, core)
+    core.set_config_variable("region", region)
     if args.save is not None and args.user is None:
         raise CliError("--save writes the event --user builds: give --user NAME")
     check_output(args.save, "--save")
-    session = configured_session()
+    session = configured_session(core)
     event = user_event(session, args.user, args.parameters, source) if args.user else read_event(args.event)
     if args.parameters is not None:
         event["ruleParameters"] = args.parameters

@@ -41,11 +41,12 @@ class FailedEvaluations(RuleError):
     """Config refused some evaluations even after one retry."""
 
 
-def configured_session() -> boto3.Session:
-    """boto3's default session with our retry mode and PutEvaluations checks (idempotent)."""
+def configured_session(core: botocore.session.Session | None = None) -> boto3.Session:
+    """boto3's default session with our retry mode and PutEvaluations checks (idempotent).
+    ``core``: a botocore session to build it on instead (the CLI's profile and region)."""
     session = boto3.DEFAULT_SESSION
-    if session is None or not getattr(session, _MARK, False):
-        core = botocore.session.get_session()
+    if core is not None or session is None or not getattr(session, _MARK, False):
+        core = core or botocore.session.get_session()
         core.set_default_client_config(RETRY_CONFIG)
         # botocore handlers take keyword arguments and may return a value; the stubs' handler
         # type (kwargs only, returns None) does not describe that: hence the ignores.
