@@ -12,11 +12,12 @@ import json
 import logging
 import os
 import sys
-from contextlib import closing, redirect_stdout
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager, redirect_stdout
 from datetime import UTC, datetime
 from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError, ProfileNotFound
 from console_mfa.errors import AwsCallFailed, InvalidEvent, RuleError
@@ -34,6 +35,12 @@ from .parameter_sources import (
     rule_name_of,
     rule_policy,
 )
+
+if TYPE_CHECKING:
+    import boto3
+    from console_mfa.live import LiveIam
+    from console_mfa.model import Assessment
+    from console_mfa.writes import WritePlan
 
 EXIT_OK, EXIT_NON_COMPLIANT, EXIT_ERROR = 0, 1, 2
 
@@ -111,30 +118,48 @@ def region_of(args: argparse.Namespace, core: Any) -> tuple[str, str]:
     return str(region), source
 
 
-def run_sweep(args: argparse.Namespace, aws: Any, policy: RuleParameters, rule_name: str | None = None) -> Any:
-    """Every user's assessment; with ``rule_name``, the whole sweep the rule's Lambda runs
-    (console_mfa.pipeline), write plan included, against the rule's stored results."""
-    from console_mfa.live import LiveIam
-    from console_mfa.pipeline import sweep_and_plan
-    from console_mfa.sweep import sweep
-    from console_mfa.trail import iam_event_region
+@contextmanager
+def _progress() -> Iterator[Callable[[int, int], None]]:
+    """A transient progress bar on stderr (none when stderr is not a terminal: a transient bar
+    still leaves a blank line there)."""
     from rich.progress import Progress
 
-    live = LiveIam(aws.client("iam"))
-    trail = aws.client("cloudtrail", region_name=iam_event_region(aws.region_name or ""))
-    now = datetime.now(UTC)
-    # No bar when stderr is not a terminal: a transient bar still leaves a blank line there.
     with Progress(console=Console(stderr=True), transient=True, disable=not sys.stderr.isatty()) as bar:
         task = bar.add_task("inspecting IAM users", total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
 
-        def progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
 
-        if rule_name:
-            return sweep_and_plan(
-                live, aws.client("config"), rule_name, policy, now, trail=trail, progress=progress
-            )
-        return sweep(live, policy, now, progress=progress, trail=trail)
+def _collectors(aws: boto3.Session) -> tuple[LiveIam, Any]:
+    from console_mfa.live import LiveIam
+    from console_mfa.trail import iam_event_region
+
+    return LiveIam(aws.client("iam")), aws.client(
+        "cloudtrail", region_name=iam_event_region(aws.region_name or "")
+    )
+
+
+def run_sweep(args: argparse.Namespace, aws: boto3.Session, policy: RuleParameters) -> list[Assessment]:
+    """Every user's assessment, as a periodic sweep of the rule makes it."""
+    from console_mfa.sweep import sweep
+
+    live, trail = _collectors(aws)
+    with _progress() as progress:
+        return sweep(live, policy, datetime.now(UTC), progress=progress, trail=trail)
+
+
+def run_rule_sweep(
+    args: argparse.Namespace, aws: boto3.Session, policy: RuleParameters, rule_name: str
+) -> tuple[list[Assessment], WritePlan]:
+    """The whole sweep the rule's Lambda runs (console_mfa.pipeline), write plan included,
+    against the rule's stored results."""
+    from console_mfa.pipeline import sweep_and_plan
+
+    live, trail = _collectors(aws)
+    with _progress() as progress:
+        assessments, plan, _ = sweep_and_plan(
+            live, aws.client("config"), rule_name, policy, datetime.now(UTC), trail=trail, progress=progress
+        )
+    return assessments, plan
 
 
 def check_output(path: Path | None, option: str = "--output") -> None:
@@ -186,7 +211,7 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
             f"--rule-name {args.rule_name}: no such Config rule in {aws.region_name}, nothing to compare with"
         )
     if args.rule_name:
-        assessments, plan, _ = run_sweep(args, aws, policy, args.rule_name)
+        assessments, plan = run_rule_sweep(args, aws, policy, args.rule_name)
         counts = plan.counts()
         sys.stderr.write(
             f"a sweep of {args.rule_name} would write {len(plan.writes)} evaluation(s) "
