@@ -15,7 +15,7 @@ import boto3
 import pytest
 from console_mfa.aws import configured_session
 
-from iam_console_mfa import arguments, cli, output
+from iam_console_mfa import arguments, cli, output, policies
 from iam_console_mfa.demo.account import Mfa, backdate, create_user
 from tests.moto_server import reset
 from tests.support import fail_operation, has_password, installed_outside_a_clone
@@ -300,7 +300,7 @@ def test_policy_command() -> None:
     done = run(None, "policy", env=dict(FAKE))
     assert (
         json.loads(done.stdout)["Statement"][0]["Action"]
-        == cli.read_actions()
+        == policies.read_actions()
         == [
             "cloudtrail:LookupEvents",  # the credential report's delta
             "config:DescribeConfigRules",  # the deployed rule's parameters

@@ -24,8 +24,8 @@ from console_mfa.remediation import AUDIT_TAG
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iam_console_mfa.cli import iam_policy
 from iam_console_mfa.deploy_permissions import deploy_policy
+from iam_console_mfa.policies import operator as iam_policy
 from iam_console_mfa.settings import SETTINGS
 from tests.stacks import STACKS
 from tests.test_templates import actions, statements

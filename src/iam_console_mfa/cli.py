@@ -69,7 +69,9 @@ def main(argv: list[str] | None = None) -> int:
             errors.print(
                 "the credentials lack this permission; attach the policy below (`iam-console-mfa policy`):"
             )
-            errors.print_json(json.dumps(iam_policy(enforce=args.command == "enforce")))
+            from .policies import operator
+
+            errors.print_json(json.dumps(operator(enforce=args.command == "enforce")))
         elif "Throttl" in error.code:
             errors.print(
                 "IAM kept throttling after retries: run again later or use --data-source credential-report"
@@ -685,49 +687,20 @@ def cmd_demo(args: argparse.Namespace, console: Console) -> int:
     return demo.run(console)
 
 
-def read_actions() -> list[str]:
-    """What `report` calls: the rule's IAM reads (the rule stack grants the same)."""
-    from console_mfa.permissions import RULE_ACCOUNT_ACTIONS, RULE_USER_ACTIONS
-
-    own = [a for a in RULE_USER_ACTIONS + RULE_ACCOUNT_ACTIONS if a.startswith(("iam:", "cloudtrail:"))]
-    return sorted([*own, "config:DescribeConfigRules"])  # the deployed rule's parameters
-
-
-def iam_policy(enforce: bool) -> dict[str, Any]:
-    """What `report` needs, and with ``enforce`` what `enforce --apply` calls too."""
-    from console_mfa.permissions import REMEDIATION_ACTION_ACTIONS, REMEDIATION_ACTIONS
-
-    writes = set(REMEDIATION_ACTIONS) | set(REMEDIATION_ACTION_ACTIONS["disable-console"])  # enforce's
-    actions = sorted(set(read_actions()) | (writes if enforce else set()))
-    return {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}
-
-
 def cmd_policy(args: argparse.Namespace, console: Console) -> int:
+    from . import policies
+
     policy: dict[str, Any]
     if args.deploy:
-        from .deploy_permissions import deploy_policy, managed_policies
-
-        policy = managed_policies(deploy_policy(load_settings(args.settings)))
+        policy = policies.deploy(load_settings(args.settings))
         if args.output_dir:
             return write_managed_policies(policy, args.output_dir)
     elif args.selftest:
-        from .selftest import policy as selftest_policy
-
-        policy = selftest_policy(args.remediate)
+        policy = policies.selftest(args.remediate)
     elif args.doctor:
-        from .doctor import CALL_ACTIONS
-        from .organization_report import ACTIONS as ORGANIZATION_REPORT
-
-        # report --rule-name also reads the rule's stored results; report --organization the aggregator's.
-        actions = sorted(
-            {*CALL_ACTIONS.values(), "config:GetComplianceDetailsByConfigRule", *ORGANIZATION_REPORT}
-        )
-        policy = {
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}],
-        }
+        policy = policies.doctor()
     else:
-        policy = iam_policy(args.enforce)
+        policy = policies.operator(args.enforce)
     sys.stdout.write(json.dumps(policy, indent=2) + "\n")
     return EXIT_OK
 
