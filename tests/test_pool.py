@@ -11,11 +11,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from console_mfa.budget import Deadline
 from console_mfa.errors import OutOfTime, RuleError
 from console_mfa.live import LiveIam
 from console_mfa.policy import DataSource, RuleParameters
 from console_mfa.pool import DEFAULT_WORKERS, ordered, read_workers
-from console_mfa.sweep import Deadline, sweep
+from console_mfa.sweep import sweep
 
 from iam_console_mfa.demo.account import Mfa, create_user
 from tests.support import fail_operation

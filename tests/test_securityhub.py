@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 import pytest
 from console_mfa.aws import configured_session
+from console_mfa.budget import NO_DEADLINE, Deadline
 from console_mfa.errors import OutOfTime
 from console_mfa.findings import (
     DESCRIPTION_LIMIT,
@@ -36,7 +37,6 @@ from console_mfa.model import (
     Verdict,
 )
 from console_mfa.securityhub import FindingsRejected, import_findings, open_findings
-from console_mfa.sweep import NO_DEADLINE, Deadline
 from IAM_USER_CONSOLE_MFA import lambda_handler
 
 from iam_console_mfa.demo.account import Mfa, create_user, enable_mfa

@@ -8,8 +8,8 @@ from typing import Any
 
 import boto3
 import pytest
+from console_mfa import budget, sweep
 from console_mfa import credential_report as report
-from console_mfa import sweep
 from console_mfa.aws import configured_session
 from console_mfa.errors import OutOfTime
 from console_mfa.live import LiveIam
@@ -62,7 +62,7 @@ def test_report_budget_is_half_the_time_the_deadline_leaves(iam: Any, monkeypatc
         raise report.ReportUnavailable("not in this test")
 
     monkeypatch.setattr(report, "fetch_report", no_report)
-    deadline = sweep.Deadline(lambda: 30_000, reserve_ms=20_000)  # 10 s usable
+    deadline = budget.Deadline(lambda: 30_000, reserve_ms=20_000)  # 10 s usable
     policy = RuleParameters(data_source=DataSource.CREDENTIAL_REPORT)
     trail = configured_session().client("cloudtrail", region_name="us-east-1")
     assessments = sweep.sweep(LiveIam(iam), policy, datetime.now(UTC), deadline, trail=trail)

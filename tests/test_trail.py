@@ -16,10 +16,11 @@ from typing import Any, ClassVar
 
 import pytest
 from console_mfa.aws import configured_session
+from console_mfa.budget import Deadline
 from console_mfa.errors import OutOfTime
 from console_mfa.live import LiveIam
 from console_mfa.policy import DataSource, RuleParameters
-from console_mfa.sweep import Deadline, sweep
+from console_mfa.sweep import sweep
 from console_mfa.trail import VERDICT_EVENTS, DeltaUnavailable, changed_since, iam_event_region
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

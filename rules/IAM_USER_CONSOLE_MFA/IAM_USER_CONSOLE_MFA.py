@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 from time import monotonic
 from typing import Any
 
-from console_mfa.aws import WriteBudget, budgeted, configured_session, counted_calls
+from console_mfa.aws import configured_session, counted_calls
+from console_mfa.budget import NO_DEADLINE, Deadline, WriteBudget, budgeted
 from console_mfa.changes import ChangeStore, run_id
 from console_mfa.config_event import parse_event, user_from_configuration_item
 from console_mfa.decision import decide
@@ -22,7 +23,6 @@ from console_mfa.model import RESOURCE_TYPE, Assessment
 from console_mfa.policy import RuleParameters, parse_policy
 from console_mfa.rule_log import LOG, log_decision, log_sweep
 from console_mfa.stamped import evaluation
-from console_mfa.sweep import NO_DEADLINE, Deadline
 from console_mfa.triage import recorded_here, triage
 from rdklib import ConfigRule, Evaluation, Evaluator
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, NamedTuple
 
+from .budget import NO_DEADLINE, Deadline
 from .changes import ChangeStore, claim_all
 from .live import LiveIam
 from .model import Assessment
 from .policy import RuleParameters
 from .pool import DEFAULT_WORKERS
 from .recorded import recorded_results
-from .sweep import NO_DEADLINE, Claims, Deadline, Progress, no_progress, sweep
+from .sweep import Claims, Progress, no_progress, sweep
 from .writes import WritePlan, plan_writes
 
 if TYPE_CHECKING:  # type stubs only (a development dependency): the Lambda has boto3

@@ -21,7 +21,7 @@ from .model import Assessment
 from .policy import RuleParameters
 
 if TYPE_CHECKING:
-    from .sweep import Deadline
+    from .budget import Deadline
 
 if TYPE_CHECKING:  # type stubs only (a development dependency): the Lambda has boto3
     from mypy_boto3_securityhub import SecurityHubClient

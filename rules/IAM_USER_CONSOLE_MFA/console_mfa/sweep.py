@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import TYPE_CHECKING, NamedTuple
 
+from .budget import NO_DEADLINE, Deadline
 from .decision import decide
-from .errors import OutOfTime, UserGone
+from .errors import UserGone
 from .live import ListedUser, LiveIam
 from .model import Assessment, MfaKind, UserFacts, UserId, user_key
 from .policy import DataSource, RuleParameters
@@ -44,30 +44,6 @@ LIVE_MAX_USERS = 20
 REPORT_BUDGET_SECONDS = 90.0
 
 
-@dataclass(frozen=True)
-class Deadline:
-    """Fail before Lambda kills the sweep, so a partial sweep is never written.
-
-    ``reserve_ms`` is kept for rdklib's clean-up read and PutEvaluations after the sweep.
-    """
-
-    remaining_ms: Callable[[], int] | None = None
-    reserve_ms: int = 20_000
-
-    def seconds_left(self) -> float | None:
-        if self.remaining_ms is None:
-            return None
-        return max(0.0, (self.remaining_ms() - self.reserve_ms) / 1000)
-
-    def check(self, progress: str) -> None:
-        if self.remaining_ms is not None and self.remaining_ms() < self.reserve_ms:
-            raise OutOfTime(
-                f"sweep stopped with {self.remaining_ms()} ms left ({progress}); nothing was "
-                "written. Raise the Lambda timeout or use DataSource=credential-report."
-            )
-
-
-NO_DEADLINE = Deadline()
 NO_DEVICES: Mapping[UserId, tuple[MfaKind, ...]] = MappingProxyType({})
 
 

@@ -30,6 +30,8 @@ if TYPE_CHECKING:  # type stubs only (a development dependency): the Lambda has 
     from mypy_boto3_cloudtrail import CloudTrailClient
     from mypy_boto3_cloudtrail.type_defs import EventTypeDef
 
+    from .budget import Deadline
+
 LOG = logging.getLogger(__name__)
 
 # IAM events after which a user's verdict can differ from the report's row. A virtual MFA
@@ -76,7 +78,7 @@ def iam_event_region(region: str) -> str:
 
 
 def changed_since(
-    cloudtrail: CloudTrailClient, since: datetime, until: datetime, deadline: Any
+    cloudtrail: CloudTrailClient, since: datetime, until: datetime, deadline: Deadline
 ) -> set[UserName]:
     """User names of every verdict-changing IAM event in [since - skew, until].
 
