@@ -42,13 +42,36 @@ def buckets(env: dict[str, str]) -> list[str]:
     return [b["Name"] for b in client(env, "s3").list_buckets()["Buckets"]]
 
 
-def test_deploy_uninstall_and_deploy_again(server: dict[str, str]) -> None:
+def section_commands(title: str) -> list[list[str]]:
+    """The iam-console-mfa commands in a docs/deploy.md section's bash blocks, in order."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "deploy.md").read_text()
+    section = text.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+    lines = [
+        line for block in re.findall(r"```bash\n(.*?)```", section, re.DOTALL) for line in block.splitlines()
+    ]
+    return [shlex.split(line, comments=True)[1:] for line in lines if line.startswith("iam-console-mfa ")]
+
+
+def test_the_documented_lifecycle_deploy_upgrade_uninstall_and_again(server: dict[str, str]) -> None:
+    """docs/deploy.md's Upgrade and Uninstall commands, as shown, over a first deploy (Install is
+    make install, which make test runs first); then a deploy again, an uninstall that keeps the
+    logs, and a deploy that does not collide with them."""
+    install = (Path(__file__).resolve().parents[1] / "docs" / "deploy.md").read_text()
+    assert "make install" in install.split("\n## Install\n", 1)[1].split("\n## ", 1)[0]
+    upgrade, removal = section_commands("Upgrade"), section_commands("Uninstall")
+    assert upgrade == [["deploy", "--dry-run"], ["deploy"]] and removal == [
+        ["uninstall"],
+        ["uninstall", "--yes"],
+    ]
     assert cli(server, "deploy").returncode == 0
     first_logs = log_groups(server)
     # evaluator, remediation, digest; moto skips the re-evaluation's (its condition nests another)
     assert len(first_logs) == 3
+    for command in upgrade:
+        done = cli(server, *command)
+        assert done.returncode == 0, (command, done.stdout + done.stderr)
 
-    plan = cli(server, "uninstall")
+    plan = cli(server, *removal[0])
     assert plan.returncode == 0, plan.stderr
     lines = plan.stdout.splitlines()
     assert lines[0] == "delete stack iam-console-mfa-rule"  # the rule alerts through the alerts stack
@@ -59,7 +82,7 @@ def test_deploy_uninstall_and_deploy_again(server: dict[str, str]) -> None:
     )
     assert stacks(server) == {"iam-console-mfa-alerts", "iam-console-mfa-rule"}  # the plan changed nothing
 
-    done = cli(server, "uninstall", "--yes")
+    done = cli(server, *removal[1])
     assert done.returncode == 0, done.stdout + done.stderr
     assert stacks(server) == set() and log_groups(server) == [] and BUCKET not in buckets(server)
     assert client(server, "lambda").list_functions()["Functions"] == []
@@ -67,13 +90,8 @@ def test_deploy_uninstall_and_deploy_again(server: dict[str, str]) -> None:
 
     again = cli(server, "deploy")
     assert again.returncode == 0, again.stdout + again.stderr
-    assert stacks(server) == {"iam-console-mfa-alerts", "iam-console-mfa-rule"}
-    assert len(log_groups(server)) == 3 and set(log_groups(server)).isdisjoint(first_logs)
-
-
-def test_keep_logs_keeps_the_log_groups_and_a_new_deploy_does_not_collide(server: dict[str, str]) -> None:
-    assert cli(server, "deploy").returncode == 0
     kept = log_groups(server)
+    assert len(kept) == 3 and set(kept).isdisjoint(first_logs)
     assert cli(server, "uninstall", "--yes", "--keep-logs").returncode == 0
     assert stacks(server) == set() and log_groups(server) == kept
     assert cli(server, "deploy").returncode == 0  # named per stack creation: no AlreadyExists
@@ -181,34 +199,6 @@ def test_deploy_over_an_earlier_version_updates_code_and_settings_in_place(
     # The earlier package stays: a stack rolled back to it still finds its code.
     keys = {o["Key"] for o in client(server, "s3").list_objects_v2(Bucket=BUCKET)["Contents"]}
     assert keys == {deploy.package_key("IAM_USER_CONSOLE_MFA", b) for b in (released, released + b"\n")}
-
-
-def section_commands(title: str) -> list[list[str]]:
-    """The iam-console-mfa commands in a docs/deploy.md section's bash blocks, in order."""
-    text = (Path(__file__).resolve().parents[1] / "docs" / "deploy.md").read_text()
-    section = text.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
-    lines = [
-        line for block in re.findall(r"```bash\n(.*?)```", section, re.DOTALL) for line in block.splitlines()
-    ]
-    return [shlex.split(line, comments=True)[1:] for line in lines if line.startswith("iam-console-mfa ")]
-
-
-def test_the_documented_install_upgrade_and_uninstall_run_as_shown(server: dict[str, str]) -> None:
-    """Install is what `make test` itself runs first (make install's target); the Upgrade and
-    Uninstall sections' commands run here in order, over a first deploy, then deploy again."""
-    install = (Path(__file__).resolve().parents[1] / "docs" / "deploy.md").read_text()
-    assert "make install" in install.split("\n## Install\n", 1)[1].split("\n## ", 1)[0]
-    upgrade, removal = section_commands("Upgrade"), section_commands("Uninstall")
-    assert upgrade == [["deploy", "--dry-run"], ["deploy"]] and removal == [
-        ["uninstall"],
-        ["uninstall", "--yes"],
-    ]
-    assert cli(server, "deploy").returncode == 0
-    for command in [*upgrade, *removal]:
-        done = cli(server, *command)
-        assert done.returncode == 0, (command, done.stdout + done.stderr)
-    assert stacks(server) == set()
-    assert cli(server, "deploy").returncode == 0
 
 
 def test_uninstall_lifts_the_quarantine_before_deleting_its_policy(
