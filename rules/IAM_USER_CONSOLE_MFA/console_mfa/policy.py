@@ -141,30 +141,27 @@ def _refresh_days(raw: str) -> int:
     return int(raw or REFRESH_DAYS.default)
 
 
-def _data_source(raw: str) -> DataSource:
-    try:
-        return DataSource(raw or DATA_SOURCE.default)
-    except ValueError:
-        allowed = ", ".join(d.value for d in DataSource)
-        raise InvalidRuleParameter(DATA_SOURCE.name, raw, f"must be one of {allowed}") from None
+def _one_of[E: enum.StrEnum](kind: type[E], parameter: Parameter) -> Callable[[str], E]:
+    """A parser for a parameter whose values are an enum's (empty: the parameter's default)."""
 
+    def parse(raw: str) -> E:
+        try:
+            return kind(raw or parameter.default)
+        except ValueError:
+            allowed = ", ".join(member.value for member in kind)
+            raise InvalidRuleParameter(parameter.name, raw, f"must be one of {allowed}") from None
 
-def _remediation_action(raw: str) -> RemediationAction:
-    try:
-        return RemediationAction(raw or REMEDIATION_ACTION.default)
-    except ValueError:
-        allowed = ", ".join(a.value for a in RemediationAction)
-        raise InvalidRuleParameter(REMEDIATION_ACTION.name, raw, f"must be one of {allowed}") from None
+    return parse
 
 
 _PARSERS: dict[str, tuple[str, Callable[[str], object]]] = {
     EXEMPT_USER_NAMES.name: ("exempt_user_names", _exempt_user_names),
     EXEMPT_TAG.name: ("exempt_tag", _exempt_tag),
     GRACE_PERIOD_DAYS.name: ("grace_period_days", _grace_days),
-    DATA_SOURCE.name: ("data_source", _data_source),
+    DATA_SOURCE.name: ("data_source", _one_of(DataSource, DATA_SOURCE)),
     REFRESH_DAYS.name: ("refresh_days", _refresh_days),
     SECURITY_HUB_FINDINGS.name: ("security_hub_findings", lambda raw: raw == "true"),
-    REMEDIATION_ACTION.name: ("remediation_action", _remediation_action),
+    REMEDIATION_ACTION.name: ("remediation_action", _one_of(RemediationAction, REMEDIATION_ACTION)),
 }
 KNOWN_PARAMETERS = tuple(BY_NAME)
 

@@ -191,7 +191,7 @@ def remediate(
             _tag(iam, user, _stamp(now, f"not acted on: {verdict.reason.value} at the last check"))
         return {**summary, "Reason": f"re-checked before acting: {verdict.annotation}"}
 
-    return {**summary, "Action": _act(iam, user, policy.remediation_action, quarantine_policy_arn, now, tagged)}
+    return {**summary, "Action": _act(iam, user, action, quarantine_policy_arn, now, tagged)}
 
 
 def _act(
