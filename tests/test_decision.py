@@ -17,7 +17,7 @@ from console_mfa.model import (
     UserRef,
     mfa_kind,
 )
-from console_mfa.policy import ExemptTag, RuleParameters
+from console_mfa.policy import ExemptTag, RemediationAction, RuleParameters
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 SET = datetime(2026, 1, 2, 8, 30, tzinfo=UTC)
@@ -171,7 +171,22 @@ def test_annotations_fit_with_longest_names_and_quotes() -> None:
         decide(facts(name=name, tags={"k" * 128: "v" * 256}), RuleParameters(exempt_tag=long_tag), NOW),
         decide(facts(name=name, created=NOW), RuleParameters(grace_period_days=3650), NOW),
         decide(facts(name=name, last_used=NOW), RuleParameters(), NOW),
+        # the longest last sentence: what the remediation will do
+        decide(
+            facts(name=name, last_used=NOW),
+            RuleParameters(remediation_action=RemediationAction.REQUIRE_MFA_AND_DEACTIVATE_KEYS),
+            NOW,
+        ),
     ]
     for verdict in cases:
         assert 1 <= len(verdict.annotation) <= ANNOTATION_LIMIT
         assert verdict.annotation.startswith(name)
+
+
+def test_a_quoted_pattern_is_cut_at_48_characters() -> None:
+    """The cut that keeps every annotation within 256 characters: 48 characters, then '...'."""
+    for length in (48, 49, 128):
+        pattern = "n" + "*" * (length - 1)  # matches the user n
+        shown = pattern if length <= 48 else pattern[:45] + "..."
+        verdict = decide(facts(name="n"), RuleParameters(exempt_user_names=(pattern,)), NOW)
+        assert verdict.annotation.endswith(f"exempt by ExemptUserNames {shown!r}"), (length, verdict.annotation)
