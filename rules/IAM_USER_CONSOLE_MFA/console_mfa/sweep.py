@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import TYPE_CHECKING, NamedTuple
@@ -80,6 +81,18 @@ def no_progress(done: int, total: int) -> None:
     pass
 
 
+@dataclass(frozen=True)
+class SweepRequest:
+    """What travels together through one sweep: the rule's parameters, its clock, the time it
+    may take, its progress report and how many reads it keeps in flight."""
+
+    policy: RuleParameters
+    now: datetime
+    deadline: Deadline = NO_DEADLINE
+    progress: Progress = no_progress
+    workers: int = 1
+
+
 def sweep(
     live: LiveIam,
     policy: RuleParameters,
@@ -101,6 +114,7 @@ def sweep(
     live whatever the report or CloudTrail says. ``workers``: per-user reads in flight.
     """
     users = list(live.list_users()) if users is None else users
+    request = SweepRequest(policy, now, deadline, progress, workers)
     if choose_source(policy, len(users)) is DataSource.CREDENTIAL_REPORT:
         left = deadline.seconds_left()
         budget = REPORT_BUDGET_SECONDS if left is None else min(REPORT_BUDGET_SECONDS, left / 2)
@@ -116,10 +130,8 @@ def sweep(
             LOG.warning("falling back to live reads for %d users: %s", len(users), error)
         else:
             changed |= claims.changed_since(fetched.generated)
-            return list(
-                sweep_with_report(live, users, fetched, changed, policy, now, deadline, progress, workers)
-            )
-    return list(sweep_live(live, users, policy, now, deadline, progress, workers))
+            return list(sweep_with_report(live, users, fetched, changed, request))
+    return list(sweep_live(live, users, request))
 
 
 def assess_live(
@@ -137,10 +149,7 @@ def assess_live(
 def read_live(
     live: LiveIam,
     users: Sequence[ListedUser],
-    policy: RuleParameters,
-    now: datetime,
-    deadline: Deadline,
-    workers: int,
+    request: SweepRequest,
     what: str,
     virtual_mfa: Mapping[UserId, tuple[MfaKind, ...]] = NO_DEVICES,
 ) -> Iterator[Assessment | None]:
@@ -150,48 +159,33 @@ def read_live(
 
     def read(numbered: tuple[int, ListedUser]) -> Assessment | None:
         done, listed = numbered
-        deadline.check(f"{done} of {len(users)} users {what}")
+        request.deadline.check(f"{done} of {len(users)} users {what}")
         try:
-            return assess_live(live, listed, policy, now, virtual_mfa)
+            return assess_live(live, listed, request.policy, request.now, virtual_mfa)
         except UserGone:
             LOG.info("user %s deleted during the sweep: skipped", listed.user.user_name)
             return None
 
-    return ordered(read, list(enumerate(users)), workers)
+    return ordered(read, list(enumerate(users)), request.workers)
 
 
-def sweep_live(
-    live: LiveIam,
-    users: list[ListedUser],
-    policy: RuleParameters,
-    now: datetime,
-    deadline: Deadline,
-    progress: Progress = no_progress,
-    workers: int = 1,
-) -> Iterator[Assessment]:
+def sweep_live(live: LiveIam, users: list[ListedUser], request: SweepRequest) -> Iterator[Assessment]:
     # One account-wide listing (a call per 1,000 devices) spares ListMFADevices for each
     # console user with a virtual device: measured by make bench (docs/cost-and-scale.md).
     # Listed after the change store's claims were taken, so a claimed change is in it.
     virtual_mfa = live.assigned_virtual_mfa() if users else NO_DEVICES
-    assessments = read_live(live, users, policy, now, deadline, workers, "inspected live", virtual_mfa)
+    assessments = read_live(live, users, request, "inspected live", virtual_mfa)
     for done, assessment in enumerate(assessments):
         if assessment is not None:
             yield assessment
-        progress(done + 1, len(users))
+        request.progress(done + 1, len(users))
 
 
 def sweep_with_report(
-    live: LiveIam,
-    users: list[ListedUser],
-    report: CredentialReport,
-    changed: set[str],
-    policy: RuleParameters,
-    now: datetime,
-    deadline: Deadline,
-    progress: Progress = no_progress,
-    workers: int = 1,
+    live: LiveIam, users: list[ListedUser], report: CredentialReport, changed: set[str], request: SweepRequest
 ) -> Iterator[Assessment]:
     """The report's facts where they can be trusted; the other users read live, concurrently."""
+    policy = request.policy
     trusted: dict[int, Assessment] = {}
     to_read: list[ListedUser] = []
     for index, listed in enumerate(users):
@@ -201,17 +195,15 @@ def sweep_with_report(
         fresh = user_key(listed.user.user_name) not in changed
         facts = report_facts(listed, row) if row is not None and fresh else None
         if facts is not None and not needs_confirmation(facts, policy):
-            verdict = decide(facts, policy, now)
+            verdict = decide(facts, policy, request.now)
             trusted[index] = Assessment(
                 listed.user, facts, verdict, listed.arn, DataSource.CREDENTIAL_REPORT.value
             )
         else:
             to_read.append(listed)
-    confirmed = iter(
-        read_live(live, to_read, policy, now, deadline, workers, "confirmed live after the report")
-    )
+    confirmed = iter(read_live(live, to_read, request, "confirmed live after the report"))
     for index in range(len(users)):
-        progress(index + 1, len(users))
+        request.progress(index + 1, len(users))
         assessment = trusted[index] if index in trusted else next(confirmed)
         if assessment is not None:
             yield assessment
