@@ -575,39 +575,47 @@ def cmd_digest(args: argparse.Namespace, console: Console) -> int:
         text = digests.as_markdown(built) if args.format == "markdown" else digests.as_text(built)
     console.print(text, markup=False, highlight=False, end="")
     if args.send:
-        send(aws, built, alert_topic(aws, chosen), settings["webhookSecretArn"])
-        console.print(f"sent to {alert_topic(aws, chosen)}", markup=False, highlight=False)
+        topic = alert_topic(aws, chosen)
+        send(aws, built, topic, settings["webhookSecretArn"])
+        console.print(f"sent to {topic}", markup=False, highlight=False)
     return EXIT_OK if built.clean else EXIT_NON_COMPLIANT
+
+
+def stack_output(aws: Any, stack: str, key: str) -> str | None:
+    """A deployed stack's output; None when the stack or the output is not there. Any other
+    error (AccessDenied) names the call."""
+    from console_mfa.aws import error_code, translated
+
+    with translated("DescribeStacks"):
+        try:
+            (found,) = aws.client("cloudformation").describe_stacks(StackName=stack)["Stacks"]
+        except ClientError as error:
+            if error_code(error) == "ValidationError" and "does not exist" in str(error):
+                return None
+            raise
+    return next((str(o["OutputValue"]) for o in found.get("Outputs", []) if o["OutputKey"] == key), None)
 
 
 def quarantine_policy_arn(aws: Any, args: argparse.Namespace) -> str:
     """The rule stack's quarantine policy (its QuarantinePolicyArn output): require-mfa attaches
     that policy and no other."""
-    chosen = load_settings(args.settings)
-    stack = chosen["stacks"]["rule"]
-    try:
-        (found,) = aws.client("cloudformation").describe_stacks(StackName=stack)["Stacks"]
-    except ClientError:
-        found = {}
-    arns = [o["OutputValue"] for o in found.get("Outputs", []) if o["OutputKey"] == "QuarantinePolicyArn"]
-    if not arns:
+    stack = load_settings(args.settings)["stacks"]["rule"]
+    arn = stack_output(aws, stack, "QuarantinePolicyArn")
+    if arn is None:
         raise CliError(
             f"--action require-mfa: stack {stack} has no quarantine policy here: deploy with "
             "RemediationAction require-mfa first; nothing was changed"
         )
-    return str(arns[0])
+    return arn
 
 
 def alert_topic(aws: Any, chosen: dict[str, Any]) -> str:
     """The alerts stack's TopicArn output (deploy creates the stack)."""
     stack = chosen["stacks"]["alerts"]
-    try:
-        (found,) = aws.client("cloudformation").describe_stacks(StackName=stack)["Stacks"]
-    except ClientError:
-        raise CliError(
-            f"--send: the alerts stack {stack} is not deployed here (iam-console-mfa deploy)"
-        ) from None
-    return str(next(o["OutputValue"] for o in found.get("Outputs", []) if o["OutputKey"] == "TopicArn"))
+    topic = stack_output(aws, stack, "TopicArn")
+    if topic is None:
+        raise CliError(f"--send: the alerts stack {stack} is not deployed here (iam-console-mfa deploy)")
+    return topic
 
 
 def cmd_init(args: argparse.Namespace, console: Console) -> int:
