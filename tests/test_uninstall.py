@@ -221,3 +221,29 @@ def test_uninstall_lifts_the_quarantine_before_deleting_its_policy(
     assert done.returncode == 0, done.stdout + done.stderr
     assert iam.list_attached_user_policies(UserName="bob")["AttachedPolicies"] == []
     assert stacks(server) == set()
+
+
+def test_a_statement_under_our_sid_that_deploy_did_not_write_stops_uninstall(
+    server: dict[str, str], tmp_path: Path
+) -> None:
+    """The same rule as deploy's: a statement with our Sid but another shape is not ours."""
+    s3 = client(server, "s3")
+    s3.create_bucket(Bucket="team-artifacts")
+    foreign = {
+        "Sid": "IamConsoleMfaOrganizationReadsPackage",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:DeleteBucket",
+        "Resource": "arn:aws:s3:::team-artifacts",
+    }
+    s3.put_bucket_policy(
+        Bucket="team-artifacts", Policy=json.dumps({"Version": "2012-10-17", "Statement": foreign})
+    )
+    settings = json.loads(SETTINGS.read_text())
+    settings["codeBucket"] = "team-artifacts"
+    chosen = tmp_path / "rdk-config.json"
+    chosen.write_text(json.dumps(settings))
+    done = cli(server, "uninstall", "--yes", "--settings", str(chosen))
+    assert done.returncode == 2
+    assert "holds a statement under our Sid deploy did not write" in done.stdout
+    assert json.loads(s3.get_bucket_policy(Bucket="team-artifacts")["Policy"])["Statement"] == foreign

@@ -189,14 +189,26 @@ ORGANIZATION_READ_SID = "IamConsoleMfaOrganizationReadsPackage"
 EARLIER_SIDS = ("OrganizationReadsRulePackage",)
 
 
-def shared_bucket_policy(current: dict[str, Any], statement: dict[str, Any]) -> dict[str, Any]:
-    """``current`` with ``statement`` (ours) in place of our earlier one; every other statement
-    kept. A policy's Statement may be one object or a list (IAM JSON policy grammar). A statement
-    with our Sid that deploy did not write (another shape) is refused, never replaced."""
-    statements = current.get("Statement", [])
+OUR_SIDS = (ORGANIZATION_READ_SID, *EARLIER_SIDS)
+
+
+def bucket_policy(s3: Any, bucket: str, account: str) -> dict[str, Any]:
+    """The bucket's policy document; an empty one when it has none."""
+    try:
+        return dict(json.loads(s3.get_bucket_policy(Bucket=bucket, ExpectedBucketOwner=account)["Policy"]))
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "NoSuchBucketPolicy":
+            raise
+        return {"Version": "2012-10-17", "Statement": []}
+
+
+def split_statements(policy: dict[str, Any]) -> tuple[list[dict[str, Any]], list[Any]]:
+    """(our statements, every other statement). A policy's Statement may be one object or a
+    list (IAM JSON policy grammar). A statement with our Sid that deploy did not write (another
+    shape) is a DeployError: deploy and uninstall never replace or remove it."""
+    statements = policy.get("Statement", [])
     statements = [statements] if isinstance(statements, dict) else list(statements)
-    sids = (ORGANIZATION_READ_SID, *EARLIER_SIDS)
-    ours = [s for s in statements if isinstance(s, dict) and s.get("Sid") in sids]
+    ours = [s for s in statements if isinstance(s, dict) and s.get("Sid") in OUR_SIDS]
     for held in ours:
         shaped = (held.get("Effect"), held.get("Principal"), held.get("Action")) == (
             "Allow",
@@ -208,7 +220,12 @@ def shared_bucket_policy(current: dict[str, Any], statement: dict[str, Any]) -> 
                 f"the code bucket's policy has a statement {held['Sid']!r} deploy did not write: "
                 "rename or remove it, or use another codeBucket; nothing was changed"
             )
-    kept = [s for s in statements if s not in ours]
+    return ours, [s for s in statements if s not in ours]
+
+
+def shared_bucket_policy(current: dict[str, Any], statement: dict[str, Any]) -> dict[str, Any]:
+    """``current`` with ``statement`` (ours) in place of our earlier one; every other statement kept."""
+    _, kept = split_statements(current)
     return {"Version": "2012-10-17", **current, "Statement": [*kept, statement]}
 
 
@@ -299,12 +316,7 @@ class Deployer:
         user's own (codeBucket): its policy is kept, only the statement with our Sid replaced.
         """
         s3 = self.aws.client("s3")
-        try:
-            current = json.loads(s3.get_bucket_policy(Bucket=bucket, ExpectedBucketOwner=account)["Policy"])
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "NoSuchBucketPolicy":
-                raise
-            current = {"Version": "2012-10-17", "Statement": []}
+        current = bucket_policy(s3, bucket, account)
         statement = {
             "Sid": ORGANIZATION_READ_SID,
             "Effect": "Allow",

@@ -25,7 +25,15 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .deploy import EARLIER_SIDS, ORGANIZATION_READ_SID, TEMPLATES_PREFIX, DeployError, Printer, follow
+from .deploy import (
+    ORGANIZATION_READ_SID,
+    TEMPLATES_PREFIX,
+    DeployError,
+    Printer,
+    bucket_policy,
+    follow,
+    split_statements,
+)
 
 OURS = "IAM_USER_CONSOLE_MFA"  # how each of our templates' Description begins
 ORDER = ("organization", "rule", "alerts")  # dependants first: the rule alerts through the topic
@@ -122,23 +130,17 @@ def _plan_bucket(s3: Any, removal: Removal, rule: str, account: str, default: bo
                 removal.objects.append(item["Key"])
             else:
                 others = True
-    removal.policy_statement = any(
-        s.get("Sid") in (ORGANIZATION_READ_SID, *EARLIER_SIDS) for s in _statements(s3, removal.bucket, account)
-    )
+    try:
+        statements, _ = split_statements(bucket_policy(s3, removal.bucket, account))
+    except DeployError:  # a statement under our Sid that deploy did not write
+        removal.refused.append(
+            f"the policy of bucket {removal.bucket} holds a statement under our Sid deploy did not write"
+        )
+        statements = []
+    removal.policy_statement = bool(statements)
     removal.delete_bucket = default and not others
     if not removal.delete_bucket:
         removal.kept_because = "it holds objects deploy did not upload" if default else "codeBucket is yours"
-
-
-def _statements(s3: Any, bucket: str, account: str) -> list[dict[str, Any]]:
-    try:
-        policy = json.loads(s3.get_bucket_policy(Bucket=bucket, ExpectedBucketOwner=account)["Policy"])
-    except ClientError as error:
-        if error.response["Error"]["Code"] == "NoSuchBucketPolicy":
-            return []
-        raise
-    statements = policy.get("Statement", [])
-    return [statements] if isinstance(statements, dict) else list(statements)
 
 
 def describe_removal(removal: Removal, keep_logs: bool, say: Printer) -> None:
@@ -198,14 +200,12 @@ def remove(aws: Any, removal: Removal, keep_logs: bool, say: Printer) -> None:
         s3.delete_bucket(Bucket=removal.bucket, **owner)
         say(f"deleted bucket {removal.bucket}")
     elif removal.policy_statement:
-        kept = [
-            s
-            for s in _statements(s3, removal.bucket, account)
-            if s.get("Sid") not in (ORGANIZATION_READ_SID, *EARLIER_SIDS)
-        ]
+        policy = bucket_policy(s3, removal.bucket, account)
+        _, kept = split_statements(policy)
         if kept:
-            policy = {"Version": "2012-10-17", "Statement": kept}
-            s3.put_bucket_policy(Bucket=removal.bucket, Policy=json.dumps(policy), **owner)
+            s3.put_bucket_policy(
+                Bucket=removal.bucket, Policy=json.dumps({**policy, "Statement": kept}), **owner
+            )
         else:
             s3.delete_bucket_policy(Bucket=removal.bucket, **owner)
         say(f"removed statement {ORGANIZATION_READ_SID} from the policy of bucket {removal.bucket}")
