@@ -39,6 +39,7 @@ from iam_console_mfa.event_builders import (
     config_event,
     timestamp,
 )
+from iam_console_mfa.regional_session import RegionalSession
 
 REAL_TOKEN = "eyJyZXN1bHRUb2tlbiI6ICJvcGFxdWUifQ=="  # an opaque token: TestMode stays False
 
@@ -56,6 +57,12 @@ class CallLog:
 
     def operations(self, service: str) -> list[str]:
         return [op for svc, op in self.calls if svc == service]
+
+
+def cli_session(aws: boto3.Session) -> RegionalSession:
+    """What ``cli.session`` returns, over a test's session: the same botocore session, so the
+    test's hooks and stubs hold."""
+    return RegionalSession(aws._session, aws.region_name or "us-east-1", "the test")
 
 
 def fail_operation(session: boto3.Session, service: str, operation: str, code: str, status: int = 400) -> None:

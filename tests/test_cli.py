@@ -18,7 +18,7 @@ from console_mfa.aws import configured_session
 from iam_console_mfa import arguments, cli, output, policies
 from iam_console_mfa.demo.account import Mfa, backdate, create_user
 from tests.moto_server import reset
-from tests.support import fail_operation, has_password, installed_outside_a_clone
+from tests.support import cli_session, fail_operation, has_password, installed_outside_a_clone
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "iam_console_mfa.cli"]
@@ -196,7 +196,7 @@ def test_enforce_records_what_it_did_before_a_call_failed(
         return AWSResponse(params["url"], 403, HTTPHeaders(), None), error
 
     aws.events.register_first("before-call.iam.DeleteLoginProfile", deny_the_second)
-    monkeypatch.setattr(cli, "session", lambda args, retries=None: aws)
+    monkeypatch.setattr(cli, "session", lambda args, retries=None: cli_session(aws))
     deploy_rule(None, {})
     assert cli.main(["enforce", "--apply", "--yes", "--format", "json"]) == 2
     captured = capsys.readouterr()
@@ -288,7 +288,7 @@ def test_access_denied_names_the_action_and_prints_the_policy(
     create_user(aws.client("iam"), "bob")
     fail_operation(aws, "iam", "GetLoginProfile", "AccessDenied", status=403)
     monkeypatch.setattr(
-        cli, "session", lambda args, retries=None: aws
+        cli, "session", lambda args, retries=None: cli_session(aws)
     )  # the CLI's session, with the stubbed call
     assert cli.main(["report"]) == 2
     err = capsys.readouterr().err
@@ -365,7 +365,7 @@ def test_report_says_what_a_sweep_would_write_and_skip(
     (device,) = iam.list_mfa_devices(UserName="bob")["MFADevices"]
     iam.deactivate_mfa_device(UserName="bob", SerialNumber=device["SerialNumber"])
     monkeypatch.setattr(
-        cli, "session", lambda args, retries=None: configured_session()
+        cli, "session", lambda args, retries=None: cli_session(configured_session())
     )  # Config answered by LocalConfig
     arguments = ["report", "--rule-name", "IAM_USER_CONSOLE_MFA", "--format", "json"]
     assert cli.main(arguments) == 2  # no such rule yet: nothing to compare with, said in one line
@@ -384,7 +384,7 @@ def test_report_asff_writes_the_findings_the_rule_would_import(
 
     create_user(iam, "bob")
     create_user(iam, "alice", mfa=Mfa.VIRTUAL)
-    monkeypatch.setattr(cli, "session", lambda args, retries=None: configured_session())
+    monkeypatch.setattr(cli, "session", lambda args, retries=None: cli_session(configured_session()))
     assert cli.main(["report", "--format", "asff"]) == 1
     (finding,) = json.loads(capsys.readouterr().out)
     assert finding["Resources"][0]["Details"]["AwsIamUser"]["UserName"] == "bob"
@@ -631,7 +631,7 @@ def test_the_apply_prompt_takes_yes_and_treats_end_of_input_as_no(
 ) -> None:
 
     create_user(iam, "bob")
-    monkeypatch.setattr(cli, "session", lambda args, retries=None: configured_session())
+    monkeypatch.setattr(cli, "session", lambda args, retries=None: cli_session(configured_session()))
     monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
 
     def answer(prompt: str) -> str:
@@ -748,7 +748,7 @@ def test_enforce_action_require_mfa_attaches_the_stacks_quarantine_policy(
     aws = configured_session()
     iam = aws.client("iam")
     create_user(iam, "bob")
-    monkeypatch.setattr(cli, "session", lambda args, retries=None: aws)
+    monkeypatch.setattr(cli, "session", lambda args, retries=None: cli_session(aws))
     apply = ["enforce", "--action", "require-mfa", "--apply", "--yes", "--without-deployed-rule"]
     assert cli.main(apply) == 2
     assert "stack iam-console-mfa-rule has no quarantine policy here" in capsys.readouterr().err
@@ -811,7 +811,27 @@ def test_an_endpoint_without_the_api_is_explained_once_for_every_command(
     same words doctor uses, not only doctor."""
     aws = configured_session()
     fail_operation(aws, service, operation, "500", status=500)
-    monkeypatch.setattr(cli, "session", lambda args, retries=None: aws)
+    monkeypatch.setattr(cli, "session", lambda args, retries=None: cli_session(aws))
     assert cli.main(command) == 2
     err = capsys.readouterr().err
     assert f"the endpoint does not implement {operation} (a local moto server lacks some AWS APIs)" in err
+
+
+def test_every_cli_parameter_holding_an_aws_client_or_session_is_typed() -> None:
+    """mypy checks each call against the service's stubs only where a signature names the client
+    type: a parameter named like a client or session but annotated ``Any`` escapes that check."""
+    import ast
+
+    holders = {"aws", "session", "core", "iam", "config", "cfn", "cloudformation", "s3", "lam", "hub", "events"}
+    holders |= {"organizations", "sts", "logs", "sns", "client", "retries"}
+    untyped = []
+    for path in sorted(Path(cli.__file__).parent.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                arguments = [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs]
+                untyped += [
+                    f"{path.name}:{node.lineno} {node.name}({a.arg})"
+                    for a in arguments
+                    if a.arg in holders and (a.annotation is None or ast.unparse(a.annotation) == "Any")
+                ]
+    assert untyped == []

@@ -32,7 +32,7 @@ from console_mfa.model import Compliance, LastUse, UserFacts, UserId, UserName, 
 from console_mfa.policy import parse_policy
 
 from iam_console_mfa import cli
-from tests.support import answer_operation
+from tests.support import answer_operation, cli_session
 
 NOW = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
 ACCOUNT = "123456789012"
@@ -343,7 +343,7 @@ def test_the_organization_digest_reads_the_aggregator_pages(
 
 
 def test_the_cli_prints_the_same_digest(topic: Any, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
-    monkeypatch.setattr(cli, "session", lambda args, retries=None: configured_session())
+    monkeypatch.setattr(cli, "session", lambda args, retries=None: cli_session(configured_session()))
     assert cli.main(["digest", "--format", "json"]) == 1
     shown = json.loads(capsys.readouterr().out)
     assert [u["user_name"] for u in shown["non_compliant"]] == ["bob", "erin", "dave"]

@@ -16,7 +16,7 @@ from console_mfa.aws import configured_session
 
 from iam_console_mfa import cli
 from tests.stacks import STACKS
-from tests.support import TrailEvents, answer_operation, fail_operation, new_function
+from tests.support import TrailEvents, answer_operation, cli_session, fail_operation, new_function
 
 ACCOUNT = "123456789012"
 RULE = "IAM_USER_CONSOLE_MFA"
@@ -111,7 +111,7 @@ def iam5(standard: str, status: str) -> dict[str, Any]:
 
 
 def doctor(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
-    monkeypatch.setattr(cli, "session", lambda args, retries=None: configured_session())
+    monkeypatch.setattr(cli, "session", lambda args, retries=None: cli_session(configured_session()))
     return cli.main(["doctor", *args])
 
 

@@ -53,15 +53,6 @@ def admins(*accounts: str) -> dict[str, Any]:
     }
 
 
-class Aws:
-    def __init__(self, organizations: Any) -> None:
-        self.organizations = organizations
-
-    def client(self, service: str) -> Any:
-        assert service == "organizations"
-        return self.organizations
-
-
 def check(account: str, call_as: str, answers: list[tuple[str, Any]]) -> tuple[bool, list[str]]:
     """organization_access with each call answered in turn (a dict, or an error code)."""
     organizations = boto3.client(
@@ -73,7 +64,7 @@ def check(account: str, call_as: str, answers: list[tuple[str, Any]]) -> tuple[b
                 stub.add_client_error(operation, answer)
             else:
                 stub.add_response(operation, answer)
-        access = organization_access(Aws(organizations), account, call_as)
+        access = organization_access(organizations, account, call_as)
         stub.assert_no_pending_responses()
     return access.ready, list(access.missing)
 

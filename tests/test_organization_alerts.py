@@ -268,8 +268,11 @@ def test_two_member_accounts_forward_to_the_central_bus_on_moto(account: None) -
         (target,) = events.list_targets_by_rule(Rule=name, EventBusName=bus)["Targets"]
         assert target["Arn"] == topic
         events.remove_targets(Rule=name, EventBusName=bus, Ids=[target["Id"]])
-        stand_in = {"Id": target["Id"], "Arn": queue_arn, "InputTransformer": target["InputTransformer"]}
-        events.put_targets(Rule=name, EventBusName=bus, Targets=[stand_in])
+        events.put_targets(
+            Rule=name,
+            EventBusName=bus,
+            Targets=[{"Id": target["Id"], "Arn": queue_arn, "InputTransformer": target["InputTransformer"]}],
+        )
     raw = sqs.create_queue(QueueName="raw")["QueueUrl"]  # the forwarded events themselves
     raw_arn = sqs.get_queue_attributes(QueueUrl=raw, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     events.put_rule(Name="capture", EventBusName=bus, EventPattern=json.dumps({"source": ["aws.config"]}))

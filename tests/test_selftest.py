@@ -25,7 +25,7 @@ from iam_console_mfa.demo.account import create_user
 from iam_console_mfa.event_builders import change_event, user_configuration_item
 from iam_console_mfa.local_config import LocalConfig
 from iam_console_mfa.selftest import ACTIONS, PREFIX, REMEDIATE, TAG, TAG_ON_CREATE, policy, totp
-from tests.support import REAL_TOKEN, answer_operation
+from tests.support import REAL_TOKEN, answer_operation, cli_session
 from tests.test_remediation_modes import QUARANTINE, rendered
 
 RULE = "IAM_USER_CONSOLE_MFA"
@@ -87,7 +87,7 @@ def deployed_rule(
         remediation_handler({"IAMUserId": request["ResourceKeys"][0]["resourceId"]}, None)
         and {"FailedItems": []}
     )
-    monkeypatch.setattr(cli, "session", lambda args, retries=None: configured_session())
+    monkeypatch.setattr(cli, "session", lambda args, retries=None: cli_session(configured_session()))
     monkeypatch.setattr("iam_console_mfa.selftest.time.sleep", lambda seconds: None)
     return evaluated
 
@@ -161,7 +161,7 @@ def test_an_interruption_or_a_failure_midway_leaves_no_user(
 def test_no_yes_no_rule_and_leftover_cleanup(
     iam: Any, config_api: LocalConfig, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
-    monkeypatch.setattr(cli, "session", lambda args, retries=None: configured_session())
+    monkeypatch.setattr(cli, "session", lambda args, retries=None: cli_session(configured_session()))
     assert cli.main(["selftest"]) == 2 and "confirm with --yes" in capsys.readouterr().err
     assert cli.main(["selftest", "--yes"]) == 2  # moto's Config holds no rule
     assert "no Config rule IAM_USER_CONSOLE_MFA in us-east-1: deploy it first" in capsys.readouterr().err

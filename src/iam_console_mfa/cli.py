@@ -38,9 +38,16 @@ from .parameter_sources import (
 
 if TYPE_CHECKING:
     import boto3
+    import botocore.session
+    from boto3 import Session
+    from botocore.config import Config as BotocoreConfig
     from console_mfa.live import LiveIam
     from console_mfa.model import Assessment
     from console_mfa.writes import WritePlan
+    from mypy_boto3_cloudtrail import CloudTrailClient
+    from mypy_boto3_sts.type_defs import GetCallerIdentityResponseTypeDef
+
+    from .regional_session import RegionalSession
 
 EXIT_OK, EXIT_NON_COMPLIANT, EXIT_ERROR = 0, 1, 2
 
@@ -85,22 +92,21 @@ def main(argv: list[str] | None = None) -> int:
     return EXIT_ERROR
 
 
-def session(args: argparse.Namespace, retries: Any = None) -> Any:
+def session(args: argparse.Namespace, retries: BotocoreConfig | None = None) -> RegionalSession:
     """A boto3 session for --profile and the region (``region_of``), with the rule's retry mode
-    unless ``retries`` (a botocore Config) says otherwise."""
-    import boto3
+    unless ``retries`` says otherwise."""
     import botocore.session
     from console_mfa.aws import RETRY_CONFIG
+
+    from .regional_session import RegionalSession
 
     core = botocore.session.Session(profile=args.profile)
     core.set_default_client_config(retries or RETRY_CONFIG)
     region, source = region_of(args, core)
-    aws = boto3.Session(botocore_session=core, region_name=region)
-    aws.region_source = source  # type: ignore[attr-defined]  # said by parameter_sources.rule_policy
-    return aws
+    return RegionalSession(core, region, source)
 
 
-def region_of(args: argparse.Namespace, core: Any) -> tuple[str, str]:
+def region_of(args: argparse.Namespace, core: botocore.session.Session) -> tuple[str, str]:
     """One region for every command, and where it came from: --region, else the settings'
     region (the rule's, where deploy put it), else the environment's or the profile's.
 
@@ -131,7 +137,7 @@ def _progress() -> Iterator[Callable[[int, int], None]]:
         yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
-def _collectors(aws: boto3.Session) -> tuple[LiveIam, Any]:
+def _collectors(aws: boto3.Session) -> tuple[LiveIam, CloudTrailClient]:
     from console_mfa.live import LiveIam
     from console_mfa.trail import iam_event_region
 
@@ -266,17 +272,17 @@ def organization_report(args: argparse.Namespace, console: Console) -> int:
     return EXIT_NON_COMPLIANT if any(r.non_compliant for r in rows) else EXIT_OK
 
 
-def table_text(assessments: list[Any], now: datetime) -> str:
+def table_text(assessments: list[Assessment], now: datetime) -> str:
     buffer = io.StringIO()
     output.print_table(Console(file=buffer, width=200), assessments, now)
     return buffer.getvalue()
 
 
-def account_of(aws: Any) -> str:
+def account_of(aws: Session) -> str:
     return str(aws.client("sts").get_caller_identity()["Account"])  # needs no permission
 
 
-def asff(aws: Any, rule_name: str, assessments: list[Any], now: datetime) -> str:
+def asff(aws: Session, rule_name: str, assessments: list[Assessment], now: datetime) -> str:
     """The findings a sweep would import into Security Hub, as a JSON list."""
     from console_mfa.findings import Context, plan_findings
 
@@ -361,8 +367,8 @@ def show_actions(
     args: argparse.Namespace,
     console: Console,
     summaries: list[dict[str, str]],
-    not_attempted: list[Any],
-    identity: dict[str, str],
+    not_attempted: list[Assessment],
+    identity: GetCallerIdentityResponseTypeDef,
     parameters: dict[str, str],
     now: datetime,
 ) -> None:
@@ -451,7 +457,7 @@ def read_event(path: Path) -> dict[str, Any]:
     return event
 
 
-def user_event(session: Any, user_name: str, given: str | None, region_source: str) -> dict[str, Any]:
+def user_event(session: Session, user_name: str, given: str | None, region_source: str) -> dict[str, Any]:
     """The ConfigurationItemChangeNotification Config would send for this user now, with the
     parameters every command resolves: --parameters (``given``), else the deployed rule's,
     else rdk-config.json's, else the rule's defaults.
@@ -581,7 +587,7 @@ def cmd_digest(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK if built.clean else EXIT_NON_COMPLIANT
 
 
-def stack_output(aws: Any, stack: str, key: str) -> str | None:
+def stack_output(aws: Session, stack: str, key: str) -> str | None:
     """A deployed stack's output; None when the stack or the output is not there. Any other
     error (AccessDenied) names the call."""
     from console_mfa.aws import error_code, translated
@@ -596,7 +602,7 @@ def stack_output(aws: Any, stack: str, key: str) -> str | None:
     return next((str(o["OutputValue"]) for o in found.get("Outputs", []) if o["OutputKey"] == key), None)
 
 
-def quarantine_policy_arn(aws: Any, args: argparse.Namespace) -> str:
+def quarantine_policy_arn(aws: Session, args: argparse.Namespace) -> str:
     """The rule stack's quarantine policy (its QuarantinePolicyArn output): require-mfa attaches
     that policy and no other."""
     stack = load_settings(args.settings)["stacks"]["rule"]
@@ -609,7 +615,7 @@ def quarantine_policy_arn(aws: Any, args: argparse.Namespace) -> str:
     return arn
 
 
-def alert_topic(aws: Any, chosen: dict[str, Any]) -> str:
+def alert_topic(aws: Session, chosen: dict[str, Any]) -> str:
     """The alerts stack's TopicArn output (deploy creates the stack)."""
     stack = chosen["stacks"]["alerts"]
     topic = stack_output(aws, stack, "TopicArn")

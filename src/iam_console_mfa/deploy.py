@@ -16,12 +16,18 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
 from .organization_access import organization_access
 from .settings import digest_settings, remediation_mode, rule_parameters, stacks
+
+if TYPE_CHECKING:
+    from boto3 import Session
+    from mypy_boto3_cloudformation import CloudFormationClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.literals import BucketLocationConstraintType
 
 STACKS = stacks()
 TEMPLATES_PREFIX = "templates/"  # beside the package in the code bucket: rule.yaml for the StackSet
@@ -192,7 +198,7 @@ EARLIER_SIDS = ("OrganizationReadsRulePackage",)
 OUR_SIDS = (ORGANIZATION_READ_SID, *EARLIER_SIDS)
 
 
-def bucket_policy(s3: Any, bucket: str, account: str) -> dict[str, Any]:
+def bucket_policy(s3: S3Client, bucket: str, account: str) -> dict[str, Any]:
     """The bucket's policy document; an empty one when it has none."""
     try:
         return dict(json.loads(s3.get_bucket_policy(Bucket=bucket, ExpectedBucketOwner=account)["Policy"]))
@@ -230,7 +236,7 @@ def shared_bucket_policy(current: dict[str, Any], statement: dict[str, Any]) -> 
 
 
 class Deployer:
-    def __init__(self, aws: Any, settings: dict[str, Any], say: Printer) -> None:
+    def __init__(self, aws: Session, settings: dict[str, Any], say: Printer) -> None:
         self.aws, self.settings, self.say = aws, settings, say
         self.cfn = aws.client("cloudformation")
 
@@ -266,7 +272,9 @@ class Deployer:
     def _organization_id(self, account: str) -> str:
         """The organization's id, once every registration organization mode needs is in place
         (organization_access); otherwise a DeployError listing each gap with its fix."""
-        access = organization_access(self.aws, account, self.settings["organization"]["callAs"])
+        access = organization_access(
+            self.aws.client("organizations"), account, self.settings["organization"]["callAs"]
+        )
         if not access.ready:
             raise DeployError("organization mode needs: " + "; ".join(access.missing) + "; nothing was created")
         return access.organization_id
@@ -286,8 +294,13 @@ class Deployer:
     def _create_bucket(self, bucket: str, region: str, account: str) -> None:
         s3 = self.aws.client("s3")
         self.say(f"creating bucket {bucket}")
-        extra = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
-        s3.create_bucket(Bucket=bucket, **extra)
+        if region == "us-east-1":  # the one region that takes no LocationConstraint
+            s3.create_bucket(Bucket=bucket)
+        else:
+            s3.create_bucket(
+                Bucket=bucket,
+                CreateBucketConfiguration={"LocationConstraint": cast("BucketLocationConstraintType", region)},
+            )
         s3.put_public_access_block(
             Bucket=bucket,
             ExpectedBucketOwner=account,
@@ -331,19 +344,15 @@ class Deployer:
 
     def _deploy_stack(self, step: StackPlan, parameters: dict[str, str]) -> dict[str, str]:
         body = (STACKS / step.template).read_text()
-        arguments = {
-            "StackName": step.name,
-            "TemplateBody": body,
-            "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
-            "Capabilities": ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"],
-        }
         exists = self._exists(step.name)
         started = time.time() - 1
         try:
-            if exists:
-                self.cfn.update_stack(**arguments)
-            else:
-                self.cfn.create_stack(**arguments)
+            (self.cfn.update_stack if exists else self.cfn.create_stack)(
+                StackName=step.name,
+                TemplateBody=body,
+                Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+                Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"],
+            )
         except ClientError as error:
             if "No updates are to be performed" not in str(error):
                 raise
@@ -370,7 +379,12 @@ class Deployer:
 
 
 def follow(
-    cfn: Any, stack: str, since: float, say: Printer, poll_seconds: float = 2.0, timeout: float = 1800
+    cfn: CloudFormationClient,
+    stack: str,
+    since: float,
+    say: Printer,
+    poll_seconds: float = 2.0,
+    timeout: float = 1800,
 ) -> str:
     """Print the stack's events as they arrive until it reaches a terminal status. ``stack`` is
     a name, or the StackId for a deletion (a deleted stack is found by its id only)."""

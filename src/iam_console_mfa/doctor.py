@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import shlex
 from collections.abc import Callable, Iterator
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import unquote
 
 from botocore.config import Config
@@ -25,6 +25,16 @@ from console_mfa.trail import iam_event_region, partition_of
 from .errors import UNANSWERED, unanswered
 from .organization_access import organization_access
 from .settings import digest_settings, remediation_mode
+
+if TYPE_CHECKING:
+    from boto3 import Session
+    from mypy_boto3_cloudformation import CloudFormationClient
+    from mypy_boto3_config import ConfigServiceClient
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_organizations import OrganizationsClient
+    from mypy_boto3_securityhub import SecurityHubClient
 
 IAM_USER = "AWS::IAM::User"
 # A diagnosis answers in seconds: an error is a finding, not something to wait out with the
@@ -93,7 +103,7 @@ def isolated(name: str, check: Callable[[], Check | list[Check]], required: bool
     return [c._replace(required=required) for c in (done if isinstance(done, list) else [done])]
 
 
-def account_checks(aws: Any, settings: dict[str, Any]) -> Iterator[Check]:
+def account_checks(aws: Session, settings: dict[str, Any]) -> Iterator[Check]:
     """Each check as it completes (the CLI prints it at once)."""
     region, rule = aws.region_name, settings["ruleName"]
     account = aws.client("sts").get_caller_identity()["Account"]
@@ -129,7 +139,7 @@ def account_checks(aws: Any, settings: dict[str, Any]) -> Iterator[Check]:
 MANAGED_RULE = "MFA_ENABLED_FOR_IAM_CONSOLE_ACCESS"  # AWS's managed rule (Security Hub IAM.5's)
 
 
-def _managed_rule(config: Any) -> Check:
+def _managed_rule(config: ConfigServiceClient) -> Check:
     """AWS's managed rule beside this one reports every user twice (and Security Hub's IAM.5
     control runs it): say so, with the way to keep one (docs/deploy.md, Migrate)."""
     found = []
@@ -152,7 +162,7 @@ def _managed_rule(config: Any) -> Check:
     )
 
 
-def _delivery_channel(config: Any, region: str) -> Check:
+def _delivery_channel(config: ConfigServiceClient, region: str) -> Check:
     channels = _call("DescribeDeliveryChannels", config.describe_delivery_channels)["DeliveryChannels"]
     return Check(
         "delivery channel",
@@ -163,12 +173,12 @@ def _delivery_channel(config: Any, region: str) -> Check:
     )
 
 
-def _rule(config: Any, rule: str, region: str) -> Check:
+def _rule(config: ConfigServiceClient, rule: str, region: str) -> Check:
     deployed = deployed_rule(config, rule) is not None
     return Check("rule", deployed, f"{rule} in {region}", "deploy it: iam-console-mfa deploy")
 
 
-def _digest(lam: Any, rule: str) -> Check:
+def _digest(lam: LambdaClient, rule: str) -> Check:
     function = _call(
         "GetFunction", lambda: lam.get_function(FunctionName=f"{rule}-digest"), ("ResourceNotFoundException",)
     )
@@ -180,7 +190,7 @@ def _digest(lam: Any, rule: str) -> Check:
     )
 
 
-def _remediation(lam: Any, config: Any, rule: str) -> Check:
+def _remediation(lam: LambdaClient, config: ConfigServiceClient, rule: str) -> Check:
     function = _call(
         "GetFunction",
         lambda: lam.get_function(FunctionName=f"{rule}-remediation"),
@@ -199,7 +209,7 @@ def _remediation(lam: Any, config: Any, rule: str) -> Check:
 GUARD_POLICY = "never-remove-exempt-users-password"  # rule.yaml's ExemptTagGuard
 
 
-def _exempt_tag_guard(lam: Any, iam: Any, config: Any, rule: str) -> Check:
+def _exempt_tag_guard(lam: LambdaClient, iam: IAMClient, config: ConfigServiceClient, rule: str) -> Check:
     """The remediation role's IAM deny guards the tag key the rule exempts, and no other.
 
     The remediation reads the rule's ExemptTag itself; the guard is a second line built from
@@ -230,19 +240,19 @@ def _exempt_tag_guard(lam: Any, iam: Any, config: Any, rule: str) -> Check:
     )
 
 
-def _event_history(aws: Any, region: str) -> Check:
+def _event_history(aws: Session, region: str) -> Check:
     where = iam_event_region(region)
     trail = aws.client("cloudtrail", region_name=where)
     _call("LookupEvents", lambda: trail.lookup_events(MaxResults=1))
     return Check("CloudTrail event history", True, f"readable in {where} (the credential report's delta)")
 
 
-def _credential_report(iam: Any) -> Check:
+def _credential_report(iam: IAMClient) -> Check:
     state = _call("GenerateCredentialReport", iam.generate_credential_report, ("LimitExceeded",))
     return Check("credential report", True, f"obtainable ({state['State'] if state else 'being generated'})")
 
 
-def _recorder(config: Any, region: str) -> Check:
+def _recorder(config: ConfigServiceClient, region: str) -> Check:
     recorders = _call("DescribeConfigurationRecorders", config.describe_configuration_recorders)
     statuses = _call("DescribeConfigurationRecorderStatus", config.describe_configuration_recorder_status)
     recording = {s["name"] for s in statuses["ConfigurationRecordersStatus"] if s.get("recording")}
@@ -307,7 +317,7 @@ def with_users(group: dict[str, Any]) -> dict[str, Any]:
     return {**group, "resourceTypes": [*(group.get("resourceTypes") or []), IAM_USER]}
 
 
-def _last_evaluation(config: Any, rule: str) -> Check:
+def _last_evaluation(config: ConfigServiceClient, rule: str) -> Check:
     answer = _call(
         "DescribeConfigRuleEvaluationStatus",
         lambda: config.describe_config_rule_evaluation_status(ConfigRuleNames=[rule]),
@@ -326,7 +336,7 @@ def _last_evaluation(config: Any, rule: str) -> Check:
     return Check("last evaluation", True, f"succeeded {last:%Y-%m-%d %H:%M} UTC" if last else "none yet")
 
 
-def _invoke_permission(lam: Any, function: str, account: str) -> Check:
+def _invoke_permission(lam: LambdaClient, function: str, account: str) -> Check:
     import json
 
     policy = _call("GetPolicy", lambda: lam.get_policy(FunctionName=function), ("ResourceNotFoundException",))
@@ -348,7 +358,7 @@ def _invoke_permission(lam: Any, function: str, account: str) -> Check:
 IAM5 = "IAM.5"  # Security Hub's control that runs the managed rule
 
 
-def _iam5_control(hub: Any, region: str) -> Check:
+def _iam5_control(hub: SecurityHubClient, region: str) -> Check:
     """Security Hub's IAM.5 enabled in any standard runs AWS's managed rule on its own (its
     rule appears only once Security Hub has created it): the same users, a second finding.
     ListStandardsControlAssociations lists IAM.5 in every enabled standard."""
@@ -384,7 +394,7 @@ def _iam5_control(hub: Any, region: str) -> Check:
     )
 
 
-def _security_hub(hub: Any, region: str) -> Check:
+def _security_hub(hub: SecurityHubClient, region: str) -> Check:
     enabled = _call("DescribeHub", hub.describe_hub, ("InvalidAccessException", "ResourceNotFoundException"))
     if enabled is None:
         return Check(
@@ -406,20 +416,22 @@ def _security_hub(hub: Any, region: str) -> Check:
     )
 
 
-def organization_checks(aws: Any, settings: dict[str, Any], stack_set: str) -> Iterator[Check]:
+def organization_checks(aws: Session, settings: dict[str, Any], stack_set: str) -> Iterator[Check]:
     """Every member account's stack instance of the StackSet (organization.yaml), and the bus
     that brings their compliance changes and alarms to the alert topic (alerts.yaml), after what
     this account needs to run organization mode at all (the checks deploy makes first)."""
     account = aws.client("sts").get_caller_identity()["Account"]
-    yield from isolated("organization access", lambda: _organization_access(aws, account, settings))
+    yield from isolated(
+        "organization access", lambda: _organization_access(aws.client("organizations"), account, settings)
+    )
     yield from isolated("StackSet", lambda: _stack_instances(aws.client("cloudformation"), settings, stack_set))
     if settings["alerts"]["enabled"]:
         yield from isolated("members' alerts", lambda: _central_bus(aws.client("events"), settings["ruleName"]))
 
 
-def _organization_access(aws: Any, account: str, settings: dict[str, Any]) -> Check:
+def _organization_access(organizations: OrganizationsClient, account: str, settings: dict[str, Any]) -> Check:
     try:
-        access = organization_access(aws, account, settings["organization"]["callAs"])
+        access = organization_access(organizations, account, settings["organization"]["callAs"])
     except ClientError as error:  # named by the call that failed, as every check's error is
         with translated(error.operation_name):
             raise
@@ -429,7 +441,7 @@ def _organization_access(aws: Any, account: str, settings: dict[str, Any]) -> Ch
     return Check("organization access", False, "; ".join(access.missing), "run each command named")
 
 
-def _central_bus(events: Any, rule: str) -> Check:
+def _central_bus(events: EventBridgeClient, rule: str) -> Check:
     name = f"{rule}-organization"
     bus = _call(
         "DescribeEventBus", lambda: events.describe_event_bus(Name=name), ("ResourceNotFoundException",)
@@ -444,7 +456,9 @@ def _central_bus(events: Any, rule: str) -> Check:
     )
 
 
-def _stack_instances(cloudformation: Any, settings: dict[str, Any], stack_set: str) -> list[Check]:
+def _stack_instances(
+    cloudformation: CloudFormationClient, settings: dict[str, Any], stack_set: str
+) -> list[Check]:
     call_as = settings["organization"]["callAs"]
     pages = _call(
         "ListStackInstances",

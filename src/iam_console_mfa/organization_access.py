@@ -12,11 +12,15 @@ StackSets, and an aggregator in a delegated administrator needs trusted access f
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 from console_mfa.aws import error_code
+
+if TYPE_CHECKING:
+    from mypy_boto3_organizations import OrganizationsClient
 
 STACKSETS = "member.org.stacksets.cloudformation.amazonaws.com"
 CONFIG = "config.amazonaws.com"
@@ -33,10 +37,9 @@ class OrganizationAccess:
         return bool(self.organization_id) and not self.missing
 
 
-def organization_access(aws: Any, account: str, call_as: str) -> OrganizationAccess:
+def organization_access(organizations: OrganizationsClient, account: str, call_as: str) -> OrganizationAccess:
     """Read-only: DescribeOrganization, ListAWSServiceAccessForOrganization and, from a delegated
     administrator, ListDelegatedAdministrators (all callable there; AWS Organizations API reference)."""
-    organizations = aws.client("organizations")
     try:
         organization = organizations.describe_organization()["Organization"]
     except ClientError as error:
@@ -54,7 +57,7 @@ def organization_access(aws: Any, account: str, call_as: str) -> OrganizationAcc
             f"account {account} is not the management account ({organization['MasterAccountId']}): "
             "set organization.callAs to DELEGATED_ADMIN, or deploy from the management account"
         )
-    enabled = _listed(organizations, "list_aws_service_access_for_organization", "EnabledServicePrincipals")
+    enabled = _enabled_services(organizations)
     if enabled is None:  # AWS answers AccessDenied to a member that is no delegated administrator
         missing.append(
             f"account {account} may not read the organization's services: it is neither the management "
@@ -71,9 +74,7 @@ def organization_access(aws: Any, account: str, call_as: str) -> OrganizationAcc
             missing.append(f"trusted access for {principal} is off: in the management account, {fix}")
     if not management:
         for principal in (STACKSETS, CONFIG):
-            admins = _listed(
-                organizations, "list_delegated_administrators", "DelegatedAdministrators", principal
-            )
+            admins = _delegated_administrators(organizations, principal)
             if account not in (admins or set()):
                 missing.append(
                     f"account {account} is not a delegated administrator for {principal}: in the management "
@@ -83,13 +84,32 @@ def organization_access(aws: Any, account: str, call_as: str) -> OrganizationAcc
     return OrganizationAccess(str(organization["Id"]), management, tuple(missing))
 
 
-def _listed(organizations: Any, operation: str, key: str, principal: str = "") -> set[str] | None:
-    """Every page's ServicePrincipal (or account Id) values; None when AWS denies the call."""
-    arguments = {"ServicePrincipal": principal} if principal else {}
+def _enabled_services(organizations: OrganizationsClient) -> set[str] | None:
+    """The service principals with trusted access; None when AWS denies the call."""
+    paginator = organizations.get_paginator("list_aws_service_access_for_organization")
+    return _unless_denied(
+        lambda: {
+            s["ServicePrincipal"] for page in paginator.paginate() for s in page["EnabledServicePrincipals"]
+        }
+    )
+
+
+def _delegated_administrators(organizations: OrganizationsClient, principal: str) -> set[str] | None:
+    """The accounts registered as the service's delegated administrators; None when denied."""
+    paginator = organizations.get_paginator("list_delegated_administrators")
+    return _unless_denied(
+        lambda: {
+            a["Id"]
+            for page in paginator.paginate(ServicePrincipal=principal)
+            for a in page["DelegatedAdministrators"]
+        }
+    )
+
+
+def _unless_denied(read: Callable[[], set[str]]) -> set[str] | None:
     try:
-        pages = list(organizations.get_paginator(operation).paginate(**arguments))
+        return read()
     except ClientError as error:
         if error_code(error) in ("AccessDeniedException", "AccessDeniedForDependencyException"):
             return None
         raise
-    return {item.get("ServicePrincipal") or item["Id"] for page in pages for item in page[key]}

@@ -21,7 +21,7 @@ import csv
 import io
 import json
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from console_mfa.aggregated import Result
 from console_mfa.aws import translated
@@ -30,6 +30,8 @@ from console_mfa.model import Compliance
 from .output import SCHEMA_VERSION
 
 if TYPE_CHECKING:
+    from mypy_boto3_cloudformation import CloudFormationClient
+    from mypy_boto3_cloudformation.literals import CallAsType
     from rich.console import Console
 
 # What report --organization calls (`iam-console-mfa policy --doctor` includes them; a test
@@ -57,7 +59,9 @@ class AccountSummary(NamedTuple):
     stack_instance: str  # the StackSet instance's status; "none" when there is no instance
 
 
-def stack_instances(cloudformation: Any, stack_set: str, call_as: str) -> dict[str, str]:
+def stack_instances(
+    cloudformation: CloudFormationClient, stack_set: str, call_as: CallAsType
+) -> dict[str, str]:
     """Account -> its stack instance's status, for every instance of the StackSet."""
     statuses: dict[str, str] = {}
     with translated("ListStackInstances"):

@@ -7,12 +7,15 @@ import io
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from console_mfa.model import Assessment, Compliance, Reason, UserRef
 from console_mfa.risk import risk as engine_risk
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from mypy_boto3_sts.type_defs import GetCallerIdentityResponseTypeDef
 
 COLUMNS = ("user", "user_id", "verdict", "mfa", "password_set", "password_last_used", "risk", "annotation")
 STYLE = {"COMPLIANT": "green", "NON_COMPLIANT": "bold red", "NOT_APPLICABLE": "dim"}
@@ -119,7 +122,7 @@ def as_json(
 def enforce_record(
     summaries: Sequence[Mapping[str, str]],
     not_attempted: Sequence[UserRef],
-    identity: Mapping[str, str],
+    identity: GetCallerIdentityResponseTypeDef,
     parameters: Mapping[str, str],
     now: datetime,
     applied: bool,

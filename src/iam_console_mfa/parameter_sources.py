@@ -10,12 +10,17 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from console_mfa.policy import RuleParameters, parse_policy
 
 from .arguments import RULE_OPTIONS
 from .errors import CliError
+
+if TYPE_CHECKING:
+    from boto3 import Session
+
+    from .regional_session import RegionalSession
 
 DEFAULT_RULE_NAME = "IAM_USER_CONSOLE_MFA"
 
@@ -53,7 +58,7 @@ class ResolvedParameters(NamedTuple):
     deployed: bool  # the rule exists in this account and region
 
 
-def deployed_parameters(aws: Any, rule_name: str) -> dict[str, str] | None:
+def deployed_parameters(aws: Session, rule_name: str) -> dict[str, str] | None:
     """The deployed rule's InputParameters (DescribeConfigRules), None when no such rule exists."""
     from console_mfa.deployed import deployed_rule, input_parameters
 
@@ -63,7 +68,7 @@ def deployed_parameters(aws: Any, rule_name: str) -> dict[str, str] | None:
     return {k: str(v) for k, v in input_parameters(rule).items()}
 
 
-def rule_policy(args: argparse.Namespace, aws: Any) -> ResolvedParameters:
+def rule_policy(args: argparse.Namespace, aws: RegionalSession) -> ResolvedParameters:
     """The rule parameters: option, else the deployed rule's, else rdk-config.json's, else the
     rule's default; where each came from is said on stderr before anything else happens."""
     given = {p.name: getattr(args, p.name) for _, p, _ in RULE_OPTIONS if getattr(args, p.name) is not None}
@@ -73,7 +78,7 @@ def rule_policy(args: argparse.Namespace, aws: Any) -> ResolvedParameters:
     settings_name = args.settings.name if args.settings else "rdk-config.json"
     rule_name = rule_name_of(args, chosen)
     deployed = deployed_parameters(aws, rule_name)
-    region = f"{aws.region_name} (region from {getattr(aws, 'region_source', 'the environment')})"
+    region = f"{aws.region_name} (region from {aws.region_source})"
     if deployed is None:
         sys.stderr.write(f"no Config rule {rule_name} in {region}: its parameters are not used\n")
     else:

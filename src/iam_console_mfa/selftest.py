@@ -17,7 +17,7 @@ import secrets
 import struct
 import time
 from collections.abc import Callable, Generator
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from botocore.exceptions import ClientError
 from console_mfa.aws import IAM_PROPAGATION_WAITS_SECONDS, error_code, translated
@@ -25,8 +25,14 @@ from console_mfa.deployed import deployed_rule, input_parameters
 from console_mfa.model import RESOURCE_TYPE
 from console_mfa.policy import RemediationAction, parse_policy
 
+if TYPE_CHECKING:
+    from boto3 import Session
+    from mypy_boto3_config import ConfigServiceClient
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_iam.type_defs import TagTypeDef
+
 PREFIX = "iam-console-mfa-selftest-"
-TAG = {"Key": "iam-console-mfa-selftest", "Value": "true"}
+TAG: TagTypeDef = {"Key": "iam-console-mfa-selftest", "Value": "true"}
 # What selftest calls (`iam-console-mfa policy --selftest`; a test derives them from the calls),
 # by what they act on. Creating with Tags is also authorized as TagUser / TagMFADevice
 # (IAM API reference, CreateUser and CreateVirtualMFADevice), which no call names.
@@ -106,7 +112,7 @@ def totp(seed_base32: bytes, at: float) -> str:
 
 
 def run(
-    aws: Any,
+    aws: Session,
     rule_name: str,
     timeout: float,
     remediate: bool,
@@ -154,7 +160,7 @@ def run(
 
 
 def _console_user(
-    iam: Any, name: str, created: list[str], before_password: Callable[[], None] = lambda: None
+    iam: IAMClient, name: str, created: list[str], before_password: Callable[[], None] = lambda: None
 ) -> str:
     created.append(name)
     with translated("CreateUser", name):
@@ -166,7 +172,7 @@ def _console_user(
     return str(user["UserId"])
 
 
-def _virtual_mfa(iam: Any, name: str) -> None:
+def _virtual_mfa(iam: IAMClient, name: str) -> None:
     with translated("CreateVirtualMFADevice", name):
         device = iam.create_virtual_mfa_device(VirtualMFADeviceName=name, Tags=[TAG])["VirtualMFADevice"]
     now = time.time()
@@ -181,7 +187,7 @@ def _virtual_mfa(iam: Any, name: str) -> None:
 
 
 def _poll(
-    config: Any,
+    config: ConfigServiceClient,
     rule_name: str,
     user_id: str,
     wanted: set[str],
@@ -206,8 +212,8 @@ def _poll(
 
 
 def _remediation(
-    config: Any,
-    iam: Any,
+    config: ConfigServiceClient,
+    iam: IAMClient,
     rule_name: str,
     name: str,
     user_id: str,
@@ -233,7 +239,7 @@ def _remediation(
     return Step(f"remediation ({action})", False, f"not done after {timeout:.0f} s")
 
 
-def _remediated(iam: Any, name: str, action: RemediationAction) -> str:
+def _remediated(iam: IAMClient, name: str, action: RemediationAction) -> str:
     """What the deployed RemediationAction has visibly done to the user; "" while nothing."""
     if action.quarantines:
         with translated("ListAttachedUserPolicies", name):
@@ -249,7 +255,7 @@ def _remediated(iam: Any, name: str, action: RemediationAction) -> str:
     return ""
 
 
-def _delete_user(iam: Any, name: str, sleep: Sleep) -> None:
+def _delete_user(iam: IAMClient, name: str, sleep: Sleep) -> None:
     """DeleteUser right after the user's MFA device and password were removed can answer
     DeleteConflict until IAM shows the removal: asked again after IAM's propagation waits."""
     waits = iter(IAM_PROPAGATION_WAITS_SECONDS)
@@ -268,7 +274,7 @@ class CleanupIncomplete(Exception):
     """Some of the self-test's users or devices could not be deleted: they are named."""
 
 
-def cleanup(iam: Any, names: list[str] | None = None, sleep: Sleep = time.sleep) -> list[str]:
+def cleanup(iam: IAMClient, names: list[str] | None = None, sleep: Sleep = time.sleep) -> list[str]:
     """Delete the self-test's users (these, or every user named and tagged as one) with their
     MFA devices and login profiles, and its unassigned virtual MFA devices (an EnableMFADevice
     that failed leaves one). Returns the names deleted.
@@ -300,7 +306,7 @@ def cleanup(iam: Any, names: list[str] | None = None, sleep: Sleep = time.sleep)
     return deleted
 
 
-def _delete(iam: Any, name: str, sleep: Sleep) -> bool:
+def _delete(iam: IAMClient, name: str, sleep: Sleep) -> bool:
     """The user, its devices and its password; False when the user was never created."""
     try:
         devices = iam.list_mfa_devices(UserName=name)["MFADevices"]
@@ -322,7 +328,7 @@ def _delete(iam: Any, name: str, sleep: Sleep) -> bool:
     return True
 
 
-def _delete_unassigned_devices(iam: Any, names: list[str]) -> None:
+def _delete_unassigned_devices(iam: IAMClient, names: list[str]) -> None:
     """Virtual MFA devices the self-test created and never enabled: named like its users and
     tagged as its own (ListVirtualMFADevices returns each device's tags)."""
     for page in iam.get_paginator("list_virtual_mfa_devices").paginate(AssignmentStatus="Unassigned"):

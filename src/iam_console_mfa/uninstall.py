@@ -21,7 +21,7 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -34,6 +34,11 @@ from .deploy import (
     follow,
     split_statements,
 )
+
+if TYPE_CHECKING:
+    from boto3 import Session
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_s3 import S3Client
 
 OURS = "IAM_USER_CONSOLE_MFA"  # how each of our templates' Description begins
 ORDER = ("organization", "rule", "alerts")  # dependants first: the rule alerts through the topic
@@ -66,7 +71,7 @@ class Removal:
         return not (self.stacks or self.objects or self.policy_statement or self.delete_bucket)
 
 
-def plan_removal(aws: Any, settings: dict[str, Any]) -> Removal:
+def plan_removal(aws: Session, settings: dict[str, Any]) -> Removal:
     """What uninstall would remove; reads only."""
     account = aws.client("sts").get_caller_identity()["Account"]
     rule = settings["ruleName"]
@@ -106,15 +111,14 @@ def plan_removal(aws: Any, settings: dict[str, Any]) -> Removal:
     return removal
 
 
-def _users_holding(iam: Any, policy_arn: str) -> list[str]:
+def _users_holding(iam: IAMClient, policy_arn: str) -> list[str]:
     pages = iam.get_paginator("list_entities_for_policy").paginate(PolicyArn=policy_arn, EntityFilter="User")
     return [u["UserName"] for page in pages for u in page["PolicyUsers"]]
 
 
-def _plan_bucket(s3: Any, removal: Removal, rule: str, account: str, default: bool) -> None:
-    owner = {"ExpectedBucketOwner": account}
+def _plan_bucket(s3: S3Client, removal: Removal, rule: str, account: str, default: bool) -> None:
     try:
-        s3.head_bucket(Bucket=removal.bucket, **owner)
+        s3.head_bucket(Bucket=removal.bucket, ExpectedBucketOwner=account)
     except ClientError as error:
         if error.response["Error"]["Code"] in ("404", "NoSuchBucket"):
             return
@@ -124,7 +128,9 @@ def _plan_bucket(s3: Any, removal: Removal, rule: str, account: str, default: bo
         rf"({re.escape(rule)}-[0-9a-f]{{16}}\.zip|{TEMPLATES_PREFIX}{re.escape(rule)}-[0-9a-f]{{16}}-rule\.yaml)"
     )
     others = False
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=removal.bucket, **owner):
+    for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=removal.bucket, ExpectedBucketOwner=account
+    ):
         for item in page.get("Contents", []):
             if ours.fullmatch(item["Key"]):
                 removal.objects.append(item["Key"])
@@ -164,14 +170,13 @@ def describe_removal(removal: Removal, keep_logs: bool, say: Printer) -> None:
         say("nothing of iam-console-mfa is deployed here")
 
 
-def remove(aws: Any, removal: Removal, keep_logs: bool, say: Printer) -> None:
+def remove(aws: Session, removal: Removal, keep_logs: bool, say: Printer) -> None:
     """Carry out the plan; a stack that does not finish deleting stops it there (what follows
     depends on it)."""
     if removal.refused:
         raise DeployError("uninstall refused: " + "; ".join(removal.refused) + "; nothing was changed")
     account = aws.client("sts").get_caller_identity()["Account"]
     cfn, logs, s3 = aws.client("cloudformation"), aws.client("logs"), aws.client("s3")
-    owner = {"ExpectedBucketOwner": account}
     for stack in removal.stacks:
         for arn, users in stack.quarantined.items():
             for user in users:
@@ -194,18 +199,22 @@ def remove(aws: Any, removal: Removal, keep_logs: bool, say: Printer) -> None:
                     raise
     for start in range(0, len(removal.objects), 1000):  # DeleteObjects takes up to 1,000 keys
         keys = removal.objects[start : start + 1000]
-        s3.delete_objects(Bucket=removal.bucket, Delete={"Objects": [{"Key": k} for k in keys]}, **owner)
+        s3.delete_objects(
+            Bucket=removal.bucket, Delete={"Objects": [{"Key": k} for k in keys]}, ExpectedBucketOwner=account
+        )
         say(f"deleted {len(keys)} objects from s3://{removal.bucket}")
     if removal.delete_bucket:
-        s3.delete_bucket(Bucket=removal.bucket, **owner)
+        s3.delete_bucket(Bucket=removal.bucket, ExpectedBucketOwner=account)
         say(f"deleted bucket {removal.bucket}")
     elif removal.policy_statement:
         policy = bucket_policy(s3, removal.bucket, account)
         _, kept = split_statements(policy)
         if kept:
             s3.put_bucket_policy(
-                Bucket=removal.bucket, Policy=json.dumps({**policy, "Statement": kept}), **owner
+                Bucket=removal.bucket,
+                Policy=json.dumps({**policy, "Statement": kept}),
+                ExpectedBucketOwner=account,
             )
         else:
-            s3.delete_bucket_policy(Bucket=removal.bucket, **owner)
+            s3.delete_bucket_policy(Bucket=removal.bucket, ExpectedBucketOwner=account)
         say(f"removed statement {ORGANIZATION_READ_SID} from the policy of bucket {removal.bucket}")

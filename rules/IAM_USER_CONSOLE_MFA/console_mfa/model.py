@@ -6,13 +6,13 @@ import enum
 import re
 from collections.abc import Mapping
 from datetime import datetime
-from typing import NamedTuple, NewType
+from typing import Final, NamedTuple, NewType
 
 # A Config resource id for AWS::IAM::User is the UserId (AIDA...), never the user name.
 UserId = NewType("UserId", str)
 UserName = NewType("UserName", str)
 
-RESOURCE_TYPE = "AWS::IAM::User"
+RESOURCE_TYPE: Final = "AWS::IAM::User"
 # configurationItemStatus of an item this region's recorder does not record: no verdict here.
 NOT_RECORDED = ("ResourceNotRecorded", "ResourceDeletedNotRecorded")
 # IAM user names: [\w+=,.@-]{1,64}, ASCII word characters (IAM API reference, CreateUser).

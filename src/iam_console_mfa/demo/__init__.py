@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from unittest.mock import patch
 
 from rich.console import Console
@@ -20,6 +20,9 @@ from rich.table import Table
 
 from ..event_builders import ACCOUNT_ID, change_event, scheduled_event, user_configuration_item
 from .account import Mfa, backdate, create_user
+
+if TYPE_CHECKING:
+    from mypy_boto3_iam import IAMClient
 
 PARAMETERS = {
     "AssumeRoleMode": "False",
@@ -82,7 +85,7 @@ def dashboard(title: str, results: dict[str, dict[str, Any]], names: dict[str, s
     return table
 
 
-def findings_summary(iam: Any) -> str:
+def findings_summary(iam: IAMClient) -> str:
     """The native findings a sweep would import: user and severity (the rule's risk)."""
     from datetime import UTC, datetime
 

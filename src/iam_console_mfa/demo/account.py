@@ -8,7 +8,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mypy_boto3_iam import IAMClient
 
 
 class Mfa(enum.StrEnum):
@@ -19,7 +22,7 @@ class Mfa(enum.StrEnum):
 
 
 def create_user(
-    iam: Any,
+    iam: IAMClient,
     name: str,
     *,
     password: bool = True,
@@ -39,7 +42,7 @@ def create_user(
     return dict(user)
 
 
-def enable_mfa(iam: Any, user: Mapping[str, Any], mfa: Mfa) -> str:
+def enable_mfa(iam: IAMClient, user: Mapping[str, Any], mfa: Mfa) -> str:
     name = user["UserName"]
     account = user["Arn"].split(":")[4]
     if mfa is Mfa.VIRTUAL:
