@@ -14,13 +14,16 @@ import logging
 import os
 import urllib.request
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .aggregated import results as aggregated_results
 from .aws import configured_session, translated
 from .digest import Digest, StoredResult, as_markdown, build, sns_message, subject
 from .model import Compliance
 from .recorded import recorded_results
+
+if TYPE_CHECKING:
+    import boto3
 
 LOG = logging.getLogger(__name__)
 WEBHOOK_TIMEOUT_SECONDS = 10
@@ -47,7 +50,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {"sent": True, "non_compliant": len(digest.flagged)}
 
 
-def stored_results(session: Any, rule: str, aggregator: str, account: str, now: datetime) -> list[StoredResult]:
+def stored_results(
+    session: boto3.Session, rule: str, aggregator: str, account: str, now: datetime
+) -> list[StoredResult]:
     """Every result Config holds for the rule: this account's, or the aggregator's."""
     if aggregator:
         return [
@@ -60,7 +65,7 @@ def stored_results(session: Any, rule: str, aggregator: str, account: str, now: 
     ]
 
 
-def send(session: Any, digest: Digest, topic_arn: str, webhook_secret_arn: str) -> None:
+def send(session: boto3.Session, digest: Digest, topic_arn: str, webhook_secret_arn: str) -> None:
     with translated("Publish"):
         session.client("sns").publish(
             TopicArn=topic_arn, Subject=subject(digest), Message=sns_message(digest), MessageStructure="json"
