@@ -50,7 +50,7 @@ def annotation_spans(path: Path) -> tuple[Span, ...]:
 def skip_annotations(session: str) -> None:
     with use_db(session, WorkDB.Mode.open) as db:
         skipped = 0
-        for item in db.pending_work_items:
+        for item in db.work_items:  # a result from before this filter is replaced too
             if all(
                 any(
                     start <= tuple(m.start_pos) and tuple(m.end_pos) <= end
