@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import botocore.session
 import pytest
-from console_mfa.decision import ANNOTATION_LIMIT, MissingTags, decide
+from console_mfa.decision import MissingTags, decide
 from console_mfa.model import (
     Compliance,
     LastUse,
@@ -24,6 +25,10 @@ SET = datetime(2026, 1, 2, 8, 30, tzinfo=UTC)
 VIRTUAL = "arn:aws:iam::123456789012:mfa/alice"
 FIDO = "arn:aws:iam::123456789012:u2f/user/alice/key-ABC"
 HARDWARE = "GAHT12345678"
+# PutEvaluations' Annotation as Config's service model declares it (botocore does not enforce max).
+ANNOTATION = (
+    botocore.session.get_session().get_service_model("config").shape_for("Evaluation").members["Annotation"]
+)
 
 
 def facts(name: str = "alice", created=SET, serials=(), last_used=LastUse.UNKNOWN, tags=None) -> UserFacts:
@@ -43,6 +48,7 @@ def test_no_login_profile_is_not_applicable() -> None:
         ([VIRTUAL], "1 MFA device (1 virtual)"),
         ([HARDWARE], "1 MFA device (1 hardware TOTP)"),
         ([FIDO], "1 MFA device (1 FIDO security key/passkey)"),
+        ([FIDO, VIRTUAL], "2 MFA devices (1 FIDO security key/passkey, 1 virtual)"),  # plural from 2
         (
             [FIDO, HARDWARE, VIRTUAL],
             "3 MFA devices (1 FIDO security key/passkey, 1 hardware TOTP, 1 virtual)",
@@ -179,7 +185,8 @@ def test_annotations_fit_with_longest_names_and_quotes() -> None:
         ),
     ]
     for verdict in cases:
-        assert 1 <= len(verdict.annotation) <= ANNOTATION_LIMIT
+        assert ANNOTATION.metadata == {"min": 1, "max": 256}  # what the quote cut was sized for
+        assert ANNOTATION.metadata["min"] <= len(verdict.annotation) <= ANNOTATION.metadata["max"]
         assert verdict.annotation.startswith(name)
 
 

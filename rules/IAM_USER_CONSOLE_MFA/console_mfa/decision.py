@@ -19,9 +19,9 @@ from .errors import RuleError
 from .model import USER_NAME, Compliance, LastUse, MfaKind, Reason, UserFacts, UserName, Verdict
 from .policy import RemediationAction, RuleParameters
 
-ANNOTATION_LIMIT = 256  # PutEvaluations' Annotation maximum
 # A quoted pattern or tag is cut to this length, so that with a 64-character user name every
-# annotation stays under ANNOTATION_LIMIT (a test checks the longest case).
+# annotation stays within PutEvaluations' 256-character Annotation (a test checks the longest
+# case against the limit in Config's service model).
 _QUOTE_LIMIT = 48
 
 
