@@ -12,12 +12,14 @@ from typing import Any
 
 import pytest
 from console_mfa.aws import configured_session
-from console_mfa.changes import KEEP, ChangeStore, claim_all, run_id
+from console_mfa.changes import CLOCK_SKEW_MS, KEEP, ChangeStore, claim_all, run_id
+from console_mfa.errors import AwsCallFailed
 from console_mfa.model import UserName
 from console_mfa.reevaluate import TriggerStore
 from console_mfa.sweep import CHANGE_SKEW
 
 from tests.config_double import create_changes_table
+from tests.support import fail_operation
 
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 RUN, OTHER = run_id("token-of-this-run"), run_id("token-of-another-run")
@@ -41,6 +43,7 @@ def test_a_change_outlives_every_evaluation_that_could_miss_it(store: TriggerSto
     assert [c.user_name for c in store.changes(T0 + timedelta(hours=28))] == ["bob"]
     assert [c.user_name for c in store.changes(T0 + KEEP - timedelta(milliseconds=1))] == ["bob"]
     assert store.changes(T0 + KEEP) == []
+    assert store.changes(T0 + KEEP + timedelta(days=1)) == []  # and long after
 
 
 def test_a_change_is_claimed_once(store: TriggerStore) -> None:
@@ -97,6 +100,7 @@ def put(store: TriggerStore, item: dict[str, Any]) -> None:
 
 FUTURE = str(int((T0 + timedelta(days=365)).timestamp() * 1000))
 NOW_MS = str(int(T0.timestamp() * 1000))
+CLOCK_SKEW = timedelta(milliseconds=CLOCK_SKEW_MS)
 
 
 @pytest.mark.parametrize(
@@ -127,6 +131,7 @@ def test_an_item_with_impossible_times_makes_its_user_read_live(
     [
         {"user": {"S": "bob"}},  # no user_name
         {"user": {"S": "bob"}, "user_name": {"S": "alice"}},  # the key names another user
+        {"user": {"S": "alice"}, "user_name": {"S": "bob"}},  # (whichever sorts first)
         {"user": {"S": "bob"}, "user_name": {"S": ""}},
         {"user": {"S": "a" * 65}, "user_name": {"S": "a" * 65}},  # longer than IAM allows
         {"user": {"S": "bob/x"}, "user_name": {"S": "bob/x"}},
@@ -146,3 +151,38 @@ def test_the_triggers_own_item_is_no_change(store: TriggerStore) -> None:
     record(store, "bob", T0)
     store.mark_started(1)
     assert [c.user_name for c in ChangeStore(store.dynamodb, store.table).changes(T0)] == ["bob"]
+
+
+@pytest.mark.parametrize(
+    ("ahead", "suspect"),
+    [
+        (timedelta(seconds=0), False),
+        (timedelta(minutes=4), False),  # the trigger's clock a little ahead of the rule's
+        (CLOCK_SKEW, False),
+        (CLOCK_SKEW + timedelta(milliseconds=1), True),
+        (timedelta(hours=1), True),
+    ],
+)
+def test_a_time_ahead_of_the_rules_clock_is_suspect_only_beyond_the_skew(
+    store: TriggerStore, ahead: timedelta, suspect: bool
+) -> None:
+    """Two Lambdas' clocks differ a little: a change recorded up to CLOCK_SKEW_MS ahead is an
+    ordinary change, claimed once; later than that, nobody of ours wrote it."""
+    record(store, "bob", T0 + ahead)
+    (change,) = store.changes(T0)
+    assert change.suspect is suspect
+    assert change.unclaimed is not suspect
+
+
+def test_a_failed_write_names_the_user_and_never_the_triggers_own_item(store: TriggerStore) -> None:
+    """UpdateItem refused: a claim's error names its user; the trigger's state is nobody's."""
+    record(store, "bob", T0)
+    session: Any = configured_session()
+    fail_operation(session, "dynamodb", "UpdateItem", "AccessDeniedException")
+    denied = TriggerStore(session.client("dynamodb", region_name="us-east-1"), store.table)
+    (change,) = denied.changes(T0)
+    with pytest.raises(AwsCallFailed, match=r"^UpdateItem for user bob failed: AccessDeniedException"):
+        denied.claim(change, T0, RUN)
+    with pytest.raises(AwsCallFailed, match=r"^UpdateItem failed: AccessDeniedException") as raised:
+        denied.mark_started(1)
+    assert raised.value.user is None
