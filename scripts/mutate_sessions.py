@@ -1,18 +1,24 @@
 """Two steps of make mutate over cosmic-ray sessions (scripts/mutate runs them).
 
-``skip-annotations SESSION``: marks the mutants that lie wholly inside a type annotation as
-skipped. Every engine module starts with ``from __future__ import annotations``, so annotations
-are never evaluated: such a mutant (``str | None`` -> ``str - None``) is equivalent by
-construction, and a quarter of cosmic-ray's mutants are of this kind.
+``prepare SESSION``: marks the mutants that lie wholly inside a type annotation as skipped, and
+makes an earlier run's survivors pending again (the tests may have changed since). Every engine
+module starts with ``from __future__ import annotations``, so annotations are never evaluated:
+such a mutant (``str | None`` -> ``str - None``) is equivalent by construction, and a quarter of
+cosmic-ray's mutants are of this kind.
 
-``score SESSION...``: each session's killed, surviving, skipped and pending mutants, each
-survivor with its place and diff, and the total.
+``score SESSION...``: each session's killed, equivalent, surviving, skipped and pending mutants,
+each survivor with its place and diff, and the total. A survivor listed in mutate-equivalent.toml
+(by module, the source line it changes and the operator) is equivalent, with the reason given.
 """
 
 from __future__ import annotations
 
 import ast
+import sqlite3
 import sys
+import tomllib
+from collections import Counter
+from contextlib import closing
 from functools import cache
 from pathlib import Path
 
@@ -21,6 +27,8 @@ from cosmic_ray.work_item import TestOutcome, WorkerOutcome, WorkResult
 
 Span = tuple[tuple[int, int], tuple[int, int]]
 FUTURE = "from __future__ import annotations"
+EQUIVALENT = Path(__file__).parent.parent / "mutate-equivalent.toml"
+KINDS = ("killed", "equivalent", "survived", "skipped", "pending")
 
 
 @cache
@@ -47,7 +55,9 @@ def annotation_spans(path: Path) -> tuple[Span, ...]:
     return tuple(spans)
 
 
-def skip_annotations(session: str) -> None:
+def prepare(session: str) -> None:
+    """Before a run: mutants inside annotations skipped; the survivors of an earlier run pending
+    again, so that a rerun judges them by today's tests (the killed stay killed)."""
     with use_db(session, WorkDB.Mode.open) as db:
         skipped = 0
         for item in db.work_items:  # a result from before this filter is replaced too
@@ -60,47 +70,66 @@ def skip_annotations(session: str) -> None:
             ):
                 db.set_result(item.job_id, WorkResult(worker_outcome=WorkerOutcome.SKIPPED))
                 skipped += 1
-    print(f"{session}: {skipped} mutants inside annotations skipped (never evaluated)")
+    with (
+        closing(sqlite3.connect(session)) as connection,
+        connection,
+    ):  # WorkDB deletes no single result; it stores the name
+        again = connection.execute(
+            "DELETE FROM work_results WHERE test_outcome = ?", (TestOutcome.SURVIVED.name,)
+        )
+    print(f"{session}: {skipped} mutants inside annotations skipped, {again.rowcount} survivors to run again")
+
+
+def equivalents() -> dict[tuple[str, str, str], str]:
+    """mutate-equivalent.toml: (module, mutated source line, operator) -> why it is equivalent."""
+    listed = tomllib.loads(EQUIVALENT.read_text())["equivalent"]
+    return {(e["module"], e["source"], e["operator"]): e["reason"] for e in listed}
+
+
+def changed_lines(diff: str | None) -> list[str]:
+    return [line for line in (diff or "").splitlines() if line[:1] in "+-" and line[:3] not in ("---", "+++")]
 
 
 def score(sessions: list[str]) -> None:
-    totals = [0, 0, 0, 0]
+    """Killed, equivalent (listed with a reason), survived, skipped and pending; the score is
+    killed / (killed + survived): equivalent mutants cannot be killed."""
+    known = equivalents()
+    totals = Counter[str]()
     for session in sessions:
+        module = Path(session).stem
+        counts = Counter[str]()
         with use_db(session, WorkDB.Mode.open) as db:
-            killed = survived = skipped = 0
             for item, result in db.completed_work_items:
+                (m,) = item.mutations
                 if result.worker_outcome == WorkerOutcome.SKIPPED:
-                    skipped += 1
-                elif result.test_outcome == TestOutcome.SURVIVED:
-                    survived += 1
-                    (m,) = item.mutations
-                    print(f"survived: {m.module_path}:{m.start_pos[0]} {m.operator_name} #{m.occurrence}")
-                    print(
-                        "    "
-                        + "\n    ".join(
-                            line
-                            for line in (result.diff or "").splitlines()
-                            if line[:1] in "+-" and line[:3] not in ("---", "+++")
-                        )
-                    )
+                    counts["skipped"] += 1
+                elif result.test_outcome != TestOutcome.SURVIVED:
+                    counts["killed"] += 1
                 else:
-                    killed += 1
-            pending = db.num_work_items - killed - survived - skipped
-        counts = f"{killed} killed, {survived} survived, {skipped} skipped, {pending} pending"
-        print(f"== {Path(session).stem}: {counts}")
-        totals = [t + n for t, n in zip(totals, (killed, survived, skipped, pending), strict=True)]
-    killed, survived, skipped, pending = totals
-    run = killed + survived
-    share = f"{100 * killed / run:.1f}%" if run else "n/a"
-    print(f"== engine: {killed} of {run} mutants run killed ({share}); {skipped} skipped, {pending} pending")
+                    lines = changed_lines(result.diff)
+                    source = lines[0][1:].strip() if lines else ""
+                    reason = known.get((module, source, m.operator_name))
+                    counts["equivalent" if reason else "survived"] += 1
+                    verdict = "equivalent" if reason else "survived"
+                    print(f"{verdict}: {module}.py:{m.start_pos[0]} {m.operator_name}")
+                    print("    " + "\n    ".join(lines))
+                    if reason:
+                        print(f"    ({reason})")
+            counts["pending"] = db.num_work_items - sum(counts.values())
+        print(f"== {module}: " + ", ".join(f"{counts[k]} {k}" for k in KINDS))
+        totals.update(counts)
+    run = totals["killed"] + totals["survived"]
+    share = f"{100 * totals['killed'] / run:.1f}%" if run else "n/a"
+    print(f"== engine: {', '.join(f'{totals[k]} {k}' for k in KINDS)}")
+    print(f"== score: {share} (killed of killed + survived; equivalent and skipped mutants cannot be killed)")
 
 
 if __name__ == "__main__":
     command, *paths = sys.argv[1:]
-    if command == "skip-annotations":
+    if command == "prepare":
         for path in paths:
-            skip_annotations(path)
+            prepare(path)
     elif command == "score":
         score(paths)
     else:
-        sys.exit(f"error: unknown command {command!r}: skip-annotations or score")
+        sys.exit(f"error: unknown command {command!r}: prepare or score")
