@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import botocore.session
 import pytest
+from botocore.model import StructureShape
 from console_mfa.decision import MissingTags, decide
 from console_mfa.model import (
     Compliance,
@@ -26,9 +27,9 @@ VIRTUAL = "arn:aws:iam::123456789012:mfa/alice"
 FIDO = "arn:aws:iam::123456789012:u2f/user/alice/key-ABC"
 HARDWARE = "GAHT12345678"
 # PutEvaluations' Annotation as Config's service model declares it (botocore does not enforce max).
-ANNOTATION = (
-    botocore.session.get_session().get_service_model("config").shape_for("Evaluation").members["Annotation"]
-)
+EVALUATION = botocore.session.get_session().get_service_model("config").shape_for("Evaluation")
+assert isinstance(EVALUATION, StructureShape)
+ANNOTATION = EVALUATION.members["Annotation"]
 
 
 def facts(name: str = "alice", created=SET, serials=(), last_used=LastUse.UNKNOWN, tags=None) -> UserFacts:
