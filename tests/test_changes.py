@@ -147,10 +147,11 @@ def test_an_item_that_names_no_iam_user_is_ignored_not_a_crash(
     assert set(claim_all(store, T0, RUN).recorded) == {"carol"}
 
 
-def test_the_triggers_own_item_is_no_change(store: TriggerStore) -> None:
+def test_the_triggers_own_item_is_no_change(store: TriggerStore, caplog: pytest.LogCaptureFixture) -> None:
     record(store, "bob", T0)
     store.mark_started(1)
     assert [c.user_name for c in ChangeStore(store.dynamodb, store.table).changes(T0)] == ["bob"]
+    assert caplog.records == []  # known as the trigger's: never mistaken for a forged item
 
 
 @pytest.mark.parametrize(
@@ -174,15 +175,18 @@ def test_a_time_ahead_of_the_rules_clock_is_suspect_only_beyond_the_skew(
     assert change.unclaimed is not suspect
 
 
-def test_a_failed_write_names_the_user_and_never_the_triggers_own_item(store: TriggerStore) -> None:
-    """UpdateItem refused: a claim's error names its user; the trigger's state is nobody's."""
+@pytest.mark.parametrize("code", ["AccessDeniedException", "ResourceNotFoundException"])
+def test_a_failed_write_names_the_user_and_never_the_triggers_own_item(store: TriggerStore, code: str) -> None:
+    """UpdateItem refused: an error, never read as another run's claim (only
+    ConditionalCheckFailedException says that); a claim's error names its user, the trigger's
+    state is nobody's."""
     record(store, "bob", T0)
     session: Any = configured_session()
-    fail_operation(session, "dynamodb", "UpdateItem", "AccessDeniedException")
+    fail_operation(session, "dynamodb", "UpdateItem", code)
     denied = TriggerStore(session.client("dynamodb", region_name="us-east-1"), store.table)
     (change,) = denied.changes(T0)
-    with pytest.raises(AwsCallFailed, match=r"^UpdateItem for user bob failed: AccessDeniedException"):
+    with pytest.raises(AwsCallFailed, match=rf"^UpdateItem for user bob failed: {code}"):
         denied.claim(change, T0, RUN)
-    with pytest.raises(AwsCallFailed, match=r"^UpdateItem failed: AccessDeniedException") as raised:
+    with pytest.raises(AwsCallFailed, match=rf"^UpdateItem failed: {code}") as raised:
         denied.mark_started(1)
     assert raised.value.user is None
