@@ -294,16 +294,32 @@ def delta(trail: TrailEvents, deadline: Deadline | None = None) -> set[str]:
 
 
 def test_the_user_is_named_by_the_record_or_else_by_the_lookups_resources(
-    account: None, trail: TrailEvents
+    account: None, trail: TrailEvents, caplog: pytest.LogCaptureFixture
 ) -> None:
     now = datetime.now(UTC)
     trail.record("CreateLoginProfile", "bob", now)
     trail.events[-1]["Resources"] = []  # the record names bob
     trail.record("DeleteLoginProfile", "carol", now)
     trail.events[-1]["CloudTrailEvent"] = "{not json"  # only the lookup's summary names carol
+    key = {"ResourceType": "AWS::IAM::AccessKey", "ResourceName": "AKIAIOSFODNN7EXAMPLE"}
+    trail.events[-1]["Resources"].insert(0, key)  # a resource that is no user names nobody
     trail.record("DeactivateMFADevice", "", now, serialNumber="arn:aws:iam::123456789012:mfa/path/dave")
     trail.record("EnableMFADevice", "erin", now, serialNumber="arn:aws:iam::123456789012:u2f/user/erin/x")
-    assert delta(trail) == {"bob", "carol", "dave", "erin"}  # dave: the virtual device's name
+    with caplog.at_level(logging.INFO):
+        assert delta(trail) == {"bob", "carol", "dave", "erin"}  # dave: the virtual device's name
+    assert "4 event(s), 4 user(s) to read live" in caplog.text
+
+
+def test_the_lookups_cover_the_clock_skew_before_since_up_to_until(account: None, trail: TrailEvents) -> None:
+    """CloudTrail's and the report's clocks may differ by minutes: every lookup starts 5 minutes
+    before ``since`` and ends at ``until``, one per verdict-changing event name."""
+    until = datetime.now(UTC).replace(microsecond=0)
+    since = until - timedelta(hours=1)
+    cloudtrail = configured_session().client("cloudtrail", region_name="us-east-1")
+    changed_since(cloudtrail, since, until, Deadline())
+    windows = {(float(r["StartTime"]), float(r["EndTime"])) for r in trail.requests}
+    assert windows == {((since - timedelta(minutes=5)).timestamp(), until.timestamp())}
+    assert len(trail.requests) == len(VERDICT_EVENTS)
 
 
 BOB = {"type": "IAMUser", "userName": "bob", "arn": "arn:aws:iam::123456789012:user/bob"}
