@@ -154,8 +154,8 @@ class TrailEvents:
     Shaped as CloudTrail answers: Events (at most 50 a page, NextToken), each with EventId,
     EventName, EventTime, EventSource, Resources and CloudTrailEvent, a JSON string holding
     eventName, eventTime, eventSource, requestParameters and, when given, userIdentity and
-    errorCode. One lookup attribute per request,
-    StartTime/EndTime honoured. ``fail_with`` makes every lookup answer that error code.
+    errorCode. One lookup attribute per request, StartTime/EndTime honoured, MaxResults 1 to 50
+    (InvalidMaxResultsException otherwise). ``fail_with`` makes every lookup answer that error code.
     """
 
     PAGE = 50
@@ -215,8 +215,11 @@ class TrailEvents:
             for e in reversed(self.events)  # newest first, as CloudTrail lists them
             if all(e["EventName"] == a["AttributeValue"] for a in attributes) and start <= e["EventTime"] <= end
         ]
+        size = request.get("MaxResults", self.PAGE)
+        if not 1 <= size <= self.PAGE:  # CloudTrail's MaxResults: 1 to 50
+            error = {"Error": {"Code": "InvalidMaxResultsException", "Message": "MaxResults must be 1 to 50"}}
+            return AWSResponse(params["url"], 400, HTTPHeaders(), None), {**error, "ResponseMetadata": {}}
         first = int(request.get("NextToken") or 0)
-        size = min(request.get("MaxResults") or self.PAGE, self.PAGE)
         answer: dict[str, Any] = {"Events": matching[first : first + size]}
         if first + size < len(matching):
             answer["NextToken"] = str(first + size)

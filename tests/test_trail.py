@@ -171,13 +171,14 @@ def test_lookups_page_through_every_event_and_name_each_user_once(
 def test_other_services_create_user_events_leave_the_delta_intact(
     iam: Any, trail: TrailEvents, call_log: CallLog
 ) -> None:
-    """Amazon MQ, WorkMail, Transfer Family... have a CreateUser too: it names no IAM user and
-    must not void the delta (which would read every user live)."""
+    """Amazon MQ, WorkMail, Amazon Connect, Transfer Family... have a CreateUser too: it names no
+    IAM user and must not void the delta (which would read every user live)."""
     for i in range(30):
         create_user(iam, f"u{i:02}", mfa=Mfa.VIRTUAL)
     freeze_report(iam)
     trail.record("CreateUser", "", datetime.now(UTC), source="mq.amazonaws.com", username="broker")
     trail.record("CreateUser", "", datetime.now(UTC), source="workmail.amazonaws.com", name="mailbox")
+    trail.record("CreateUser", "", datetime.now(UTC), source="connect.amazonaws.com", Username="agent")
     assert set(verdicts(REPORT).values()) == {"COMPLIANT"}
     assert call_log.operations("iam").count("GetLoginProfile") == 0  # no live fallback
 
