@@ -105,3 +105,22 @@ def test_live_and_report_sweeps_agree(states: list[str], account: None) -> None:
     assert {k: v.compliance for k, v in from_report.items()} == {k: v.compliance for k, v in live.items()}
     assert {k: v.reason for k, v in from_report.items()} == {k: v.reason for k, v in live.items()}
     assert len(live) == len(states)
+
+
+@pytest.mark.parametrize("source", [DataSource.LIVE, DataSource.CREDENTIAL_REPORT])
+def test_progress_counts_each_user_once_up_to_all_of_them(iam: Any, source: DataSource) -> None:
+    """The CLI's progress bar: (users done, users in all) after each user, on either path."""
+    create_user(iam, "alice", mfa=Mfa.VIRTUAL)
+    create_user(iam, "bob")
+    create_user(iam, "carol", password=False)
+    seen: list[tuple[int, int]] = []
+    trail = configured_session().client("cloudtrail", region_name="us-east-1")  # no IAM event since
+    assessed = sweep.sweep(
+        LiveIam(iam),
+        RuleParameters(data_source=source),
+        datetime.now(UTC),
+        progress=lambda done, total: seen.append((done, total)),
+        trail=trail,
+    )
+    assert source.value in {a.source for a in assessed}  # the report path confirms bob live
+    assert seen == [(1, 3), (2, 3), (3, 3)]
