@@ -88,9 +88,9 @@ class SweepRequest:
 
     policy: RuleParameters
     now: datetime
-    deadline: Deadline = NO_DEADLINE
-    progress: Progress = no_progress
-    workers: int = 1
+    deadline: Deadline
+    progress: Progress
+    workers: int
 
 
 def sweep(
