@@ -6,6 +6,9 @@ module starts with ``from __future__ import annotations``, so annotations are ne
 such a mutant (``str | None`` -> ``str - None``) is equivalent by construction, and a quarter of
 cosmic-ray's mutants are of this kind.
 
+``carry OLD_SESSION OLD_SOURCE NEW_SESSION``: the module changed since OLD_SESSION: the new
+session keeps the old kills of mutants on unchanged lines (by operator, line text and column).
+
 ``score SESSION...``: each session's killed, equivalent, surviving, skipped and pending mutants,
 each survivor with its place and diff, and the total. A survivor listed in mutate-equivalent.toml
 (by module, the source line it changes and the operator) is equivalent, with the reason given.
@@ -23,7 +26,7 @@ from functools import cache
 from pathlib import Path
 
 from cosmic_ray.work_db import WorkDB, use_db
-from cosmic_ray.work_item import TestOutcome, WorkerOutcome, WorkResult
+from cosmic_ray.work_item import MutationSpec, TestOutcome, WorkerOutcome, WorkResult
 
 Span = tuple[tuple[int, int], tuple[int, int]]
 FUTURE = "from __future__ import annotations"
@@ -80,6 +83,39 @@ def prepare(session: str) -> None:
     print(f"{session}: {skipped} mutants inside annotations skipped, {again.rowcount} survivors to run again")
 
 
+def _place(mutation: MutationSpec, lines: list[str]) -> tuple[object, ...]:
+    """Where a mutant is, in terms that survive edits elsewhere in the module: its operator, the
+    text of its lines, and its columns from their indentation."""
+    (first, start), (last, end) = mutation.start_pos, mutation.end_pos
+    text = tuple(line.strip() for line in lines[first - 1 : last])
+    indent = [len(lines[row - 1]) - len(lines[row - 1].lstrip()) for row in (first, last)]
+    return (mutation.operator_name, repr(mutation.operator_args), text, start - indent[0], end - indent[1])
+
+
+def carry(old_session: str, old_source: str, new_session: str) -> None:
+    """The module changed since ``old_session`` (made from ``old_source``): the new session keeps
+    the old kills of the mutants whose lines are unchanged; the rest run again."""
+    old_lines = Path(old_source).read_text().splitlines()
+    killed: dict[tuple[object, ...], int] = Counter()
+    with use_db(old_session, WorkDB.Mode.open) as old:
+        for item, result in old.completed_work_items:
+            if result.worker_outcome != WorkerOutcome.SKIPPED and result.test_outcome == TestOutcome.KILLED:
+                killed[_place(item.mutations[0], old_lines)] += 1
+    kept = 0
+    with use_db(new_session, WorkDB.Mode.open) as new:
+        new_lines = Path(next(iter(new.work_items)).mutations[0].module_path).read_text().splitlines()
+        for item in new.work_items:
+            place = _place(item.mutations[0], new_lines)
+            if killed[place] > 0:
+                killed[place] -= 1
+                new.set_result(
+                    item.job_id,
+                    WorkResult(worker_outcome=WorkerOutcome.NORMAL, test_outcome=TestOutcome.KILLED),
+                )
+                kept += 1
+    print(f"{new_session}: {kept} kills kept from the session of the module as it was")
+
+
 def equivalents() -> dict[tuple[str, str, str], str]:
     """mutate-equivalent.toml: (module, mutated source line, operator) -> why it is equivalent."""
     listed = tomllib.loads(EQUIVALENT.read_text())["equivalent"]
@@ -126,10 +162,12 @@ def score(sessions: list[str]) -> None:
 
 if __name__ == "__main__":
     command, *paths = sys.argv[1:]
-    if command == "prepare":
+    if command == "carry":
+        carry(*paths)
+    elif command == "prepare":
         for path in paths:
             prepare(path)
     elif command == "score":
         score(paths)
     else:
-        sys.exit(f"error: unknown command {command!r}: prepare or score")
+        sys.exit(f"error: unknown command {command!r}: carry, prepare or score")
