@@ -37,7 +37,6 @@ from .parameter_sources import (
 )
 
 if TYPE_CHECKING:
-    import boto3
     import botocore.session
     from boto3 import Session
     from botocore.config import Config as BotocoreConfig
@@ -137,7 +136,7 @@ def _progress() -> Iterator[Callable[[int, int], None]]:
         yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
-def _collectors(aws: boto3.Session) -> tuple[LiveIam, CloudTrailClient]:
+def _collectors(aws: Session) -> tuple[LiveIam, CloudTrailClient]:
     from console_mfa.live import LiveIam
     from console_mfa.trail import iam_event_region
 
@@ -146,7 +145,7 @@ def _collectors(aws: boto3.Session) -> tuple[LiveIam, CloudTrailClient]:
     )
 
 
-def run_sweep(args: argparse.Namespace, aws: boto3.Session, policy: RuleParameters) -> list[Assessment]:
+def run_sweep(args: argparse.Namespace, aws: Session, policy: RuleParameters) -> list[Assessment]:
     """Every user's assessment, as a periodic sweep of the rule makes it."""
     from console_mfa.sweep import sweep
 
@@ -156,7 +155,7 @@ def run_sweep(args: argparse.Namespace, aws: boto3.Session, policy: RuleParamete
 
 
 def run_rule_sweep(
-    args: argparse.Namespace, aws: boto3.Session, policy: RuleParameters, rule_name: str
+    args: argparse.Namespace, aws: Session, policy: RuleParameters, rule_name: str
 ) -> tuple[list[Assessment], WritePlan]:
     """The whole sweep the rule's Lambda runs (console_mfa.pipeline), write plan included,
     against the rule's stored results."""
