@@ -9,9 +9,12 @@ from typing import Any
 
 import pytest
 from console_mfa.aws import configured_session
-from console_mfa.credential_report import ReportUnavailable, fetch_report
+from console_mfa.credential_report import ReportRow, ReportUnavailable, fetch_report
 from console_mfa.errors import AwsCallFailed
+from console_mfa.live import ListedUser
+from console_mfa.model import LastUse, UserId, UserName, UserRef
 from console_mfa.policy import DataSource, ExemptTag, RuleParameters
+from console_mfa.sweep import report_facts
 
 from iam_console_mfa.demo.account import Mfa, create_user
 from tests.support import (
@@ -159,3 +162,26 @@ def test_unavailable_report_falls_back_to_live(iam: Any, call_log: CallLog, capl
         assert verdicts_by_name(REPORT) == {"bob": "NON_COMPLIANT", "alice": "COMPLIANT"}
     assert "falling back to live reads for 2 users" in caplog.text
     assert "GetCredentialReport" not in call_log.operations("iam")
+
+
+@pytest.mark.parametrize(
+    "row_arn",
+    [
+        "arn:aws:iam::123456789012:user/team/bob",  # the same name under another path
+        "arn:aws:iam::123456789012:user/a/bob",  # (whichever sorts first)
+    ],
+)
+def test_a_row_of_another_user_of_the_same_name_gives_no_facts(row_arn: str) -> None:
+    """The report names rows by user name: a row whose ARN or creation second differs is of
+    another user, and that user is read live instead."""
+    created = datetime(2026, 1, 2, 8, 30, tzinfo=UTC)
+    listed = ListedUser(
+        UserRef(UserId("AIDAEXAMPLEBOB000001"), UserName("bob")),
+        "arn:aws:iam::123456789012:user/ops/bob",
+        created,
+        LastUse.NEVER,
+    )
+    row = ReportRow(listed.arn, created.isoformat(), True, "2026-01-02T08:30:00+00:00", False)
+    assert report_facts(listed, row) is not None
+    assert report_facts(listed, row._replace(arn=row_arn)) is None
+    assert report_facts(listed, row._replace(user_creation_time="2026-01-02T08:30:01+00:00")) is None

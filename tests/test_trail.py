@@ -169,7 +169,7 @@ def test_lookups_page_through_every_event_and_name_each_user_once(
 
 
 def test_other_services_create_user_events_leave_the_delta_intact(
-    iam: Any, trail: TrailEvents, call_log: CallLog
+    iam: Any, trail: TrailEvents, call_log: CallLog, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Amazon MQ, WorkMail, Amazon Connect, Transfer Family... have a CreateUser too: it names no
     IAM user and must not void the delta (which would read every user live)."""
@@ -179,8 +179,11 @@ def test_other_services_create_user_events_leave_the_delta_intact(
     trail.record("CreateUser", "", datetime.now(UTC), source="mq.amazonaws.com", username="broker")
     trail.record("CreateUser", "", datetime.now(UTC), source="workmail.amazonaws.com", name="mailbox")
     trail.record("CreateUser", "", datetime.now(UTC), source="connect.amazonaws.com", Username="agent")
-    assert set(verdicts(REPORT).values()) == {"COMPLIANT"}
-    assert call_log.operations("iam").count("GetLoginProfile") == 0  # no live fallback
+    trail.record("CreateLoginProfile", "u07", datetime.now(UTC))  # and one IAM change
+    with caplog.at_level(logging.INFO):
+        assert set(verdicts(REPORT).values()) == {"COMPLIANT"}
+    assert call_log.operations("iam").count("GetLoginProfile") == 1  # u07's alone: no live fallback
+    assert "1 of 30 users read live (1 named by CloudTrail or the change store)" in caplog.text
 
 
 class ThrottledCloudTrail(JsonEndpoint):
