@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import shlex
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import unquote
 
@@ -75,7 +75,13 @@ CALL_ACTIONS = {
 }
 
 
-def _call(operation: str, call: Callable[[], Any], absent: tuple[str, ...] = ()) -> Any:
+def _call[T](operation: str, call: Callable[[], T]) -> T:
+    """The answer; an AWS error names the operation (AwsCallFailed)."""
+    with translated(operation):
+        return call()
+
+
+def _call_or_none[T](operation: str, call: Callable[[], T], absent: tuple[str, ...]) -> T | None:
     """The answer, or None when AWS answers one of the ``absent`` codes (a finding, not an error)."""
     with translated(operation):
         try:
@@ -179,7 +185,7 @@ def _rule(config: ConfigServiceClient, rule: str, region: str) -> Check:
 
 
 def _digest(lam: LambdaClient, rule: str) -> Check:
-    function = _call(
+    function = _call_or_none(
         "GetFunction", lambda: lam.get_function(FunctionName=f"{rule}-digest"), ("ResourceNotFoundException",)
     )
     return Check(
@@ -191,7 +197,7 @@ def _digest(lam: LambdaClient, rule: str) -> Check:
 
 
 def _remediation(lam: LambdaClient, config: ConfigServiceClient, rule: str) -> Check:
-    function = _call(
+    function = _call_or_none(
         "GetFunction",
         lambda: lam.get_function(FunctionName=f"{rule}-remediation"),
         ("ResourceNotFoundException",),
@@ -219,12 +225,12 @@ def _exempt_tag_guard(lam: LambdaClient, iam: IAMClient, config: ConfigServiceCl
         input_parameters(deployed_rule(config, rule) or {}).get("ExemptTag", "").partition("=")[0].strip()
     )
     role = lam.get_function(FunctionName=f"{rule}-remediation")["Configuration"]["Role"].rsplit("/", 1)[-1]
-    guard = _call(
+    guard = _call_or_none(
         "GetRolePolicy", lambda: iam.get_role_policy(RoleName=role, PolicyName=GUARD_POLICY), ("NoSuchEntity",)
     )
     guarded = ""
     if guard is not None:
-        document = guard["PolicyDocument"]
+        document: Any = guard["PolicyDocument"]  # URL-encoded JSON, as IAM answers it
         document = json.loads(unquote(document)) if isinstance(document, str) else document
         keys = [k for s in document["Statement"] for k in s.get("Condition", {}).get("Null", {})]
         guarded = next((k.split("/", 1)[1] for k in keys if k.startswith("aws:ResourceTag/")), "")
@@ -248,7 +254,7 @@ def _event_history(aws: Session, region: str) -> Check:
 
 
 def _credential_report(iam: IAMClient) -> Check:
-    state = _call("GenerateCredentialReport", iam.generate_credential_report, ("LimitExceeded",))
+    state = _call_or_none("GenerateCredentialReport", iam.generate_credential_report, ("LimitExceeded",))
     return Check("credential report", True, f"obtainable ({state['State'] if state else 'being generated'})")
 
 
@@ -288,7 +294,7 @@ def _recorder(config: ConfigServiceClient, region: str) -> Check:
     )
 
 
-def _strategy(group: dict[str, Any]) -> str:
+def _strategy(group: Mapping[str, Any]) -> str:
     """The recording group's strategy (recordingStrategy.useOnly, or what allSupported implies)."""
     chosen = (group.get("recordingStrategy") or {}).get("useOnly")
     if chosen:
@@ -296,7 +302,7 @@ def _strategy(group: dict[str, Any]) -> str:
     return "ALL_SUPPORTED_RESOURCE_TYPES" if group.get("allSupported") else "INCLUSION_BY_RESOURCE_TYPES"
 
 
-def records_users(group: dict[str, Any]) -> bool:
+def records_users(group: Mapping[str, Any]) -> bool:
     """Whether a recording group records AWS::IAM::User (AWS Config API reference, RecordingGroup)."""
     strategy = _strategy(group)
     if strategy == "ALL_SUPPORTED_RESOURCE_TYPES":
@@ -306,7 +312,7 @@ def records_users(group: dict[str, Any]) -> bool:
     return IAM_USER in (group.get("resourceTypes") or [])
 
 
-def with_users(group: dict[str, Any]) -> dict[str, Any]:
+def with_users(group: Mapping[str, Any]) -> dict[str, Any]:
     """The recording group changed only so far as to record AWS::IAM::User: never narrowed."""
     strategy = _strategy(group)
     if strategy == "ALL_SUPPORTED_RESOURCE_TYPES":
@@ -339,7 +345,9 @@ def _last_evaluation(config: ConfigServiceClient, rule: str) -> Check:
 def _invoke_permission(lam: LambdaClient, function: str, account: str) -> Check:
     import json
 
-    policy = _call("GetPolicy", lambda: lam.get_policy(FunctionName=function), ("ResourceNotFoundException",))
+    policy = _call_or_none(
+        "GetPolicy", lambda: lam.get_policy(FunctionName=function), ("ResourceNotFoundException",)
+    )
     statements = json.loads(policy["Policy"])["Statement"] if policy else []
     for statement in statements:
         principal = statement.get("Principal", {}).get("Service")
@@ -362,7 +370,7 @@ def _iam5_control(hub: SecurityHubClient, region: str) -> Check:
     """Security Hub's IAM.5 enabled in any standard runs AWS's managed rule on its own (its
     rule appears only once Security Hub has created it): the same users, a second finding.
     ListStandardsControlAssociations lists IAM.5 in every enabled standard."""
-    pages = _call(
+    pages = _call_or_none(
         "ListStandardsControlAssociations",
         lambda: list(hub.get_paginator("list_standards_control_associations").paginate(SecurityControlId=IAM5)),
         ("InvalidAccessException",),
@@ -395,7 +403,9 @@ def _iam5_control(hub: SecurityHubClient, region: str) -> Check:
 
 
 def _security_hub(hub: SecurityHubClient, region: str) -> Check:
-    enabled = _call("DescribeHub", hub.describe_hub, ("InvalidAccessException", "ResourceNotFoundException"))
+    enabled = _call_or_none(
+        "DescribeHub", hub.describe_hub, ("InvalidAccessException", "ResourceNotFoundException")
+    )
     if enabled is None:
         return Check(
             "Security Hub",
@@ -443,10 +453,10 @@ def _organization_access(organizations: OrganizationsClient, account: str, setti
 
 def _central_bus(events: EventBridgeClient, rule: str) -> Check:
     name = f"{rule}-organization"
-    bus = _call(
+    bus = _call_or_none(
         "DescribeEventBus", lambda: events.describe_event_bus(Name=name), ("ResourceNotFoundException",)
     )
-    admits = bool(bus) and "aws:PrincipalOrgID" in str(bus.get("Policy", ""))
+    admits = bus is not None and "aws:PrincipalOrgID" in str(bus.get("Policy", ""))
     return Check(
         "members' alerts",
         admits,
@@ -460,7 +470,7 @@ def _stack_instances(
     cloudformation: CloudFormationClient, settings: dict[str, Any], stack_set: str
 ) -> list[Check]:
     call_as = settings["organization"]["callAs"]
-    pages = _call(
+    pages = _call_or_none(
         "ListStackInstances",
         lambda: list(
             cloudformation.get_paginator("list_stack_instances").paginate(
