@@ -73,10 +73,8 @@ def prepare(session: str) -> None:
             ):
                 db.set_result(item.job_id, WorkResult(worker_outcome=WorkerOutcome.SKIPPED))
                 skipped += 1
-    with (
-        closing(sqlite3.connect(session)) as connection,
-        connection,
-    ):  # WorkDB deletes no single result; it stores the name
+    # WorkDB deletes no single result: the survivors' rows go directly (it stores the outcome's name).
+    with closing(sqlite3.connect(session)) as connection, connection:
         again = connection.execute(
             "DELETE FROM work_results WHERE test_outcome = ?", (TestOutcome.SURVIVED.name,)
         )
@@ -145,8 +143,8 @@ def score(sessions: list[str]) -> None:
                     lines = changed_lines(result.diff)
                     source = lines[0][1:].strip() if lines else ""
                     reason = known.get((module, source, m.operator_name))
-                    counts["equivalent" if reason else "survived"] += 1
                     verdict = "equivalent" if reason else "survived"
+                    counts[verdict] += 1
                     print(f"{verdict}: {module}.py:{m.start_pos[0]} {m.operator_name}")
                     print("    " + "\n    ".join(lines))
                     if reason:
