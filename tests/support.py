@@ -68,8 +68,12 @@ def cli_session(aws: boto3.Session) -> RegionalSession:
 def fail_operation(session: boto3.Session, service: str, operation: str, code: str, status: int = 400) -> None:
     """Make one operation answer with an AWS error, as the service would (no HTTP involved)."""
 
+    # A new string, as botocore parses one from each response: a literal of the test would be the
+    # very object the code compares with, and an identity test (``is``) would pass where AWS's fails.
+    parsed = code[:1] + code[1:]
+
     def answer(params: dict[str, Any], **_: Any) -> Any:
-        error = {"Error": {"Code": code, "Message": f"stubbed {code} for {operation}"}}
+        error = {"Error": {"Code": parsed, "Message": f"stubbed {code} for {operation}"}}
         return AWSResponse(params["url"], status, HTTPHeaders(), None), {**error, "ResponseMetadata": {}}
 
     _answer_with(session, service, operation, answer)

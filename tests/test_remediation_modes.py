@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -22,7 +23,7 @@ from console_mfa.remediation import handler as remediation_handler
 
 from iam_console_mfa.demo.account import Mfa, backdate, create_user, enable_mfa
 from tests.stacks import DOCUMENT, STACKS, run_document
-from tests.support import CallLog, has_password, remediation_fails
+from tests.support import CallLog, fail_operation, has_password, remediation_fails
 from tests.test_remediation import ACTION_POLICIES, PREFIX, role_actions
 
 ROLE = {"AutomationAssumeRole": "arn:aws:iam::123456789012:role/remediation"}
@@ -170,6 +171,27 @@ def test_mfa_enrolled_between_the_tag_and_the_attach_is_seen(iam: Any, mode: Any
     summary = run(IAMUserId=user["UserId"])
     assert summary["Reason"].startswith("re-checked before acting: ")
     assert attached(iam, "bob") == []
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "raised"),
+    [
+        ("LimitExceeded", 409, "already has IAM's maximum of managed policies: quarantine policy not attached"),
+        ("AccessDenied", 403, "AttachUserPolicy for user bob failed: AccessDenied"),
+    ],
+)
+def test_a_quarantine_that_cannot_be_attached_fails_and_says_so(
+    iam: Any, mode: Any, code: str, status: int, raised: str
+) -> None:
+    """IAM refuses the attach (10 managed policies a user, or a denial): the run fails with a
+    reason, the password is kept, and the user's audit tag says what failed."""
+    mode("require-mfa")
+    user = create_user(iam, "bob")
+    fail_operation(configured_session(), "iam", "AttachUserPolicy", code, status)
+    with pytest.raises(RuntimeError, match=re.escape(raised)):
+        run(IAMUserId=user["UserId"])
+    assert attached(iam, "bob") == [] and has_password(iam, "bob")
+    assert tag(iam, "bob").endswith(f"quarantine failed: {code}")
 
 
 @pytest.mark.parametrize("action", list(ACTION_POLICIES))
