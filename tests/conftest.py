@@ -17,13 +17,14 @@ from console_mfa.aws import configured_session
 from iam_console_mfa.local_config import LocalConfig
 from tests.moto_server import start as start_moto
 from tests.stacks import rule_input_parameters
-from tests.support import CallLog, TrailEvents
+from tests.support import CallLog, TrailEvents, within_documented_maximums
 
 
 @pytest.fixture
 def account() -> Iterator[None]:
     with mock_aws():  # a fresh default session: the hooks below are registered on it
         configured_session().events.register_first("before-call.cloudtrail.LookupEvents", _answer_lookup_events)
+        configured_session().events.register("before-parameter-build", within_documented_maximums)
         yield
 
 

@@ -25,6 +25,8 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
+from botocore.exceptions import ParamValidationError
+from botocore.model import ListShape, OperationModel, Shape, StructureShape
 from botocore.stub import Stubber
 from console_mfa.aws import configured_session
 from console_mfa.live import LiveIam
@@ -57,6 +59,36 @@ class CallLog:
 
     def operations(self, service: str) -> list[str]:
         return [op for svc, op in self.calls if svc == service]
+
+
+def within_documented_maximums(params: dict[str, Any], model: OperationModel, **_: Any) -> None:
+    """AWS refuses a parameter beyond the maximum its service model documents (a string's or a
+    list's length, a number's value: the shape's "max"); botocore checks only minimums and moto
+    nothing, so the tests refuse it as AWS would."""
+    beyond = list(_beyond_maximum(model.input_shape, params, model.name))
+    if beyond:
+        raise ParamValidationError(report="; ".join(beyond))
+
+
+def _beyond_maximum(shape: Shape | None, value: Any, where: str) -> Iterator[str]:
+    if shape is None:
+        return
+    limit = shape.metadata.get("max")
+    if isinstance(shape, StructureShape) and isinstance(value, dict):
+        for name, member in shape.members.items():
+            if name in value:
+                yield from _beyond_maximum(member, value[name], f"{where}.{name}")
+    elif isinstance(shape, ListShape) and isinstance(value, list | tuple):
+        if limit is not None and len(value) > limit:
+            yield f"{where}: {len(value)} items, at most {limit}"
+        for index, item in enumerate(value):
+            yield from _beyond_maximum(shape.member, item, f"{where}[{index}]")
+    elif limit is None:
+        return
+    elif shape.type_name in ("integer", "long") and isinstance(value, int) and value > limit:
+        yield f"{where}: {value}, at most {limit}"
+    elif shape.type_name == "string" and isinstance(value, str) and len(value) > limit:
+        yield f"{where}: {len(value)} characters, at most {limit}"
 
 
 def cli_session(aws: boto3.Session) -> RegionalSession:
