@@ -16,13 +16,13 @@ from console_mfa.changes import KEEP, ChangeStore, claim_all, run_id
 from console_mfa.errors import AwsCallFailed
 from console_mfa.model import UserName
 from console_mfa.reevaluate import TriggerStore
-from console_mfa.sweep import CHANGE_SKEW
 
 from tests.config_double import create_changes_table
 from tests.support import fail_operation
 
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 RUN, OTHER = run_id("token-of-this-run"), run_id("token-of-another-run")
+CLOCK_SKEW = timedelta(minutes=5)  # the design's skew, stated here, not read from the code
 
 
 @pytest.fixture
@@ -96,8 +96,8 @@ def test_a_claim_never_keeps_a_newer_change_from_a_sweep(store: TriggerStore) ->
     claims = claim_all(store, T0 + timedelta(minutes=1), RUN)
     assert claims.mine == frozenset() and dict(claims.recorded) == {"bob": change.version}
     assert claims.changed_since(T0 - timedelta(hours=3)) == {"bob"}  # an older report
-    assert claims.changed_since(T0 + CHANGE_SKEW) == {"bob"}  # IAM's and our clocks may differ
-    assert claims.changed_since(T0 + CHANGE_SKEW + timedelta(milliseconds=1)) == set()
+    assert claims.changed_since(T0 + CLOCK_SKEW) == {"bob"}  # IAM's and our clocks may differ
+    assert claims.changed_since(T0 + CLOCK_SKEW + timedelta(milliseconds=1)) == set()
 
 
 def test_a_sweep_claims_what_nobody_has(store: TriggerStore) -> None:
@@ -127,7 +127,6 @@ def put(store: TriggerStore, item: dict[str, Any]) -> None:
 
 FUTURE = str(int((T0 + timedelta(days=365)).timestamp() * 1000))
 NOW_MS = str(int(T0.timestamp() * 1000))
-CLOCK_SKEW = timedelta(minutes=5)  # the design's skew, stated here, not read from the code
 
 
 @pytest.mark.parametrize(
