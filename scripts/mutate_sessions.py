@@ -1,10 +1,10 @@
 """Two steps of make mutate over cosmic-ray sessions (scripts/mutate runs them).
 
-``prepare SESSION``: marks the mutants that lie wholly inside a type annotation as skipped, and
+``prepare SESSION``: marks the mutants that lie wholly in code never evaluated as skipped, and
 makes an earlier run's survivors pending again (the tests may have changed since). Every engine
-module starts with ``from __future__ import annotations``, so annotations are never evaluated:
-such a mutant (``str | None`` -> ``str - None``) is equivalent by construction, and a quarter of
-cosmic-ray's mutants are of this kind.
+module starts with ``from __future__ import annotations``, so annotations are never evaluated,
+nor is the body of ``if TYPE_CHECKING:``: such a mutant (``str | None`` -> ``str - None``) is
+equivalent by construction, and a quarter of cosmic-ray's mutants are of this kind.
 
 ``carry OLD_SESSION OLD_SOURCE NEW_SESSION``: the module changed since OLD_SESSION: the new
 session keeps the old kills of mutants on unchanged lines (by operator, line text and column).
@@ -35,39 +35,39 @@ KINDS = ("killed", "equivalent", "survived", "skipped", "pending")
 
 
 @cache
-def annotation_spans(path: Path) -> tuple[Span, ...]:
-    """Where the module's annotations are (line, column), when they are never evaluated."""
+def unevaluated_spans(path: Path) -> tuple[Span, ...]:
+    """Where the module's code is never evaluated (line, column): its annotations, when the module
+    has ``from __future__ import annotations``, and the body of ``if TYPE_CHECKING:``."""
     source = path.read_text()
-    if FUTURE not in source:
-        return ()
-    spans: list[Span] = []
+    postponed = FUTURE in source
+    nodes: list[ast.expr | ast.stmt | None] = []
     for node in ast.walk(ast.parse(source)):
-        annotations: list[ast.expr | None] = []
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and postponed:
             a = node.args
             every = [*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg]
-            annotations += [argument.annotation for argument in every if argument is not None]
-            annotations.append(node.returns)
-        elif isinstance(node, ast.AnnAssign):
-            annotations.append(node.annotation)
-        spans += [
-            ((n.lineno, n.col_offset), (n.end_lineno or n.lineno, n.end_col_offset or 0))
-            for n in annotations
-            if n is not None
-        ]
-    return tuple(spans)
+            nodes += [argument.annotation for argument in every if argument is not None]
+            nodes.append(node.returns)
+        elif isinstance(node, ast.AnnAssign) and postponed:
+            nodes.append(node.annotation)
+        elif isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            nodes += node.body
+    return tuple(
+        ((n.lineno, n.col_offset), (n.end_lineno or n.lineno, n.end_col_offset or 0))
+        for n in nodes
+        if n is not None
+    )
 
 
 def prepare(session: str) -> None:
-    """Before a run: mutants inside annotations skipped; the survivors of an earlier run pending
-    again, so that a rerun judges them by today's tests (the killed stay killed)."""
+    """Before a run: mutants in code never evaluated skipped; the survivors of an earlier run
+    pending again, so that a rerun judges them by today's tests (the killed stay killed)."""
     with use_db(session, WorkDB.Mode.open) as db:
         skipped = 0
         for item in db.work_items:  # a result from before this filter is replaced too
             if all(
                 any(
                     start <= tuple(m.start_pos) and tuple(m.end_pos) <= end
-                    for start, end in annotation_spans(m.module_path)
+                    for start, end in unevaluated_spans(m.module_path)
                 )
                 for m in item.mutations
             ):
@@ -78,7 +78,9 @@ def prepare(session: str) -> None:
         again = connection.execute(
             "DELETE FROM work_results WHERE test_outcome = ?", (TestOutcome.SURVIVED.name,)
         )
-    print(f"{session}: {skipped} mutants inside annotations skipped, {again.rowcount} survivors to run again")
+    print(
+        f"{session}: {skipped} mutants in code never evaluated skipped, {again.rowcount} survivors to run again"
+    )
 
 
 def _place(mutation: MutationSpec, lines: list[str]) -> tuple[object, ...]:
