@@ -128,6 +128,24 @@ def test_plan_resolves_open_findings_of_users_no_longer_flagged() -> None:
         assert resolved["Resources"][0]["Id"] == user.arn
 
 
+def test_a_held_finding_without_user_details_is_resolved_by_its_id() -> None:
+    """A finding edited elsewhere may have lost Resources[].Details: the user is the finding
+    Id's last part (iam-console-mfa/<account>/<UserId>), so the update closes that finding."""
+    gone = assessment("gone")
+    held = open_finding(gone, CONTEXT, NOW)
+    del held["Resources"][0]["Details"]
+    (resolved,) = plan_findings([], {held["Id"]: held}, CONTEXT, NOW)
+    assert resolved["Id"] == held["Id"] and resolved["RecordState"] == "ARCHIVED"
+
+
+def test_a_text_longer_than_its_asff_field_is_cut_to_fit() -> None:
+    """ASFF: Title at most 256 characters, Description at most 1,024 (the Security Hub API
+    reference); a longer text keeps its beginning and ends with "..."."""
+    long = assessment("bob")._replace(verdict=Verdict(Compliance.NON_COMPLIANT, Reason.NO_MFA, "x" * 5000))
+    finding = open_finding(long, CONTEXT, NOW)
+    assert finding["Description"] == "x" * 1021 + "..."
+
+
 def test_plan_never_resolves_another_generators_or_an_archived_finding() -> None:
     bob = assessment("bob", mfa=True)
     ours = open_finding(assessment("bob"), CONTEXT, NOW)

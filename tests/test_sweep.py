@@ -46,6 +46,7 @@ def test_sweep_fails_before_lambda_timeout_and_writes_nothing(iam: Any, config_a
 
 
 def test_auto_picks_live_up_to_20_users() -> None:
+    assert choose_source(RuleParameters(), 1) is DataSource.LIVE
     assert choose_source(RuleParameters(), 20) is DataSource.LIVE
     assert choose_source(RuleParameters(), 21) is DataSource.CREDENTIAL_REPORT
     assert choose_source(RuleParameters(data_source=DataSource.LIVE), 5000) is DataSource.LIVE
