@@ -187,6 +187,25 @@ def test_user_name_comes_from_config_inventory_when_it_knows_the_user(iam: Any, 
     assert call_log.operations("config-service") == ["DescribeConfigRules", "ListDiscoveredResources"]
 
 
+def test_without_config_inventory_the_name_comes_from_listing_users(
+    iam: Any, call_log: CallLog, caplog: pytest.LogCaptureFixture
+) -> None:
+    """ListDiscoveredResources only makes the lookup cheaper: refused, IAM's listing answers."""
+    user = create_user(iam, "bob")
+    fail_operation(configured_session(), "config-service", "ListDiscoveredResources", "AccessDeniedException")
+    assert run_document(IAMUserId=user["UserId"])["Action"] == "tagged the user and deleted its login profile"
+    assert "ListUsers" in call_log.operations("iam")
+    assert "ListDiscoveredResources failed (AccessDeniedException): scanning ListUsers" in caplog.text
+
+
+def test_a_user_deleted_while_being_decided_is_a_failure_that_says_so(iam: Any) -> None:
+    """The user is gone between the name lookup and the live decision: nothing to act on."""
+    user = create_user(iam, "bob")
+    fail_operation(configured_session(), "iam", "ListMFADevices", "NoSuchEntity", 404)  # as IAM answers then
+    with remediation_fails("was deleted meanwhile"):
+        run_document(IAMUserId=user["UserId"])
+
+
 def test_parameters_are_checked_like_ssm(iam: Any) -> None:
     with pytest.raises(ValueError, match="IAMUserId='not an id'"):
         run_document(IAMUserId="not an id")

@@ -148,8 +148,8 @@ def remediate(
     user_id: UserId,
     policy: RuleParameters,
     now: datetime,
-    dry_run: bool = False,
-    quarantine_policy_arn: str = "",
+    dry_run: bool,
+    quarantine_policy_arn: str,
 ) -> dict[str, str]:
     """Act on one user; return the summary the SSM step outputs (all values strings).
 
