@@ -152,6 +152,7 @@ def test_plan_never_resolves_another_generators_or_an_archived_finding() -> None
     others: dict[str, Any] = {
         "other-tool": {**ours, "Id": "other-tool", "GeneratorId": "someone-else"},
         "other-account": {**ours, "Id": "other-account", "AwsAccountId": "210987654321"},
+        "lower-account": {**ours, "Id": "lower-account", "AwsAccountId": "000000000001"},
         "archived": {**ours, "Id": "archived", "RecordState": "ARCHIVED"},
     }
     assert plan_findings([bob], others, CONTEXT, NOW) == []

@@ -26,7 +26,7 @@ from console_mfa.model import (
     Verdict,
 )
 from console_mfa.policy import RuleParameters, parse_policy
-from console_mfa.writes import CLOCK_MARGIN, DELETED, Recorded, plan_writes
+from console_mfa.writes import DELETED, Recorded, plan_writes
 from IAM_USER_CONSOLE_MFA import lambda_handler
 
 from iam_console_mfa.demo.account import Mfa, create_user, enable_mfa
@@ -153,15 +153,13 @@ def plan(verdicts, recorded):
 def test_an_unlisted_user_is_deleted_only_when_its_result_predates_the_listing() -> None:
     """A user created while the sweep ran (after ListUsers) is not in the listing, but its
     change-triggered result is newer than the listing: it is left alone, not called deleted.
-    Config's clock and ours may differ: a result within CLOCK_MARGIN of the listing is newer."""
+    Config's clock and ours may differ: a result within 5 minutes of the listing is newer."""
     created, gone = UserId("created-meanwhile"), UserId("gone")
     listed_at = NOW - timedelta(minutes=1)
     recorded = {
         created: Recorded(Compliance.NON_COMPLIANT, "created: no MFA", listed_at + timedelta(seconds=30)),
-        gone: Recorded(
-            Compliance.NON_COMPLIANT, "gone: no MFA", listed_at - CLOCK_MARGIN - timedelta(seconds=1)
-        ),
-        UserId("edge"): Recorded(Compliance.COMPLIANT, "edge", listed_at - CLOCK_MARGIN),
+        gone: Recorded(Compliance.NON_COMPLIANT, "gone: no MFA", listed_at - timedelta(minutes=5, seconds=1)),
+        UserId("edge"): Recorded(Compliance.COMPLIANT, "edge", listed_at - timedelta(minutes=5)),
     }
     plan = plan_writes([], recorded, NOW, 7, listed_at=listed_at)
     assert [(w.user_id, w.annotation, w.why) for w in plan.writes] == [(gone, DELETED, "deleted")]
