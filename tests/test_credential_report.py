@@ -185,3 +185,6 @@ def test_a_row_of_another_user_of_the_same_name_gives_no_facts(row_arn: str) -> 
     assert report_facts(listed, row) is not None
     assert report_facts(listed, row._replace(arn=row_arn)) is None
     assert report_facts(listed, row._replace(user_creation_time="2026-01-02T08:30:01+00:00")) is None
+    assert report_facts(listed, row._replace(user_creation_time="N/A")) is None  # no time: no match
+    unknown_change = report_facts(listed, row._replace(password_last_changed="N/A"))
+    assert unknown_change is not None and unknown_change.password_created == created  # the user's creation
