@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from console_mfa.model import LastUse, MfaKind, UserFacts, UserId, UserName, UserRef
-from console_mfa.risk import RECENT_USE, Risk, risk
+from console_mfa.risk import Risk, risk
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 BOB = UserRef(UserId("AIDABOB"), UserName("bob"))
@@ -25,8 +25,8 @@ def facts(password: bool = True, mfa: bool = False, last_used: datetime | LastUs
         (facts(mfa=True, last_used=NOW), Risk.LOW),
         (facts(), Risk.HIGH),  # never used
         (facts(last_used=LastUse.UNKNOWN), Risk.HIGH),
-        (facts(last_used=NOW - RECENT_USE), Risk.CRITICAL),  # exactly 30 days: still recent
-        (facts(last_used=NOW - RECENT_USE - timedelta(seconds=1)), Risk.HIGH),
+        (facts(last_used=NOW - timedelta(days=30)), Risk.CRITICAL),  # exactly 30 days: still recent
+        (facts(last_used=NOW - timedelta(days=30, seconds=1)), Risk.HIGH),
         (facts(last_used=NOW - timedelta(days=1)), Risk.CRITICAL),
     ],
 )
