@@ -143,7 +143,7 @@ def score(sessions: list[str]) -> None:
                     counts["killed"] += 1
                 else:
                     lines = changed_lines(result.diff)
-                    source = lines[0][1:].strip() if lines else ""
+                    source = next((line[1:].strip() for line in lines if line[1:].strip()), "")
                     reason = known.get((module, source, m.operator_name))
                     verdict = "equivalent" if reason else "survived"
                     counts[verdict] += 1

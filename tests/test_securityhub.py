@@ -128,6 +128,14 @@ def test_plan_resolves_open_findings_of_users_no_longer_flagged() -> None:
         assert resolved["Resources"][0]["Id"] == user.arn
 
 
+def test_only_non_compliant_users_get_an_open_finding() -> None:
+    exempt = assessment("svc")._replace(
+        verdict=Verdict(Compliance.NOT_APPLICABLE, Reason.EXEMPT, "svc: exempt by ExemptUserNames")
+    )
+    planned = plan_findings([assessment("bob"), assessment("alice", mfa=True), exempt], {}, CONTEXT, NOW)
+    assert [f["Resources"][0]["Details"]["AwsIamUser"]["UserName"] for f in planned] == ["bob"]
+
+
 def test_a_held_finding_without_user_details_is_resolved_by_its_id() -> None:
     """A finding edited elsewhere may have lost Resources[].Details: the user is the finding
     Id's last part (iam-console-mfa/<account>/<UserId>), so the update closes that finding."""
@@ -151,6 +159,8 @@ def test_plan_never_resolves_another_generators_or_an_archived_finding() -> None
     ours = open_finding(assessment("bob"), CONTEXT, NOW)
     others: dict[str, Any] = {
         "other-tool": {**ours, "Id": "other-tool", "GeneratorId": "someone-else"},
+        # Security Hub's own control, whose generator sorts before ours
+        "iam5": {**ours, "Id": "iam5", "GeneratorId": "aws-foundational-security-best-practices/v/1.0.0/IAM.5"},
         "other-account": {**ours, "Id": "other-account", "AwsAccountId": "210987654321"},
         "lower-account": {**ours, "Id": "lower-account", "AwsAccountId": "000000000001"},
         "archived": {**ours, "Id": "archived", "RecordState": "ARCHIVED"},
