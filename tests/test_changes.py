@@ -162,15 +162,17 @@ def test_an_item_with_impossible_times_makes_its_user_read_live(
         {"user": {"S": "a" * 65}, "user_name": {"S": "a" * 65}},  # longer than IAM allows
         {"user": {"S": "bob/x"}, "user_name": {"S": "bob/x"}},
         {"user": {"S": "bob"}, "user_name": {"N": "1"}},
+        {"user": {"S": "!bob"}, "user_name": {"S": "!bob"}},  # sorts before the trigger's own key
     ],
 )
 def test_an_item_that_names_no_iam_user_is_ignored_not_a_crash(
-    store: TriggerStore, item: dict[str, Any]
+    store: TriggerStore, item: dict[str, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
     put(store, {**item, "version": {"N": NOW_MS}})
     record(store, "carol", T0)
     assert [c.user_name for c in store.changes(T0)] == ["carol"]
     assert set(claim_all(store, T0, RUN).recorded) == {"carol"}
+    assert "names no IAM user: ignored" in caplog.text  # logged: nobody but a forger writes one
 
 
 def test_the_triggers_own_item_is_no_change(store: TriggerStore, caplog: pytest.LogCaptureFixture) -> None:

@@ -94,6 +94,7 @@ def test_open_finding_fields(last_used: datetime, severity: str) -> None:
     assert resource["Type"] == "AwsIamUser" and resource["Id"] == "arn:aws:iam::123456789012:user/team/bob"
     assert resource["Details"]["AwsIamUser"] == {"UserName": "bob", "UserId": assessment().user.user_id}
     assert finding["Compliance"]["Status"] == "FAILED"
+    assert finding["Description"].endswith("It was used in the last 30 days.") == (severity == "CRITICAL")
     assert (
         "AWS Foundational Security Best Practices v1.0.0/IAM.5" in finding["Compliance"]["RelatedRequirements"]
     )
@@ -152,6 +153,8 @@ def test_a_text_longer_than_its_asff_field_is_cut_to_fit() -> None:
     long = assessment("bob")._replace(verdict=Verdict(Compliance.NON_COMPLIANT, Reason.NO_MFA, "x" * 5000))
     finding = open_finding(long, CONTEXT, NOW)
     assert finding["Description"] == "x" * 1021 + "..."
+    exact = assessment("bob")._replace(verdict=Verdict(Compliance.NON_COMPLIANT, Reason.NO_MFA, "y" * 1024))
+    assert open_finding(exact, CONTEXT, NOW)["Description"] == "y" * 1024  # what fits is kept whole
 
 
 def test_plan_never_resolves_another_generators_or_an_archived_finding() -> None:

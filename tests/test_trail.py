@@ -176,14 +176,15 @@ def test_other_services_create_user_events_leave_the_delta_intact(
     for i in range(30):
         create_user(iam, f"u{i:02}", mfa=Mfa.VIRTUAL)
     freeze_report(iam)
+    trail.record("CreateUser", "u08", datetime.now(UTC))  # IAM's, listed after the newer ones below
     trail.record("CreateUser", "", datetime.now(UTC), source="mq.amazonaws.com", username="broker")
     trail.record("CreateUser", "", datetime.now(UTC), source="workmail.amazonaws.com", name="mailbox")
     trail.record("CreateUser", "", datetime.now(UTC), source="connect.amazonaws.com", Username="agent")
     trail.record("CreateLoginProfile", "u07", datetime.now(UTC))  # and one IAM change
     with caplog.at_level(logging.INFO):
         assert set(verdicts(REPORT).values()) == {"COMPLIANT"}
-    assert call_log.operations("iam").count("GetLoginProfile") == 1  # u07's alone: no live fallback
-    assert "1 of 30 users read live (1 named by CloudTrail or the change store)" in caplog.text
+    assert call_log.operations("iam").count("GetLoginProfile") == 2  # u07's and u08's: no live fallback
+    assert "2 of 30 users read live (2 named by CloudTrail or the change store)" in caplog.text
 
 
 class ThrottledCloudTrail(JsonEndpoint):
@@ -306,7 +307,8 @@ def test_the_user_is_named_by_the_record_or_else_by_the_lookups_resources(
     trail.record("DeleteLoginProfile", "carol", now)
     trail.events[-1]["CloudTrailEvent"] = "{not json"  # only the lookup's summary names carol
     key = {"ResourceType": "AWS::IAM::AccessKey", "ResourceName": "AKIAIOSFODNN7EXAMPLE"}
-    trail.events[-1]["Resources"].insert(0, key)  # a resource that is no user names nobody
+    device = {"ResourceType": "AWS::IAM::VirtualMFADevice", "ResourceName": "carols-phone"}
+    trail.events[-1]["Resources"][:0] = [key, device]  # resources that are no user name nobody
     trail.record("DeactivateMFADevice", "", now, serialNumber="arn:aws:iam::123456789012:mfa/path/dave")
     trail.record("EnableMFADevice", "erin", now, serialNumber="arn:aws:iam::123456789012:u2f/user/erin/x")
     with caplog.at_level(logging.INFO):
