@@ -97,16 +97,22 @@ def cli_session(aws: boto3.Session) -> RegionalSession:
     return RegionalSession(aws._session, aws.region_name or "us-east-1", "the test")
 
 
-def fail_operation(session: boto3.Session, service: str, operation: str, code: str, status: int = 400) -> None:
-    """Make one operation answer with an AWS error, as the service would (no HTTP involved)."""
-
+def error_answer(url: str, code: str, message: str, status: int = 400) -> tuple[AWSResponse, dict[str, Any]]:
+    """A before-call answer carrying an AWS error, parsed as botocore parses one."""
     # A new string, as botocore parses one from each response: a literal of the test would be the
     # very object the code compares with, and an identity test (``is``) would pass where AWS's fails.
     parsed = code[:1] + code[1:]
+    return AWSResponse(url, status, HTTPHeaders(), None), {
+        "Error": {"Code": parsed, "Message": message},
+        "ResponseMetadata": {},
+    }
+
+
+def fail_operation(session: boto3.Session, service: str, operation: str, code: str, status: int = 400) -> None:
+    """Make one operation answer with an AWS error, as the service would (no HTTP involved)."""
 
     def answer(params: dict[str, Any], **_: Any) -> Any:
-        error = {"Error": {"Code": parsed, "Message": f"stubbed {code} for {operation}"}}
-        return AWSResponse(params["url"], status, HTTPHeaders(), None), {**error, "ResponseMetadata": {}}
+        return error_answer(params["url"], code, f"stubbed {code} for {operation}", status)
 
     _answer_with(session, service, operation, answer)
 
@@ -240,8 +246,7 @@ class TrailEvents:
         request = json.loads(params["body"])
         self.requests.append(request)
         if self.fail_with:
-            error = {"Error": {"Code": self.fail_with, "Message": f"stubbed {self.fail_with}"}}
-            return AWSResponse(params["url"], 400, HTTPHeaders(), None), {**error, "ResponseMetadata": {}}
+            return error_answer(params["url"], self.fail_with, f"stubbed {self.fail_with}")
         attributes = request.get("LookupAttributes") or []  # at most one, as CloudTrail allows
         assert len(attributes) <= 1 and all(a["AttributeKey"] == "EventName" for a in attributes)
         start = datetime.fromtimestamp(request.get("StartTime", 0), UTC)
@@ -253,8 +258,7 @@ class TrailEvents:
         ]
         size = request.get("MaxResults", self.PAGE)
         if not 1 <= size <= self.PAGE:  # CloudTrail's MaxResults: 1 to 50
-            error = {"Error": {"Code": "InvalidMaxResultsException", "Message": "MaxResults must be 1 to 50"}}
-            return AWSResponse(params["url"], 400, HTTPHeaders(), None), {**error, "ResponseMetadata": {}}
+            return error_answer(params["url"], "InvalidMaxResultsException", "MaxResults must be 1 to 50")
         first = int(request.get("NextToken") or 0)
         answer: dict[str, Any] = {"Events": matching[first : first + size]}
         if first + size < len(matching):

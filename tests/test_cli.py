@@ -18,7 +18,7 @@ from console_mfa.aws import configured_session
 from iam_console_mfa import arguments, cli, output, policies
 from iam_console_mfa.demo.account import Mfa, backdate, create_user
 from tests.moto_server import reset
-from tests.support import cli_session, fail_operation, has_password, installed_outside_a_clone
+from tests.support import cli_session, error_answer, fail_operation, has_password, installed_outside_a_clone
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "iam_console_mfa.cli"]
@@ -179,8 +179,6 @@ def test_enforce_records_what_it_did_before_a_call_failed(
 ) -> None:
     """The second user's DeleteLoginProfile is denied: the first user's removal, the failure
     and the user never reached are all in the record, and the run exits 2."""
-    from botocore.awsrequest import AWSResponse
-    from botocore.compat import HTTPHeaders
 
     aws = configured_session()
     iam = aws.client("iam")
@@ -192,8 +190,7 @@ def test_enforce_records_what_it_did_before_a_call_failed(
         deletions.append(params["body"]["UserName"])
         if len(deletions) < 2:
             return None  # moto answers
-        error = {"Error": {"Code": "AccessDenied", "Message": "denied"}, "ResponseMetadata": {}}
-        return AWSResponse(params["url"], 403, HTTPHeaders(), None), error
+        return error_answer(params["url"], "AccessDenied", "denied", 403)
 
     aws.events.register_first("before-call.iam.DeleteLoginProfile", deny_the_second)
     monkeypatch.setattr(cli, "session", lambda args, retries=None: cli_session(aws))

@@ -14,8 +14,6 @@ import json
 from typing import Any
 
 import pytest
-from botocore.awsrequest import AWSResponse
-from botocore.compat import HTTPHeaders
 from console_mfa.aws import IAM_PROPAGATION_WAITS_SECONDS, configured_session
 from console_mfa.remediation import handler as remediation_handler
 from IAM_USER_CONSOLE_MFA import lambda_handler
@@ -25,7 +23,7 @@ from iam_console_mfa.demo.account import create_user
 from iam_console_mfa.event_builders import change_event, user_configuration_item
 from iam_console_mfa.local_config import LocalConfig
 from iam_console_mfa.selftest import ACTIONS, PREFIX, REMEDIATE, TAG, TAG_ON_CREATE, policy, totp
-from tests.support import REAL_TOKEN, answer_operation, cli_session
+from tests.support import REAL_TOKEN, answer_operation, cli_session, error_answer
 from tests.test_remediation_modes import QUARANTINE, rendered
 
 RULE = "IAM_USER_CONSOLE_MFA"
@@ -269,8 +267,7 @@ def test_cleanup_waits_while_iam_still_sees_what_was_removed(iam: Any, conflicts
         if len(answered) >= conflicts:
             return None  # moto answers
         answered.append(1)
-        error = {"Error": {"Code": "DeleteConflict", "Message": "must delete login profile first"}}
-        return AWSResponse(params["url"], 409, HTTPHeaders(), None), {**error, "ResponseMetadata": {}}
+        return error_answer(params["url"], "DeleteConflict", "must delete login profile first", 409)
 
     session = configured_session()
     session.events.register_first("before-call.iam.DeleteUser", conflict)
@@ -316,8 +313,7 @@ def test_a_failure_mid_cleanup_deletes_the_rest_and_names_the_command(iam: Any) 
     def deny_the_first(params: dict[str, Any], **_: Any) -> Any:
         if params["body"]["UserName"] != first:
             return None  # moto answers
-        error = {"Error": {"Code": "AccessDenied", "Message": "denied"}, "ResponseMetadata": {}}
-        return AWSResponse(params["url"], 403, HTTPHeaders(), None), error
+        return error_answer(params["url"], "AccessDenied", "denied", 403)
 
     configured_session().events.register_first("before-call.iam.DeleteLoginProfile", deny_the_first)
     with pytest.raises(selftest.CleanupIncomplete) as raised:
